@@ -1,0 +1,490 @@
+/*
+ * vmrp-nbd-copy.c: copies a source's extents into an image through qemu-nbd,
+ * with pipelined reads and writes
+ *
+ * One thread, one poll loop over both libnbd handles: up to max_requests
+ * slots, each holding one piece of an extent while it is read from the
+ * source and written to the target (or, for ZERO extents, only zeroed on the
+ * target). A slot's buffer is allocated when it first carries data, so the
+ * peak memory is max_requests x request_size.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+
+#include "vmrp-nbd-copy.h"
+#include "vmrp-nbd-source-priv.h"
+
+#define VMRP_NBD_COPY_DEFAULT_REQUESTS 16
+#define VMRP_NBD_COPY_DEFAULT_REQUEST_SIZE (2 * 1024 * 1024)
+#define VMRP_NBD_COPY_MAX_REQUESTS 1024
+#define VMRP_NBD_COPY_MAX_ZERO (256ULL * 1024 * 1024)
+#define VMRP_NBD_COPY_POLL_MS 1000
+
+typedef enum {
+    VMRP_NBD_SLOT_FREE,
+    VMRP_NBD_SLOT_READING,     /* nbd_aio_pread in flight on the source */
+    VMRP_NBD_SLOT_READ_DONE,   /* its callback ran */
+    VMRP_NBD_SLOT_WRITING,     /* nbd_aio_pwrite or nbd_aio_zero in flight */
+    VMRP_NBD_SLOT_WRITE_DONE,  /* its callback ran */
+} vmrpNbdSlotState;
+
+typedef struct {
+    vmrpNbdSlotState state;
+    bool zero;          /* a ZERO piece: no read, no buffer */
+    int error;          /* errno of the command that completed */
+    uint64_t offset;
+    uint64_t length;
+    void *buf;          /* request_size bytes, allocated on first use */
+} vmrpNbdSlot;
+
+typedef struct {
+    struct nbd_handle *src;
+    struct nbd_handle *dst;
+    const vmrpExtentMap *map;
+    const char *image_path;
+    bool write_zeroes;
+    size_t request_size;
+    GCancellable *cancel;
+    vmrpNbdProgressFunc progress;
+    void *opaque;
+
+    vmrpNbdSlot *slots;
+    unsigned int nslots;
+
+    guint next_extent;   /* the work still to issue: extent index ... */
+    uint64_t next_pos;   /* ... and position inside it */
+
+    uint64_t done;       /* bytes written or zeroed */
+    uint64_t total;
+    uint64_t data_bytes; /* bytes read and written */
+    unsigned int busy;   /* slots still owned by libnbd when the loop ended */
+    GError *error;       /* the first error; the copy stops issuing */
+} vmrpNbdCopy;
+
+
+static int
+vmrpNbdCopyReadDone(void *opaque, int *error)
+{
+    vmrpNbdSlot *slot = opaque;
+
+    slot->error = *error;
+    slot->state = VMRP_NBD_SLOT_READ_DONE;
+    return 1;  /* retire the command */
+}
+
+
+static int
+vmrpNbdCopyWriteDone(void *opaque, int *error)
+{
+    vmrpNbdSlot *slot = opaque;
+
+    slot->error = *error;
+    slot->state = VMRP_NBD_SLOT_WRITE_DONE;
+    return 1;
+}
+
+
+static void
+vmrpNbdCopySetError(vmrpNbdCopy *copy, const char *what, int errnum)
+{
+    if (copy->error)
+        return;
+    if (errnum)
+        g_set_error(&copy->error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_FAILED,
+                    "%s: %s", what, g_strerror(errnum));
+    else
+        vmrpNbdErrorFromLibnbd(&copy->error, what);
+}
+
+
+/* The next piece of work, or false when all is issued. */
+static bool
+vmrpNbdCopyNextPiece(vmrpNbdCopy *copy, uint64_t *offset, uint64_t *length, bool *zero)
+{
+    while (copy->next_extent < vmrpExtentMapCount(copy->map)) {
+        const vmrpExtent *e = vmrpExtentMapGet(copy->map, copy->next_extent);
+        uint64_t max;
+
+        if (e->kind == VMRP_EXTENT_CLEAN ||
+            (e->kind == VMRP_EXTENT_ZERO && !copy->write_zeroes) ||
+            copy->next_pos >= e->offset + e->length) {
+            copy->next_extent++;
+            copy->next_pos = copy->next_extent < vmrpExtentMapCount(copy->map) ?
+                vmrpExtentMapGet(copy->map, copy->next_extent)->offset : 0;
+            continue;
+        }
+        max = e->kind == VMRP_EXTENT_ZERO ? VMRP_NBD_COPY_MAX_ZERO : copy->request_size;
+        *offset = copy->next_pos;
+        *length = MIN(max, e->offset + e->length - copy->next_pos);
+        *zero = e->kind == VMRP_EXTENT_ZERO;
+        copy->next_pos += *length;
+        return true;
+    }
+    return false;
+}
+
+
+static void
+vmrpNbdCopyIssueWrite(vmrpNbdCopy *copy, vmrpNbdSlot *slot)
+{
+    nbd_completion_callback cb = { .callback = vmrpNbdCopyWriteDone, .user_data = slot };
+    int64_t r;
+
+    slot->state = VMRP_NBD_SLOT_WRITING;
+    if (slot->zero)
+        r = nbd_aio_zero(copy->dst, slot->length, slot->offset, cb, 0);
+    else
+        r = nbd_aio_pwrite(copy->dst, slot->buf, slot->length, slot->offset, cb, 0);
+    if (r < 0) {
+        /* Not issued: the callback will not run. */
+        slot->state = VMRP_NBD_SLOT_FREE;
+        vmrpNbdCopySetError(copy, slot->zero ? "nbd_aio_zero" : "nbd_aio_pwrite", 0);
+    }
+}
+
+
+static void
+vmrpNbdCopyIssueRead(vmrpNbdCopy *copy, vmrpNbdSlot *slot)
+{
+    nbd_completion_callback cb = { .callback = vmrpNbdCopyReadDone, .user_data = slot };
+
+    if (!slot->buf)
+        slot->buf = g_malloc(copy->request_size);
+    slot->state = VMRP_NBD_SLOT_READING;
+    if (nbd_aio_pread(copy->src, slot->buf, slot->length, slot->offset, cb, 0) < 0) {
+        slot->state = VMRP_NBD_SLOT_FREE;
+        vmrpNbdCopySetError(copy, "nbd_aio_pread", 0);
+    }
+}
+
+
+/* Moves completed slots on; returns the number still busy. */
+static unsigned int
+vmrpNbdCopyHarvest(vmrpNbdCopy *copy)
+{
+    unsigned int busy = 0;
+    unsigned int i;
+
+    for (i = 0; i < copy->nslots; i++) {
+        vmrpNbdSlot *slot = &copy->slots[i];
+
+        if (slot->state == VMRP_NBD_SLOT_READ_DONE) {
+            if (slot->error) {
+                vmrpNbdCopySetError(copy, "nbd_aio_pread", slot->error);
+                slot->state = VMRP_NBD_SLOT_FREE;
+            } else if (copy->error) {
+                slot->state = VMRP_NBD_SLOT_FREE;
+            } else {
+                vmrpNbdCopyIssueWrite(copy, slot);
+            }
+        } else if (slot->state == VMRP_NBD_SLOT_WRITE_DONE) {
+            slot->state = VMRP_NBD_SLOT_FREE;
+            if (slot->error) {
+                vmrpNbdCopySetError(copy, slot->zero ? "nbd_aio_zero" : "nbd_aio_pwrite",
+                                    slot->error);
+            } else {
+                copy->done += slot->length;
+                if (!slot->zero)
+                    copy->data_bytes += slot->length;
+                if (copy->progress && !copy->error)
+                    copy->progress(copy->done, copy->total, copy->opaque);
+            }
+        }
+        if (slot->state != VMRP_NBD_SLOT_FREE)
+            busy++;
+    }
+    return busy;
+}
+
+
+/* Fills free slots with new work; returns the number of slots filled. */
+static unsigned int
+vmrpNbdCopyFill(vmrpNbdCopy *copy)
+{
+    unsigned int filled = 0;
+    unsigned int i;
+
+    for (i = 0; i < copy->nslots && !copy->error; i++) {
+        vmrpNbdSlot *slot = &copy->slots[i];
+
+        if (slot->state != VMRP_NBD_SLOT_FREE)
+            continue;
+        if (!vmrpNbdCopyNextPiece(copy, &slot->offset, &slot->length, &slot->zero))
+            break;
+        slot->error = 0;
+        if (slot->zero)
+            vmrpNbdCopyIssueWrite(copy, slot);
+        else
+            vmrpNbdCopyIssueRead(copy, slot);
+        filled++;
+    }
+    return filled;
+}
+
+
+static short
+vmrpNbdCopyPollEvents(struct nbd_handle *nbd)
+{
+    unsigned int dir = nbd_aio_get_direction(nbd);
+    short events = 0;
+
+    if (dir & LIBNBD_AIO_DIRECTION_READ)
+        events |= POLLIN;
+    if (dir & LIBNBD_AIO_DIRECTION_WRITE)
+        events |= POLLOUT;
+    return events;
+}
+
+
+/* Waits for either handle, or for cancellation, and lets libnbd move on. */
+static bool
+vmrpNbdCopyPoll(vmrpNbdCopy *copy, GPollFD *cancel_fd)
+{
+    struct pollfd fds[3];
+    struct nbd_handle *handles[2] = { copy->src, copy->dst };
+    const char *names[2] = { "source", "target" };
+    nfds_t nfds = 0;
+    int nhandles = 0;
+    int i;
+    int r;
+
+    for (i = 0; i < 2; i++) {
+        int fd = nbd_aio_get_fd(handles[i]);
+
+        if (fd < 0)
+            continue;  /* dead: its commands were completed with errors */
+        fds[nfds].fd = fd;
+        fds[nfds].events = vmrpNbdCopyPollEvents(handles[i]);
+        fds[nfds].revents = 0;
+        nfds++;
+        nhandles |= 1 << i;
+    }
+    if (nhandles == 0) {
+        if (!copy->error)
+            g_set_error(&copy->error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_FAILED,
+                        "nbd_aio_get_fd: both connections are closed");
+        return false;
+    }
+    if (cancel_fd) {
+        fds[nfds].fd = cancel_fd->fd;
+        fds[nfds].events = POLLIN;
+        fds[nfds].revents = 0;
+        nfds++;
+    }
+
+    do {
+        r = poll(fds, nfds, VMRP_NBD_COPY_POLL_MS);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        if (!copy->error)
+            g_set_error(&copy->error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_FAILED,
+                        "poll: %s", g_strerror(errno));
+        return false;
+    }
+
+    nfds = 0;
+    for (i = 0; i < 2; i++) {
+        short rev;
+
+        if (!(nhandles & (1 << i)))
+            continue;
+        rev = fds[nfds++].revents;
+        if (rev & (POLLIN | POLLHUP | POLLERR)) {
+            if (nbd_aio_notify_read(handles[i]) < 0) {
+                g_autofree char *what = g_strdup_printf("nbd_aio_notify_read (%s)",
+                                                        names[i]);
+                vmrpNbdCopySetError(copy, what, 0);
+                continue;
+            }
+        }
+        if ((rev & POLLOUT) && nbd_aio_notify_write(handles[i]) < 0) {
+            g_autofree char *what = g_strdup_printf("nbd_aio_notify_write (%s)",
+                                                    names[i]);
+            vmrpNbdCopySetError(copy, what, 0);
+        }
+    }
+    return true;
+}
+
+
+static bool
+vmrpNbdCopyRun(vmrpNbdCopy *copy)
+{
+    GPollFD cancel_fd = { .fd = -1 };
+    bool have_cancel_fd = copy->cancel &&
+                          g_cancellable_make_pollfd(copy->cancel, &cancel_fd);
+
+    for (;;) {
+        copy->busy = vmrpNbdCopyHarvest(copy);
+
+        /* After an error or cancellation nothing new is issued, and the
+         * loop goes on until the requests in flight have completed. */
+        if (!copy->error)
+            g_cancellable_set_error_if_cancelled(copy->cancel, &copy->error);
+        if (!copy->error)
+            copy->busy += vmrpNbdCopyFill(copy);
+        if (copy->busy == 0)
+            break;
+        if (!vmrpNbdCopyPoll(copy, have_cancel_fd ? &cancel_fd : NULL))
+            break;
+    }
+    if (have_cancel_fd)
+        g_cancellable_release_fd(copy->cancel);
+    return copy->error == NULL;
+}
+
+
+/* Starts qemu-nbd on @image_path with socket activation. */
+static struct nbd_handle *
+vmrpNbdCopyOpenTarget(const char *image_path, const char *image_format, GError **error)
+{
+    struct nbd_handle *dst;
+    char *argv[] = {
+        (char *)"qemu-nbd",
+        (char *)"-f", (char *)image_format,
+        /* writeback cache, flushed at the end */
+        (char *)"--cache=writeback",
+        /* zero writes may punch holes: qcow2 v3 marks the clusters as
+         * zero, which hides a backing file's data */
+        (char *)"--discard=unmap",
+        /* zero data lands as zero clusters, as qemu-img convert does */
+        (char *)"--detect-zeroes=unmap",
+        (char *)image_path,
+        NULL,
+    };
+
+    if (g_strcmp0(image_format, "qcow2") != 0 && g_strcmp0(image_format, "raw") != 0) {
+        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_INVALID,
+                    "cannot write %s: unsupported image format '%s'",
+                    image_path, image_format ? image_format : "(null)");
+        return NULL;
+    }
+    if (!g_file_test(image_path, G_FILE_TEST_IS_REGULAR)) {
+        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_INVALID,
+                    "cannot write %s: no such image", image_path);
+        return NULL;
+    }
+    if (!(dst = nbd_create())) {
+        vmrpNbdErrorFromLibnbd(error, "nbd_create");
+        return NULL;
+    }
+    if (nbd_connect_systemd_socket_activation(dst, argv) < 0) {
+        vmrpNbdErrorFromLibnbd(error, "nbd_connect_systemd_socket_activation");
+        nbd_close(dst);
+        return NULL;
+    }
+    if (nbd_is_read_only(dst) != 0) {
+        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_FAILED,
+                    "cannot write %s: qemu-nbd exports it read-only", image_path);
+        nbd_close(dst);
+        return NULL;
+    }
+    return dst;
+}
+
+
+/* Disconnects from qemu-nbd and waits for it to exit (nbd_close does). */
+static void
+vmrpNbdCopyCloseTarget(struct nbd_handle *dst, bool clean)
+{
+    if (clean && nbd_aio_is_ready(dst) == 1)
+        nbd_shutdown(dst, 0);
+    nbd_close(dst);
+}
+
+
+bool
+vmrpNbdCopyToImage(vmrpNbdSource *src,
+                   const vmrpExtentMap *map,
+                   const char *image_path,
+                   const char *image_format,
+                   const vmrpNbdCopyOptions *opts,
+                   uint64_t *ret_bytes_copied,
+                   GError **error)
+{
+    vmrpNbdCopyOptions defaults = { 0 };
+    vmrpNbdCopy copy = { 0 };
+    int64_t max;
+    unsigned int i;
+    bool ok;
+
+    if (!opts)
+        opts = &defaults;
+    if (map->size != vmrpNbdSourceGetSize(src) || !vmrpExtentMapIsComplete(map)) {
+        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_INVALID,
+                    "cannot copy to %s: the extent map does not cover the source",
+                    image_path);
+        return false;
+    }
+    if (g_cancellable_set_error_if_cancelled(opts->cancel, error))
+        return false;
+
+    copy.src = vmrpNbdSourceGetHandle(src);
+    copy.map = map;
+    copy.image_path = image_path;
+    copy.write_zeroes = opts->write_zeroes;
+    copy.cancel = opts->cancel;
+    copy.progress = opts->progress;
+    copy.opaque = opts->opaque;
+    copy.nslots = opts->max_requests ? opts->max_requests : VMRP_NBD_COPY_DEFAULT_REQUESTS;
+    copy.nslots = MIN(copy.nslots, VMRP_NBD_COPY_MAX_REQUESTS);
+    copy.request_size = opts->request_size ? opts->request_size
+                                           : VMRP_NBD_COPY_DEFAULT_REQUEST_SIZE;
+    copy.total = vmrpExtentMapBytes(map, VMRP_EXTENT_DATA);
+    if (copy.write_zeroes)
+        copy.total += vmrpExtentMapBytes(map, VMRP_EXTENT_ZERO);
+    if (vmrpExtentMapCount(map) > 0)
+        copy.next_pos = vmrpExtentMapGet(map, 0)->offset;
+
+    if (!(copy.dst = vmrpNbdCopyOpenTarget(image_path, image_format, error)))
+        return false;
+
+    if (nbd_get_size(copy.dst) < (int64_t)map->size) {
+        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_INVALID,
+                    "cannot copy to %s: the image (%" G_GINT64_FORMAT
+                    " bytes) is smaller than the source (%" G_GUINT64_FORMAT " bytes)",
+                    image_path, nbd_get_size(copy.dst), map->size);
+        vmrpNbdCopyCloseTarget(copy.dst, false);
+        return false;
+    }
+    if (copy.write_zeroes && vmrpExtentMapBytes(map, VMRP_EXTENT_ZERO) > 0 &&
+        nbd_can_zero(copy.dst) != 1) {
+        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_UNSUPPORTED,
+                    "cannot copy to %s: qemu-nbd does not support write zeroes",
+                    image_path);
+        vmrpNbdCopyCloseTarget(copy.dst, false);
+        return false;
+    }
+    if (vmrpNbdSourceGetMaxRequest(src) > 0)
+        copy.request_size = MIN(copy.request_size, vmrpNbdSourceGetMaxRequest(src));
+    if ((max = nbd_get_block_size(copy.dst, LIBNBD_SIZE_MAXIMUM)) > 0)
+        copy.request_size = MIN(copy.request_size, (uint64_t)max);
+
+    copy.slots = g_new0(vmrpNbdSlot, copy.nslots);
+    ok = vmrpNbdCopyRun(&copy);
+
+    if (ok && nbd_flush(copy.dst, 0) < 0) {
+        vmrpNbdCopySetError(&copy, "nbd_flush", 0);
+        ok = false;
+    }
+    vmrpNbdCopyCloseTarget(copy.dst, ok);
+
+    /* Only if the poll loop itself failed can reads still be in flight on
+     * the source, whose callbacks point at the slots: leave them be. */
+    if (copy.busy == 0 || nbd_aio_in_flight(copy.src) <= 0) {
+        for (i = 0; i < copy.nslots; i++)
+            g_free(copy.slots[i].buf);
+        g_free(copy.slots);
+    }
+
+    if (!ok) {
+        g_propagate_error(error, copy.error);
+        return false;
+    }
+    if (ret_bytes_copied)
+        *ret_bytes_copied = copy.data_bytes;
+    return true;
+}

@@ -1,0 +1,224 @@
+/*
+ * vmrp-nbd-export.c: serves an image over a UNIX socket with qemu-nbd
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <errno.h>
+#include <string.h>
+#include <signal.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <glib/gstdio.h>
+#include <libnbd.h>
+
+#include "vmrp-nbd-export.h"
+
+#define VMRP_NBD_EXPORT_START_TIMEOUT_US (30 * G_USEC_PER_SEC)
+#define VMRP_NBD_EXPORT_STOP_TIMEOUT_US (10 * G_USEC_PER_SEC)
+#define VMRP_NBD_EXPORT_POLL_US (10 * 1000)
+
+struct _vmrpNbdExport {
+    GPid pid;          /* 0 once reaped */
+    int log_fd;        /* qemu-nbd's stderr, an unlinked temporary file */
+    char *socket_path;
+    char *export_name;
+};
+
+
+const char *
+vmrpNbdExportGetSocket(vmrpNbdExport *exp)
+{
+    return exp->socket_path;
+}
+
+
+const char *
+vmrpNbdExportGetName(vmrpNbdExport *exp)
+{
+    return exp->export_name;
+}
+
+
+pid_t
+vmrpNbdExportGetPid(vmrpNbdExport *exp)
+{
+    return exp->pid;
+}
+
+
+/* Waits at most @timeout_us for the child to exit; true once reaped. */
+static bool
+vmrpNbdExportReap(vmrpNbdExport *exp, gint64 timeout_us, int *ret_status)
+{
+    gint64 deadline = g_get_monotonic_time() + timeout_us;
+    int status = 0;
+
+    for (;;) {
+        pid_t r = waitpid(exp->pid, &status, WNOHANG);
+
+        if (r == exp->pid || (r < 0 && errno != EINTR)) {
+            exp->pid = 0;
+            if (ret_status)
+                *ret_status = status;
+            return true;
+        }
+        if (g_get_monotonic_time() >= deadline)
+            return false;
+        g_usleep(VMRP_NBD_EXPORT_POLL_US);
+    }
+}
+
+
+void
+vmrpNbdExportStop(vmrpNbdExport *exp)
+{
+    if (!exp)
+        return;
+    if (exp->pid > 0) {
+        kill(exp->pid, SIGTERM);
+        if (!vmrpNbdExportReap(exp, VMRP_NBD_EXPORT_STOP_TIMEOUT_US, NULL)) {
+            kill(exp->pid, SIGKILL);
+            vmrpNbdExportReap(exp, G_MAXINT64 / 2, NULL);
+        }
+    }
+    if (exp->socket_path)
+        g_unlink(exp->socket_path);
+    if (exp->log_fd >= 0)
+        close(exp->log_fd);
+    g_free(exp->socket_path);
+    g_free(exp->export_name);
+    g_free(exp);
+}
+
+
+void
+vmrpNbdExportFree(vmrpNbdExport *exp)
+{
+    vmrpNbdExportStop(exp);
+}
+
+
+/* The first line qemu-nbd wrote on its stderr, or "". */
+static char *
+vmrpNbdExportReadLog(vmrpNbdExport *exp)
+{
+    char buf[1024];
+    ssize_t n = pread(exp->log_fd, buf, sizeof(buf) - 1, 0);
+    char *nl;
+
+    if (n <= 0)
+        return g_strdup("");
+    buf[n] = '\0';
+    if ((nl = strchr(buf, '\n')))
+        *nl = '\0';
+    return g_strdup(buf);
+}
+
+
+/* True when the export completes an NBD handshake. */
+static bool
+vmrpNbdExportProbe(vmrpNbdExport *exp)
+{
+    struct nbd_handle *nbd = nbd_create();
+    bool ok = false;
+
+    if (!nbd)
+        return false;
+    if (nbd_set_export_name(nbd, exp->export_name) == 0 &&
+        nbd_connect_unix(nbd, exp->socket_path) == 0) {
+        nbd_shutdown(nbd, 0);
+        ok = true;
+    }
+    nbd_close(nbd);
+    return ok;
+}
+
+
+vmrpNbdExport *
+vmrpNbdExportStart(const char *image,
+                   const char *format,
+                   const char *socket_path,
+                   const char *export_name,
+                   const char *bitmap,
+                   bool readonly,
+                   GError **error)
+{
+    g_autoptr(vmrpNbdExport) exp = g_new0(vmrpNbdExport, 1);
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GError) local_error = NULL;
+    g_autofree char *log_path = NULL;
+    gint64 deadline;
+
+    exp->log_fd = -1;
+    exp->socket_path = g_strdup(socket_path);
+    exp->export_name = g_strdup(export_name ? export_name : "");
+
+    if (!g_file_test(image, G_FILE_TEST_EXISTS)) {
+        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_INVALID,
+                    "cannot export %s: no such file", image);
+        g_clear_pointer(&exp->socket_path, g_free);  /* not ours to unlink */
+        return NULL;
+    }
+
+    g_ptr_array_add(argv, g_strdup("qemu-nbd"));
+    g_ptr_array_add(argv, g_strdup_printf("--socket=%s", socket_path));
+    g_ptr_array_add(argv, g_strdup_printf("--export-name=%s", exp->export_name));
+    g_ptr_array_add(argv, g_strdup("-f"));
+    g_ptr_array_add(argv, g_strdup(format));
+    if (readonly)
+        g_ptr_array_add(argv, g_strdup("-r"));
+    if (bitmap) {
+        g_ptr_array_add(argv, g_strdup("-B"));
+        g_ptr_array_add(argv, g_strdup(bitmap));
+    }
+    g_ptr_array_add(argv, g_strdup("--persistent"));
+    g_ptr_array_add(argv, g_strdup("--shared=8"));
+    g_ptr_array_add(argv, g_strdup(image));
+    g_ptr_array_add(argv, NULL);
+
+    if ((exp->log_fd = g_file_open_tmp("vmrp-qemu-nbd-XXXXXX.log", &log_path,
+                                       &local_error)) < 0) {
+        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_SPAWN,
+                    "qemu-nbd: %s", local_error->message);
+        g_clear_pointer(&exp->socket_path, g_free);
+        return NULL;
+    }
+    g_unlink(log_path);
+
+    if (!g_spawn_async_with_pipes_and_fds(NULL, (const char * const *)argv->pdata, NULL,
+                                          G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+                                          G_SPAWN_STDOUT_TO_DEV_NULL,
+                                          NULL, NULL, -1, -1, exp->log_fd, NULL, NULL, 0,
+                                          &exp->pid, NULL, NULL, NULL, &local_error)) {
+        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_SPAWN,
+                    "qemu-nbd: %s", local_error->message);
+        g_clear_pointer(&exp->socket_path, g_free);
+        return NULL;
+    }
+
+    deadline = g_get_monotonic_time() + VMRP_NBD_EXPORT_START_TIMEOUT_US;
+    for (;;) {
+        int status = 0;
+
+        if (vmrpNbdExportReap(exp, 0, &status)) {
+            g_autofree char *msg = vmrpNbdExportReadLog(exp);
+
+            g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_SPAWN,
+                        "qemu-nbd exited with status %d: %s",
+                        WIFEXITED(status) ? WEXITSTATUS(status) : -1, msg);
+            g_clear_pointer(&exp->socket_path, g_free);
+            return NULL;
+        }
+        if (vmrpNbdExportProbe(exp))
+            break;
+        if (g_get_monotonic_time() >= deadline) {
+            g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_SPAWN,
+                        "qemu-nbd: export %s on %s did not answer within %d s",
+                        exp->export_name, socket_path,
+                        (int)(VMRP_NBD_EXPORT_START_TIMEOUT_US / G_USEC_PER_SEC));
+            return NULL;
+        }
+        g_usleep(VMRP_NBD_EXPORT_POLL_US);
+    }
+    return g_steal_pointer(&exp);
+}

@@ -1,0 +1,36 @@
+/*
+ * vmrp-nbd-export.h: serves an image over a UNIX socket with qemu-nbd
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <glib.h>
+
+#include "vmrp-nbd-error.h"
+
+typedef struct _vmrpNbdExport vmrpNbdExport;
+
+/* Runs qemu-nbd --socket=SOCKET --export-name=NAME -f FORMAT [-r]
+ * [-B BITMAP] --persistent --shared=8 IMAGE and waits (at most 30 s) until
+ * the export answers a handshake. A persistent bitmap exported from a
+ * qcow2 while it is enabled needs @readonly. */
+vmrpNbdExport *vmrpNbdExportStart(const char *image,
+                                  const char *format,
+                                  const char *socket_path,
+                                  const char *export_name,
+                                  const char *bitmap,
+                                  bool readonly,
+                                  GError **error);
+
+/* Stops qemu-nbd (SIGTERM, then waits for it) and removes the socket;
+ * accepts NULL. Same as vmrpNbdExportFree. */
+void vmrpNbdExportStop(vmrpNbdExport *exp);
+void vmrpNbdExportFree(vmrpNbdExport *exp);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpNbdExport, vmrpNbdExportFree);
+
+const char *vmrpNbdExportGetSocket(vmrpNbdExport *exp);
+const char *vmrpNbdExportGetName(vmrpNbdExport *exp);
+pid_t vmrpNbdExportGetPid(vmrpNbdExport *exp);

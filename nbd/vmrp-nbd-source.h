@@ -1,0 +1,55 @@
+/*
+ * vmrp-nbd-source.h: the read side: a connection to an NBD export (the
+ * pull-mode backup's export, or any NBD server) and its extent map
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#include "vmrp-extents.h"
+#include "vmrp-nbd-error.h"
+
+typedef struct _vmrpNbdSource vmrpNbdSource;
+
+/* Connects to the export @export_name ("" is the default export) of the NBD
+ * server listening on the UNIX socket @socket_path, asking for the meta
+ * contexts base:allocation and, when @bitmap is not NULL,
+ * qemu:dirty-bitmap:BITMAP. Fails (VMRP_NBD_ERROR_UNSUPPORTED, message
+ * naming the context) when the server does not offer one of them. */
+vmrpNbdSource *vmrpNbdSourceOpen(const char *socket_path,
+                                 const char *export_name,
+                                 const char *bitmap,
+                                 GError **error);
+
+/* Disconnects and frees; accepts NULL. */
+void vmrpNbdSourceFree(vmrpNbdSource *src);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpNbdSource, vmrpNbdSourceFree);
+
+/* The export's size in bytes. */
+uint64_t vmrpNbdSourceGetSize(vmrpNbdSource *src);
+
+/* The dirty bitmap asked for at open, or NULL. */
+const char *vmrpNbdSourceGetBitmap(vmrpNbdSource *src);
+
+/* Whether the server allows several connections to the export (multi-conn). */
+bool vmrpNbdSourceCanMultiConn(vmrpNbdSource *src);
+
+/* The server's maximum request size in bytes, 0 when it did not say. */
+uint64_t vmrpNbdSourceGetMaxRequest(vmrpNbdSource *src);
+
+/* Maps the whole export: NBD_STATE_ZERO -> ZERO, otherwise DATA (a hole that
+ * is not known to read as zeroes is DATA); when a bitmap was asked for,
+ * regions it does not mark dirty are CLEAN. Coalesced, covering [0, size). */
+vmrpExtentMap *vmrpNbdSourceMapExtents(vmrpNbdSource *src, GError **error);
+
+/* Reads @count bytes at @offset into @buf, synchronously (small reads, tests,
+ * verification). */
+bool vmrpNbdSourcePread(vmrpNbdSource *src,
+                        void *buf,
+                        size_t count,
+                        uint64_t offset,
+                        GError **error);

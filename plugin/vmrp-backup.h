@@ -1,0 +1,39 @@
+/*
+ * vmrp-backup.h: taking a restore point of a running domain
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <libvirt/libvirt.h>
+#include <glib.h>
+
+#include "vmrp-consistency.h"
+#include "vmrp-point.h"
+#include "vmrp-repo.h"
+
+/* Called as the point progresses; @point is the manifest as it stands. */
+typedef void (*vmrpBackupProgressFunc)(const vmrpPoint *point, void *opaque);
+
+typedef struct {
+    vmrpConsistency consistency;
+    bool allow_fallback;
+    const char *const *exclude;    /* disk targets left out; nullable */
+    int agent_timeout_s;           /* bound on each guest agent call */
+    vmrpBackupProgressFunc progress;
+    void *opaque;
+} vmrpBackupOptions;
+
+/*
+ * Takes a point of @dom into @repo through a libvirt pull-mode backup with a
+ * checkpoint named after the point: the guest is frozen (per the consistency)
+ * only while the backup job starts, then every included disk's allocated
+ * data is read over NBD into one qcow2 image per disk, and the point is
+ * committed.  On failure nothing is left: no point, no checkpoint, no job,
+ * no frozen guest.
+ */
+vmrpPoint *vmrpBackupCreate(virDomainPtr dom,
+                            vmrpRepo *repo,
+                            const vmrpBackupOptions *opts,
+                            GError **error);

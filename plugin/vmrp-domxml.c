@@ -1,0 +1,342 @@
+/*
+ * vmrp-domxml.c: reading and rewriting libvirt domain XML with libxml2
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "vmrp-domxml.h"
+#include "vmrp-error.h"
+
+struct _vmrpDomainXml {
+    xmlDocPtr doc;
+    xmlNodePtr root;
+    char *name;
+    char *uuid;
+};
+
+#define XML_MAX_SIZE (16 * 1024 * 1024)
+
+void
+vmrpDomainDiskFree(vmrpDomainDisk *disk)
+{
+    if (!disk)
+        return;
+    g_free(disk->target);
+    g_free(disk->device);
+    g_free(disk->type);
+    g_free(disk->source);
+    g_free(disk->format);
+    g_free(disk);
+}
+
+void
+vmrpDomainXmlFree(vmrpDomainXml *dom)
+{
+    if (!dom)
+        return;
+    xmlFreeDoc(dom->doc);
+    g_free(dom->name);
+    g_free(dom->uuid);
+    g_free(dom);
+}
+
+static bool
+isElement(xmlNodePtr node, const char *name)
+{
+    return node && node->type == XML_ELEMENT_NODE &&
+           xmlStrEqual(node->name, BAD_CAST name);
+}
+
+static xmlNodePtr
+childElement(xmlNodePtr parent, const char *name)
+{
+    xmlNodePtr cur;
+
+    for (cur = parent ? parent->children : NULL; cur; cur = cur->next) {
+        if (isElement(cur, name))
+            return cur;
+    }
+    return NULL;
+}
+
+/* Returns a g_malloc'd copy of an attribute, or NULL. */
+static char *
+attribute(xmlNodePtr node, const char *name)
+{
+    xmlChar *val;
+    char *ret;
+
+    if (!node || !(val = xmlGetProp(node, BAD_CAST name)))
+        return NULL;
+    ret = g_strdup((const char *)val);
+    xmlFree(val);
+    return ret;
+}
+
+static char *
+childText(xmlNodePtr parent, const char *name)
+{
+    xmlNodePtr node = childElement(parent, name);
+    xmlChar *val;
+    char *ret;
+
+    if (!node || !(val = xmlNodeGetContent(node)))
+        return NULL;
+    ret = g_strstrip(g_strdup((const char *)val));
+    xmlFree(val);
+    return ret;
+}
+
+vmrpDomainXml *
+vmrpDomainXmlParse(const char *xml, GError **error)
+{
+    g_autoptr(vmrpDomainXml) dom = g_new0(vmrpDomainXml, 1);
+    xmlParserCtxtPtr ctxt;
+    size_t len = xml ? strlen(xml) : 0;
+
+    if (len == 0 || len > XML_MAX_SIZE) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "malformed domain XML: empty or larger than %d bytes", XML_MAX_SIZE);
+        return NULL;
+    }
+    if (!(ctxt = xmlNewParserCtxt())) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "out of memory parsing XML");
+        return NULL;
+    }
+    dom->doc = xmlCtxtReadMemory(ctxt, xml, len, "domain.xml", NULL,
+                                 XML_PARSE_NONET | XML_PARSE_NOERROR |
+                                 XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
+    if (!dom->doc) {
+        const xmlError *err = xmlCtxtGetLastError(ctxt);
+        g_autofree char *msg = g_strdup(err && err->message ? err->message : "unknown error");
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "malformed domain XML: line %d: %s",
+                    err ? err->line : 0, g_strstrip(msg));
+        xmlFreeParserCtxt(ctxt);
+        return NULL;
+    }
+    xmlFreeParserCtxt(ctxt);
+
+    if (dom->doc->intSubset || dom->doc->extSubset) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "malformed domain XML: a DOCTYPE is not allowed");
+        return NULL;
+    }
+    dom->root = xmlDocGetRootElement(dom->doc);
+    if (!isElement(dom->root, "domain")) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "malformed domain XML: the root element is not <domain>");
+        return NULL;
+    }
+    dom->name = childText(dom->root, "name");
+    dom->uuid = childText(dom->root, "uuid");
+    if (!dom->name || !*dom->name) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "malformed domain XML: no <name>");
+        return NULL;
+    }
+    return g_steal_pointer(&dom);
+}
+
+const char *
+vmrpDomainXmlGetName(vmrpDomainXml *dom)
+{
+    return dom->name;
+}
+
+const char *
+vmrpDomainXmlGetUUID(vmrpDomainXml *dom)
+{
+    return dom->uuid;
+}
+
+GPtrArray *
+vmrpDomainXmlGetDisks(vmrpDomainXml *dom)
+{
+    GPtrArray *disks = g_ptr_array_new_with_free_func((GDestroyNotify)vmrpDomainDiskFree);
+    xmlNodePtr devices = childElement(dom->root, "devices");
+    xmlNodePtr cur;
+
+    for (cur = devices ? devices->children : NULL; cur; cur = cur->next) {
+        vmrpDomainDisk *disk;
+        xmlNodePtr source;
+
+        if (!isElement(cur, "disk"))
+            continue;
+        disk = g_new0(vmrpDomainDisk, 1);
+        disk->type = attribute(cur, "type");
+        disk->device = attribute(cur, "device");
+        if (!disk->device)
+            disk->device = g_strdup("disk");
+        disk->target = attribute(childElement(cur, "target"), "dev");
+        disk->format = attribute(childElement(cur, "driver"), "type");
+        source = childElement(cur, "source");
+        if (source) {
+            disk->source = attribute(source, "file");
+            if (!disk->source)
+                disk->source = attribute(source, "dev");
+        }
+        g_ptr_array_add(disks, disk);
+    }
+    return disks;
+}
+
+bool
+vmrpDomainDiskIsBackedUp(const vmrpDomainDisk *disk)
+{
+    return disk->target && disk->source &&
+           (g_strcmp0(disk->device, "disk") == 0 || g_strcmp0(disk->device, "lun") == 0) &&
+           (g_strcmp0(disk->type, "file") == 0 || g_strcmp0(disk->type, "block") == 0);
+}
+
+static void
+removeNode(xmlNodePtr node)
+{
+    if (!node)
+        return;
+    xmlUnlinkNode(node);
+    xmlFreeNode(node);
+}
+
+static bool
+setChildText(xmlNodePtr parent, const char *name, const char *text)
+{
+    xmlNodePtr node = childElement(parent, name);
+
+    if (!node)
+        node = xmlNewChild(parent, NULL, BAD_CAST name, NULL);
+    if (!node)
+        return false;
+    /* xmlNodeSetContent parses entities; xmlNodeSetContentLen does not either,
+     * so encode first: the name is checked by the caller anyway. */
+    xmlNodeSetContent(node, NULL);
+    return xmlNodeAddContent(node, BAD_CAST text), true;
+}
+
+static bool
+rewriteDisk(xmlNodePtr disk, const char *path, const char *format)
+{
+    xmlNodePtr source = childElement(disk, "source");
+    xmlNodePtr driver = childElement(disk, "driver");
+    xmlNodePtr keep = NULL;
+
+    /* a local file; everything about the old source (seclabels, reservations,
+     * the backing chain) described the original disk, not this one */
+    removeNode(childElement(disk, "backingStore"));
+    removeNode(childElement(disk, "mirror"));
+    if (source)
+        removeNode(source);
+    if (!xmlSetProp(disk, BAD_CAST "type", BAD_CAST "file"))
+        return false;
+    if (!(source = xmlNewNode(NULL, BAD_CAST "source")) ||
+        !xmlSetProp(source, BAD_CAST "file", BAD_CAST path))
+        return false;
+    keep = driver ? driver : childElement(disk, "target");
+    if (driver)
+        xmlAddNextSibling(driver, source);
+    else if (keep)
+        xmlAddPrevSibling(keep, source);
+    else
+        xmlAddChild(disk, source);
+    if (format) {
+        if (!driver) {
+            driver = xmlNewNode(NULL, BAD_CAST "driver");
+            xmlSetProp(driver, BAD_CAST "name", BAD_CAST "qemu");
+            xmlAddPrevSibling(source, driver);
+        }
+        xmlSetProp(driver, BAD_CAST "type", BAD_CAST format);
+    }
+    return true;
+}
+
+/* A unix channel whose socket path libvirt generated for the original. */
+static void
+dropGeneratedChannelPath(xmlNodePtr chan)
+{
+    xmlNodePtr source = childElement(chan, "source");
+    g_autofree char *path = attribute(source, "path");
+    g_autofree char *type = attribute(chan, "type");
+
+    if (g_strcmp0(type, "unix") == 0 && path &&
+        strstr(path, "/channel/target/"))
+        xmlUnsetProp(source, BAD_CAST "path");
+}
+
+bool
+vmrpDomainXmlPrepareClone(vmrpDomainXml *dom,
+                          const char *new_name,
+                          GHashTable *new_sources,
+                          GHashTable *new_formats,
+                          const char *const *drop,
+                          GError **error)
+{
+    xmlNodePtr devices = childElement(dom->root, "devices");
+    xmlNodePtr cur;
+    xmlNodePtr next;
+
+    if (!setChildText(dom->root, "name", new_name))
+        goto oom;
+    g_free(dom->name);
+    dom->name = g_strdup(new_name);
+    removeNode(childElement(dom->root, "uuid"));
+    g_clear_pointer(&dom->uuid, g_free);
+    /* generated identities of the original */
+    removeNode(childElement(dom->root, "genid"));
+
+    for (cur = devices ? devices->children : NULL; cur; cur = next) {
+        g_autofree char *target = NULL;
+
+        next = cur->next;
+        if (isElement(cur, "interface")) {
+            removeNode(childElement(cur, "mac"));
+            removeNode(childElement(cur, "target"));
+        } else if (isElement(cur, "channel")) {
+            dropGeneratedChannelPath(cur);
+        } else if (isElement(cur, "disk")) {
+            const char *path;
+
+            target = attribute(childElement(cur, "target"), "dev");
+            if (!target)
+                continue;
+            if (drop && g_strv_contains(drop, target)) {
+                removeNode(cur);
+                continue;
+            }
+            if (new_sources && (path = g_hash_table_lookup(new_sources, target))) {
+                const char *format = new_formats ? g_hash_table_lookup(new_formats, target) : NULL;
+                if (!rewriteDisk(cur, path, format))
+                    goto oom;
+            }
+        }
+    }
+    return true;
+
+ oom:
+    g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "out of memory rewriting domain XML");
+    return false;
+}
+
+char *
+vmrpDomainXmlFormat(vmrpDomainXml *dom)
+{
+    xmlChar *buf = NULL;
+    int len = 0;
+    char *ret;
+
+    xmlDocDumpFormatMemory(dom->doc, &buf, &len, 0);
+    ret = g_strndup((const char *)buf, len);
+    xmlFree(buf);
+    /* drop the <?xml ...?> declaration libxml2 adds; libvirt's own XML has none */
+    if (g_str_has_prefix(ret, "<?xml")) {
+        char *nl = strchr(ret, '\n');
+        if (nl) {
+            char *body = g_strdup(nl + 1);
+            g_free(ret);
+            ret = body;
+        }
+    }
+    return ret;
+}

@@ -1,0 +1,54 @@
+/*
+ * vmrp-domxml.h: reading and rewriting libvirt domain XML with libxml2
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <glib.h>
+
+typedef struct {
+    char *target;   /* vda */
+    char *device;   /* disk, cdrom, floppy, lun */
+    char *type;     /* file, block, network, volume */
+    char *source;   /* file or dev path; NULL for network or empty drives */
+    char *format;   /* the driver type: qcow2, raw; NULL when unspecified */
+} vmrpDomainDisk;
+
+void vmrpDomainDiskFree(vmrpDomainDisk *disk);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpDomainDisk, vmrpDomainDiskFree)
+
+typedef struct _vmrpDomainXml vmrpDomainXml;
+
+/* Parses a <domain> document; refuses a DOCTYPE, network access and entities. */
+vmrpDomainXml *vmrpDomainXmlParse(const char *xml, GError **error);
+void vmrpDomainXmlFree(vmrpDomainXml *dom);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpDomainXml, vmrpDomainXmlFree)
+
+const char *vmrpDomainXmlGetName(vmrpDomainXml *dom);
+const char *vmrpDomainXmlGetUUID(vmrpDomainXml *dom);
+
+/* Every <disk> of <devices>, in document order, as vmrpDomainDisk. */
+GPtrArray *vmrpDomainXmlGetDisks(vmrpDomainXml *dom);
+
+/* Whether a disk is one whose data a restore point holds: a disk or LUN
+ * device with a local file or block device as source. */
+bool vmrpDomainDiskIsBackedUp(const vmrpDomainDisk *disk);
+
+/*
+ * Turns the XML into that of a new domain beside the original: @new_name,
+ * no <uuid> (libvirt makes one), no MAC address (libvirt makes new ones),
+ * no generated paths (agent channel sockets), and for each disk whose
+ * target is a key of @new_sources a local file at the new path with the
+ * format from @new_formats and no <backingStore>.  Disks whose target is
+ * in @drop are removed.
+ */
+bool vmrpDomainXmlPrepareClone(vmrpDomainXml *dom,
+                               const char *new_name,
+                               GHashTable *new_sources,
+                               GHashTable *new_formats,
+                               const char *const *drop,
+                               GError **error);
+
+char *vmrpDomainXmlFormat(vmrpDomainXml *dom);

@@ -1,0 +1,387 @@
+/*
+ * vmrp-point.c: a restore point's manifest
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <json-c/json.h>
+
+#include "vmrp-point.h"
+#include "vmrp-names.h"
+#include "vmrp-error.h"
+
+#define POINT_FORMAT 1
+
+static const char *const stateNames[VMRP_POINT_STATE_LAST] = {
+    [VMRP_POINT_CREATING] = "Creating",
+    [VMRP_POINT_SUCCEEDED] = "Succeeded",
+    [VMRP_POINT_FAILED] = "Failed",
+};
+
+const char *
+vmrpPointStateToString(vmrpPointState state)
+{
+    return state < VMRP_POINT_STATE_LAST ? stateNames[state] : "Unknown";
+}
+
+void
+vmrpPointDiskFree(vmrpPointDisk *disk)
+{
+    if (!disk)
+        return;
+    g_free(disk->target);
+    g_free(disk->source);
+    g_free(disk->format);
+    g_free(disk->image);
+    g_free(disk);
+}
+
+void
+vmrpPointFree(vmrpPoint *point)
+{
+    if (!point)
+        return;
+    g_free(point->id);
+    g_free(point->domain_name);
+    g_free(point->domain_uuid);
+    g_free(point->created);
+    g_free(point->kind);
+    g_free(point->parent);
+    g_free(point->checkpoint);
+    g_free(point->message);
+    g_free(point->fallback_reason);
+    if (point->disks)
+        g_ptr_array_unref(point->disks);
+    g_free(point);
+}
+
+static vmrpPoint *
+pointAlloc(void)
+{
+    vmrpPoint *point = g_new0(vmrpPoint, 1);
+
+    point->disks = g_ptr_array_new_with_free_func((GDestroyNotify)vmrpPointDiskFree);
+    point->freeze_ms = -1;
+    return point;
+}
+
+vmrpPoint *
+vmrpPointNew(const char *domain_name, const char *domain_uuid)
+{
+    vmrpPoint *point = pointAlloc();
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *stamp = g_date_time_format(now, "%Y%m%d-%H%M%S");
+
+    point->id = g_strdup_printf("%s-%06x", stamp, g_random_int_range(0, 0x1000000));
+    point->created = g_date_time_format_iso8601(now);
+    point->domain_name = g_strdup(domain_name);
+    point->domain_uuid = g_strdup(domain_uuid);
+    point->kind = g_strdup("full");
+    point->state = VMRP_POINT_CREATING;
+    return point;
+}
+
+vmrpPointDisk *
+vmrpPointAddDisk(vmrpPoint *point, const char *target)
+{
+    vmrpPointDisk *disk = g_new0(vmrpPointDisk, 1);
+
+    disk->target = g_strdup(target);
+    g_ptr_array_add(point->disks, disk);
+    return disk;
+}
+
+vmrpPointDisk *
+vmrpPointFindDisk(vmrpPoint *point, const char *target)
+{
+    size_t i;
+
+    for (i = 0; i < point->disks->len; i++) {
+        vmrpPointDisk *disk = g_ptr_array_index(point->disks, i);
+        if (g_strcmp0(disk->target, target) == 0)
+            return disk;
+    }
+    return NULL;
+}
+
+unsigned int
+vmrpPointDiskPercent(const vmrpPointDisk *disk)
+{
+    if (disk->excluded)
+        return 0;
+    if (disk->bytes_total == 0)
+        return disk->image && disk->bytes_done == 0 ? 100 : 0;
+    return (unsigned int)(disk->bytes_done * 100 / disk->bytes_total);
+}
+
+uint64_t
+vmrpPointBytes(const vmrpPoint *point)
+{
+    uint64_t sum = 0;
+    size_t i;
+
+    for (i = 0; i < point->disks->len; i++)
+        sum += ((vmrpPointDisk *)g_ptr_array_index(point->disks, i))->bytes_done;
+    return sum;
+}
+
+static void
+addString(json_object *obj, const char *key, const char *val)
+{
+    json_object_object_add(obj, key, val ? json_object_new_string(val) : NULL);
+}
+
+char *
+vmrpPointToJSON(const vmrpPoint *point)
+{
+    json_object *obj = json_object_new_object();
+    json_object *dom = json_object_new_object();
+    json_object *cons = json_object_new_object();
+    json_object *disks = json_object_new_array();
+    char *ret;
+    size_t i;
+
+    json_object_object_add(obj, "format", json_object_new_int(POINT_FORMAT));
+    addString(obj, "id", point->id);
+    addString(dom, "name", point->domain_name);
+    addString(dom, "uuid", point->domain_uuid);
+    json_object_object_add(obj, "domain", dom);
+    addString(obj, "created", point->created);
+    addString(obj, "state", vmrpPointStateToString(point->state));
+    addString(obj, "kind", point->kind);
+    addString(obj, "parent", point->parent);
+    addString(obj, "checkpoint", point->checkpoint);
+    addString(obj, "message", point->message);
+    addString(cons, "requested", vmrpConsistencyToString(point->requested));
+    addString(cons, "achieved", vmrpConsistencyToString(point->achieved));
+    addString(cons, "fallback_reason", point->fallback_reason);
+    json_object_object_add(cons, "freeze_ms",
+                           point->freeze_ms < 0 ? NULL : json_object_new_int64(point->freeze_ms));
+    json_object_object_add(obj, "consistency", cons);
+    json_object_object_add(obj, "duration_ms", json_object_new_int64(point->duration_ms));
+
+    for (i = 0; i < point->disks->len; i++) {
+        const vmrpPointDisk *disk = g_ptr_array_index(point->disks, i);
+        json_object *d = json_object_new_object();
+
+        addString(d, "target", disk->target);
+        addString(d, "source", disk->source);
+        addString(d, "format", disk->format);
+        addString(d, "image", disk->image);
+        json_object_object_add(d, "excluded", json_object_new_boolean(disk->excluded));
+        json_object_object_add(d, "size", json_object_new_uint64(disk->size));
+        json_object_object_add(d, "bytes_total", json_object_new_uint64(disk->bytes_total));
+        json_object_object_add(d, "bytes_done", json_object_new_uint64(disk->bytes_done));
+        json_object_object_add(d, "percent", json_object_new_int(vmrpPointDiskPercent(disk)));
+        json_object_array_add(disks, d);
+    }
+    json_object_object_add(obj, "disks", disks);
+
+    ret = g_strdup_printf("%s\n", json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
+                                                                     JSON_C_TO_STRING_SPACED));
+    json_object_put(obj);
+    return ret;
+}
+
+/* Strict readers: a field of the wrong type is an error naming the field. */
+static bool
+getString(json_object *obj, const char *key, bool nullable, char **ret, GError **error)
+{
+    json_object *val = NULL;
+
+    if (!json_object_object_get_ex(obj, key, &val) || !val) {
+        if (nullable)
+            return true;
+    } else if (json_object_is_type(val, json_type_string)) {
+        *ret = g_strdup(json_object_get_string(val));
+        return true;
+    }
+    g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                "malformed manifest: '%s' is missing or not a string", key);
+    return false;
+}
+
+static bool
+getInt(json_object *obj, const char *key, bool nullable, int64_t *ret, GError **error)
+{
+    json_object *val = NULL;
+
+    if (!json_object_object_get_ex(obj, key, &val) || !val) {
+        if (nullable)
+            return true;
+    } else if (json_object_is_type(val, json_type_int) && json_object_get_int64(val) >= 0) {
+        *ret = json_object_get_int64(val);
+        return true;
+    }
+    g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                "malformed manifest: '%s' is missing or not a non-negative integer", key);
+    return false;
+}
+
+static bool
+getObject(json_object *obj, const char *key, json_type type, json_object **ret, GError **error)
+{
+    if (!json_object_object_get_ex(obj, key, ret) || !json_object_is_type(*ret, type)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "malformed manifest: '%s' is missing or not an %s", key,
+                    type == json_type_array ? "array" : "object");
+        return false;
+    }
+    return true;
+}
+
+static bool
+parseDisk(vmrpPoint *point, json_object *d, GError **error)
+{
+    g_autofree char *target = NULL;
+    vmrpPointDisk *disk;
+    json_object *excl;
+    int64_t size = 0, total = 0, done = 0;
+
+    if (!json_object_is_type(d, json_type_object)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "malformed manifest: a disk is not an object");
+        return false;
+    }
+    if (!getString(d, "target", false, &target, error) ||
+        !vmrpNameCheckTarget(target, error))
+        return false;
+    if (vmrpPointFindDisk(point, target)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "malformed manifest: disk '%s' is listed twice", target);
+        return false;
+    }
+    disk = vmrpPointAddDisk(point, target);
+    if (!getString(d, "source", true, &disk->source, error) ||
+        !getString(d, "format", true, &disk->format, error) ||
+        !getString(d, "image", true, &disk->image, error) ||
+        !getInt(d, "size", false, &size, error) ||
+        !getInt(d, "bytes_total", false, &total, error) ||
+        !getInt(d, "bytes_done", false, &done, error))
+        return false;
+    if (!json_object_object_get_ex(d, "excluded", &excl) ||
+        !json_object_is_type(excl, json_type_boolean)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "malformed manifest: 'excluded' of disk '%s' is not a boolean", target);
+        return false;
+    }
+    disk->excluded = json_object_get_boolean(excl);
+    disk->size = size;
+    disk->bytes_total = total;
+    disk->bytes_done = done;
+    /* the image name is joined to the point's folder: it must stay inside */
+    if (disk->image && (disk->excluded || !*disk->image || strchr(disk->image, '/') ||
+                        disk->image[0] == '.')) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "malformed manifest: bad image name for disk '%s'", target);
+        return false;
+    }
+    if (!disk->image && !disk->excluded) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "malformed manifest: disk '%s' has no image and is not excluded", target);
+        return false;
+    }
+    return true;
+}
+
+vmrpPoint *
+vmrpPointFromJSON(const char *text, GError **error)
+{
+    g_autoptr(vmrpPoint) point = pointAlloc();
+    g_autofree char *state = NULL;
+    g_autofree char *requested = NULL;
+    g_autofree char *achieved = NULL;
+    json_tokener *tok;
+    json_object *obj;
+    json_object *dom, *cons, *disks;
+    int64_t format = 0;
+    int64_t freeze = -1;
+    size_t i;
+    bool ok = false;
+
+    tok = json_tokener_new();
+    obj = json_tokener_parse_ex(tok, text, strlen(text));
+    if (!obj || json_tokener_get_error(tok) != json_tokener_success ||
+        tok->char_offset != (int)strlen(text)) {
+        /* trailing white space is fine; anything else is not */
+        const char *rest = text + (obj ? tok->char_offset : 0);
+        while (obj && *rest && g_ascii_isspace(*rest))
+            rest++;
+        if (!obj || *rest) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "malformed manifest: %s",
+                        obj ? "trailing data" :
+                        json_tokener_error_desc(json_tokener_get_error(tok)));
+            json_tokener_free(tok);
+            json_object_put(obj);
+            return NULL;
+        }
+    }
+    json_tokener_free(tok);
+
+    if (!json_object_is_type(obj, json_type_object)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "malformed manifest: not a JSON object");
+        goto cleanup;
+    }
+    if (!getInt(obj, "format", false, &format, error))
+        goto cleanup;
+    if (format != POINT_FORMAT) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "unsupported manifest format %lld (this vmrp reads %d)",
+                    (long long)format, POINT_FORMAT);
+        goto cleanup;
+    }
+    if (!getString(obj, "id", false, &point->id, error) ||
+        !vmrpNameCheckPoint(point->id, error) ||
+        !getObject(obj, "domain", json_type_object, &dom, error) ||
+        !getString(dom, "name", false, &point->domain_name, error) ||
+        !getString(dom, "uuid", false, &point->domain_uuid, error) ||
+        !getString(obj, "created", false, &point->created, error) ||
+        !getString(obj, "state", false, &state, error) ||
+        !getString(obj, "kind", false, &point->kind, error) ||
+        !getString(obj, "parent", true, &point->parent, error) ||
+        !getString(obj, "checkpoint", true, &point->checkpoint, error) ||
+        !getString(obj, "message", true, &point->message, error) ||
+        !getObject(obj, "consistency", json_type_object, &cons, error) ||
+        !getString(cons, "requested", false, &requested, error) ||
+        !getString(cons, "achieved", false, &achieved, error) ||
+        !getString(cons, "fallback_reason", true, &point->fallback_reason, error) ||
+        !getInt(cons, "freeze_ms", true, &freeze, error) ||
+        !getInt(obj, "duration_ms", true, &point->duration_ms, error) ||
+        !vmrpConsistencyFromString(requested, &point->requested, error) ||
+        !vmrpConsistencyFromString(achieved, &point->achieved, error) ||
+        !getObject(obj, "disks", json_type_array, &disks, error))
+        goto cleanup;
+    point->freeze_ms = freeze;
+
+    for (point->state = 0; point->state < VMRP_POINT_STATE_LAST; point->state++) {
+        if (g_str_equal(state, stateNames[point->state]))
+            break;
+    }
+    if (point->state == VMRP_POINT_STATE_LAST) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "malformed manifest: unknown state '%s'", state);
+        goto cleanup;
+    }
+    if (!g_str_equal(point->kind, "full") && !g_str_equal(point->kind, "incremental")) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "malformed manifest: unknown kind '%s'", point->kind);
+        goto cleanup;
+    }
+    if (point->parent && !vmrpNameCheckPoint(point->parent, error))
+        goto cleanup;
+    if (!g_uuid_string_is_valid(point->domain_uuid)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "malformed manifest: bad domain uuid");
+        goto cleanup;
+    }
+    for (i = 0; i < json_object_array_length(disks); i++) {
+        if (!parseDisk(point, json_object_array_get_idx(disks, i), error))
+            goto cleanup;
+    }
+    ok = true;
+
+ cleanup:
+    json_object_put(obj);
+    return ok ? g_steal_pointer(&point) : NULL;
+}

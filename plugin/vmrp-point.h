@@ -1,0 +1,68 @@
+/*
+ * vmrp-point.h: a restore point's manifest (point.json)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#include "vmrp-consistency.h"
+
+typedef enum {
+    VMRP_POINT_CREATING = 0,  /* being written; not restorable */
+    VMRP_POINT_SUCCEEDED,
+    VMRP_POINT_FAILED,
+
+    VMRP_POINT_STATE_LAST
+} vmrpPointState;
+
+typedef struct {
+    char *target;          /* vda */
+    char *source;          /* the disk's path in the domain at the point */
+    char *format;          /* the disk's format in the domain: qcow2, raw */
+    char *image;           /* the image's file name in the point's folder; NULL if excluded */
+    bool excluded;
+    uint64_t size;         /* virtual size in bytes */
+    uint64_t bytes_total;  /* bytes to copy */
+    uint64_t bytes_done;   /* bytes copied so far */
+} vmrpPointDisk;
+
+typedef struct {
+    char *id;                    /* YYYYMMDD-HHMMSS-xxxxxx, UTC */
+    char *domain_name;
+    char *domain_uuid;
+    char *created;               /* ISO 8601, UTC */
+    vmrpPointState state;
+    char *kind;                  /* "full" or "incremental" */
+    char *parent;                /* the parent point of an increment */
+    char *checkpoint;            /* the libvirt checkpoint, or NULL */
+    char *message;               /* why the point failed or was taken as a full */
+    vmrpConsistency requested;
+    vmrpConsistency achieved;
+    char *fallback_reason;       /* why achieved is below requested */
+    int64_t freeze_ms;           /* -1 when the guest was not frozen */
+    int64_t duration_ms;
+    GPtrArray *disks;            /* of vmrpPointDisk */
+} vmrpPoint;
+
+void vmrpPointDiskFree(vmrpPointDisk *disk);
+void vmrpPointFree(vmrpPoint *point);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpPoint, vmrpPointFree)
+
+/* A new point in state Creating, with a fresh id from the current time. */
+vmrpPoint *vmrpPointNew(const char *domain_name, const char *domain_uuid);
+
+vmrpPointDisk *vmrpPointAddDisk(vmrpPoint *point, const char *target);
+vmrpPointDisk *vmrpPointFindDisk(vmrpPoint *point, const char *target);
+
+const char *vmrpPointStateToString(vmrpPointState state);
+unsigned int vmrpPointDiskPercent(const vmrpPointDisk *disk);
+uint64_t vmrpPointBytes(const vmrpPoint *point);
+
+/* The manifest as JSON text, and back; FromJSON rejects anything malformed
+ * with one line naming the field. */
+char *vmrpPointToJSON(const vmrpPoint *point);
+vmrpPoint *vmrpPointFromJSON(const char *text, GError **error);

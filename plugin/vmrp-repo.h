@@ -1,0 +1,71 @@
+/*
+ * vmrp-repo.h: the repository on disk
+ *
+ *   REPO/repository.json
+ *   REPO/collections/<domain-uuid>/collection.json
+ *   REPO/collections/<domain-uuid>/points/<point-id>/{point.json,domain.xml,<target>.qcow2}
+ *
+ * A point is written in a folder named .creating-<point-id> and renamed to
+ * <point-id> only once every file in it is complete and fsync'd.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <glib.h>
+
+#include "vmrp-point.h"
+
+typedef struct _vmrpRepo vmrpRepo;
+
+/* Opens the repository at @path; with @create, makes it when it does not
+ * exist (mode 0700).  A file, a foreign folder or an unsupported format is
+ * an error. */
+vmrpRepo *vmrpRepoOpen(const char *path, bool create, GError **error);
+void vmrpRepoFree(vmrpRepo *repo);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpRepo, vmrpRepoFree)
+
+const char *vmrpRepoGetPath(vmrpRepo *repo);
+
+/* Makes (or updates the name of) the collection of a domain. */
+bool vmrpRepoEnsureCollection(vmrpRepo *repo, const char *name, const char *uuid,
+                              GError **error);
+
+/* Takes the collection's lock, held until the returned fd is closed; a
+ * collection locked by another vmrp is a BUSY error. */
+int vmrpRepoLockCollection(vmrpRepo *repo, const char *uuid, GError **error);
+
+/* Collections as (name, uuid) pairs: a GPtrArray of GStrv {uuid, name}. */
+GPtrArray *vmrpRepoListCollections(vmrpRepo *repo, GError **error);
+
+/* The collection's uuid for a domain name or uuid, from the repository
+ * alone (the domain may be gone). */
+char *vmrpRepoFindCollection(vmrpRepo *repo, const char *name_or_uuid, GError **error);
+
+/* Committed points of a collection, oldest first (GPtrArray of vmrpPoint). */
+GPtrArray *vmrpRepoListPoints(vmrpRepo *repo, const char *uuid, GError **error);
+
+/* Points still being created (.creating-*), e.g. for progress. */
+GPtrArray *vmrpRepoListCreating(vmrpRepo *repo, const char *uuid, GError **error);
+
+/* Finds a point by id in any collection; @ret_dir gets its folder. */
+vmrpPoint *vmrpRepoFindPoint(vmrpRepo *repo, const char *id, char **ret_dir, GError **error);
+
+/* Loads a point folder's manifest, checking that it names @id. */
+vmrpPoint *vmrpRepoLoadPoint(const char *dir, const char *id, GError **error);
+
+/* Starts a point: creates its .creating-<id> folder and writes the manifest;
+ * returns the folder. */
+char *vmrpRepoPointBegin(vmrpRepo *repo, const vmrpPoint *point, GError **error);
+
+/* Rewrites the manifest in @dir (progress, state). */
+bool vmrpRepoPointSave(const char *dir, const vmrpPoint *point, GError **error);
+
+/* fsyncs every file in @dir, marks the point Succeeded and renames the
+ * folder into place.  @dir is updated to the final folder. */
+bool vmrpRepoPointCommit(vmrpRepo *repo, vmrpPoint *point, char **dir, GError **error);
+
+/* Removes the .creating-* folders of a collection (call with its lock held);
+ * returns the ids of the points removed. */
+GStrv vmrpRepoCleanStale(vmrpRepo *repo, const char *uuid, GError **error);

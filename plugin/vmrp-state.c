@@ -1,0 +1,63 @@
+/*
+ * vmrp-state.c: vmrp's private run-time folders
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "vmrp-state.h"
+#include "vmrp-error.h"
+#include "vmrp-file.h"
+
+static const char *
+stateDir(void)
+{
+    const char *dir = g_getenv("VMRP_STATE_DIR");
+    return dir && *dir ? dir : VMRP_STATE_DIR;
+}
+
+/* The user QEMU runs as: Debian's libvirt-qemu, other distributions' qemu,
+ * or root when neither exists. */
+static bool
+qemuUser(uid_t *uid, gid_t *gid)
+{
+    static const char *const names[] = { "libvirt-qemu", "qemu" };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(names); i++) {
+        struct passwd *pw = getpwnam(names[i]);
+        if (pw) {
+            *uid = pw->pw_uid;
+            *gid = pw->pw_gid;
+            return true;
+        }
+    }
+    return false;
+}
+
+char *
+vmrpStateMakeJobDir(const char *name, GError **error)
+{
+    g_autofree char *dir = g_build_filename(stateDir(), name, NULL);
+    uid_t uid = 0;
+    gid_t gid = 0;
+
+    if (g_mkdir_with_parents(stateDir(), 0711) < 0) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot create %s: %s",
+                    stateDir(), g_strerror(errno));
+        return NULL;
+    }
+    if (!vmrpFileMakeDir(stateDir(), 0711, true, error) ||
+        !vmrpFileMakeDir(dir, 0700, false, error))
+        return NULL;
+    if (qemuUser(&uid, &gid) && chown(dir, uid, gid) < 0) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot chown %s: %s",
+                    dir, g_strerror(errno));
+        rmdir(dir);
+        return NULL;
+    }
+    return g_steal_pointer(&dir);
+}

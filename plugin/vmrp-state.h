@@ -1,0 +1,14 @@
+/*
+ * vmrp-state.h: vmrp's private run-time folders on the host, shared with
+ * the QEMU user for NBD sockets and scratch files
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <glib.h>
+
+/* Makes a folder for one job, owned by the QEMU user (libvirt-qemu) with
+ * mode 0700, below the state folder (VMRP_STATE_DIR, 0711 root). */
+char *vmrpStateMakeJobDir(const char *name, GError **error);

@@ -1,0 +1,79 @@
+#!/bin/bash
+# prepare-host.sh: install what vmrp needs to build and test, start libvirt without systemd
+#
+# Usage: prepare-host.sh            (as root; idempotent, one line per action taken)
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+set -euo pipefail
+
+# Every Debian package the project needs to build, test and build the test guest.
+PACKAGES="meson ninja-build pkg-config gcc libc6-dev
+libvirt-dev libjson-c-dev libglib2.0-dev libnbd-dev libxml2-dev libcunit1-dev
+libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils qemu-block-extra
+libnbd-bin nbdkit busybox-static cpio gzip xz-utils zstd kmod qemu-guest-agent e2fsprogs
+coreutils findutils ca-certificates"
+
+URI=qemu:///system
+WAIT_SECONDS=${VMRP_LIBVIRT_WAIT:-30}
+
+die() {
+    echo "prepare-host: $*" >&2
+    exit 1
+}
+
+[ "$(id -u)" -eq 0 ] || die "must run as root"
+
+missing_packages() {
+    local pkg status
+    for pkg in $PACKAGES; do
+        status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+        [ "$status" = installed ] || echo "$pkg"
+    done
+}
+
+install_packages() {
+    local missing
+    missing=$(missing_packages | tr '\n' ' ')
+    [ -n "${missing// /}" ] || return 0
+    echo "prepare-host: installing ${missing% }"
+    local log
+    log=$(mktemp)
+    # shellcheck disable=SC2086 # word splitting of the package list is intended
+    if ! { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+            --no-install-recommends $missing; } >"$log" 2>&1; then
+        tail -n 20 "$log" >&2
+        rm -f "$log"
+        die "apt-get install failed"
+    fi
+    rm -f "$log"
+    missing=$(missing_packages | tr '\n' ' ')
+    [ -z "${missing// /}" ] || die "still missing after install: $missing"
+}
+
+start_daemons() {
+    mkdir -p /run/libvirt
+    if [ ! -S /run/libvirt/virtlogd-sock ]; then
+        echo "prepare-host: starting virtlogd"
+        virtlogd -d || die "virtlogd -d failed"
+    fi
+    if [ ! -S /run/libvirt/libvirt-sock ]; then
+        echo "prepare-host: starting libvirtd"
+        libvirtd -d || die "libvirtd -d failed"
+    fi
+}
+
+wait_libvirt() {
+    local i
+    for ((i = 0; i < WAIT_SECONDS * 2; i++)); do
+        if [ -S /run/libvirt/virtlogd-sock ] &&
+            virsh -c "$URI" version >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.5
+    done
+    die "libvirtd does not answer on $URI after ${WAIT_SECONDS}s (virsh -c $URI version)"
+}
+
+install_packages
+start_daemons
+wait_libvirt
