@@ -6,15 +6,19 @@
  * slots, each holding one piece of an extent while it is read from the
  * source and written to the target (or, for ZERO extents, only zeroed on the
  * target). A slot's buffer is allocated when it first carries data, so the
- * peak memory is max_requests x request_size.
+ * peak memory is max_requests x request_size. The target is served by a
+ * qemu-nbd of our own (vmrpNbdExportStartWriter), so that its error
+ * messages end up in the GError rather than on stderr.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <glib/gstdio.h>
 
 #include "vmrp-nbd-copy.h"
+#include "vmrp-nbd-export.h"
 #include "vmrp-nbd-source-priv.h"
 
 #define VMRP_NBD_COPY_DEFAULT_REQUESTS 16
@@ -337,62 +341,76 @@ vmrpNbdCopyRun(vmrpNbdCopy *copy)
 }
 
 
-/* Starts qemu-nbd on @image_path with socket activation. */
-static struct nbd_handle *
-vmrpNbdCopyOpenTarget(const char *image_path, const char *image_format, GError **error)
+/* The writing end: qemu-nbd on the image, on a socket in a private
+ * directory, and our connection to it. */
+typedef struct {
+    char *dir;
+    vmrpNbdExport *exp;
+    struct nbd_handle *nbd;
+} vmrpNbdCopyTarget;
+
+
+/* Disconnects from qemu-nbd (cleanly when @clean), stops it and waits for
+ * it to exit. */
+static void
+vmrpNbdCopyTargetClose(vmrpNbdCopyTarget *tgt, bool clean)
 {
-    struct nbd_handle *dst;
-    char *argv[] = {
-        (char *)"qemu-nbd",
-        (char *)"-f", (char *)image_format,
-        /* writeback cache, flushed at the end */
-        (char *)"--cache=writeback",
-        /* zero writes may punch holes: qcow2 v3 marks the clusters as
-         * zero, which hides a backing file's data */
-        (char *)"--discard=unmap",
-        /* zero data lands as zero clusters, as qemu-img convert does */
-        (char *)"--detect-zeroes=unmap",
-        (char *)image_path,
-        NULL,
-    };
+    if (tgt->nbd) {
+        if (clean && nbd_aio_is_ready(tgt->nbd) == 1)
+            nbd_shutdown(tgt->nbd, 0);
+        nbd_close(tgt->nbd);
+        tgt->nbd = NULL;
+    }
+    g_clear_pointer(&tgt->exp, vmrpNbdExportStop);
+    if (tgt->dir) {
+        g_rmdir(tgt->dir);
+        g_clear_pointer(&tgt->dir, g_free);
+    }
+}
+
+
+static bool
+vmrpNbdCopyTargetOpen(vmrpNbdCopyTarget *tgt,
+                      const char *image_path,
+                      const char *image_format,
+                      GError **error)
+{
+    g_autoptr(GError) local_error = NULL;
+    g_autofree char *sock = NULL;
 
     if (g_strcmp0(image_format, "qcow2") != 0 && g_strcmp0(image_format, "raw") != 0) {
         g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_INVALID,
                     "cannot write %s: unsupported image format '%s'",
                     image_path, image_format ? image_format : "(null)");
-        return NULL;
+        return false;
     }
     if (!g_file_test(image_path, G_FILE_TEST_IS_REGULAR)) {
         g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_INVALID,
                     "cannot write %s: no such image", image_path);
-        return NULL;
+        return false;
     }
-    if (!(dst = nbd_create())) {
+    if (!(tgt->dir = g_dir_make_tmp("vmrp-nbd-XXXXXX", &local_error))) {
+        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_SPAWN,
+                    "cannot write %s: %s", image_path, local_error->message);
+        return false;
+    }
+    sock = g_build_filename(tgt->dir, "writer.sock", NULL);
+    if (!(tgt->exp = vmrpNbdExportStartWriter(image_path, image_format, sock, error)))
+        return false;
+    if (!(tgt->nbd = nbd_create())) {
         vmrpNbdErrorFromLibnbd(error, "nbd_create");
-        return NULL;
+        return false;
     }
-    if (nbd_connect_systemd_socket_activation(dst, argv) < 0) {
-        vmrpNbdErrorFromLibnbd(error, "nbd_connect_systemd_socket_activation");
-        nbd_close(dst);
-        return NULL;
+    if (nbd_connect_unix(tgt->nbd, sock) < 0) {
+        vmrpNbdErrorFromLibnbd(error, "nbd_connect_unix");
+        return false;
     }
-    if (nbd_is_read_only(dst) != 0) {
+    if (nbd_is_read_only(tgt->nbd) != 0) {
         g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_FAILED,
                     "cannot write %s: qemu-nbd exports it read-only", image_path);
-        nbd_close(dst);
-        return NULL;
+        return false;
     }
-    return dst;
-}
-
-
-/* Disconnects from qemu-nbd and waits for it to exit (nbd_close does). */
-static void
-vmrpNbdCopyCloseTarget(struct nbd_handle *dst, bool clean)
-{
-    if (clean && nbd_aio_is_ready(dst) == 1)
-        nbd_shutdown(dst, 0);
-    nbd_close(dst);
+    return true;
 }
 
 
@@ -407,6 +425,7 @@ vmrpNbdCopyToImage(vmrpNbdSource *src,
 {
     vmrpNbdCopyOptions defaults = { 0 };
     vmrpNbdCopy copy = { 0 };
+    vmrpNbdCopyTarget tgt = { 0 };
     int64_t max;
     unsigned int i;
     bool ok;
@@ -439,15 +458,18 @@ vmrpNbdCopyToImage(vmrpNbdSource *src,
     if (vmrpExtentMapCount(map) > 0)
         copy.next_pos = vmrpExtentMapGet(map, 0)->offset;
 
-    if (!(copy.dst = vmrpNbdCopyOpenTarget(image_path, image_format, error)))
+    if (!vmrpNbdCopyTargetOpen(&tgt, image_path, image_format, error)) {
+        vmrpNbdCopyTargetClose(&tgt, false);
         return false;
+    }
+    copy.dst = tgt.nbd;
 
     if (nbd_get_size(copy.dst) < (int64_t)map->size) {
         g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_INVALID,
                     "cannot copy to %s: the image (%" G_GINT64_FORMAT
                     " bytes) is smaller than the source (%" G_GUINT64_FORMAT " bytes)",
                     image_path, nbd_get_size(copy.dst), map->size);
-        vmrpNbdCopyCloseTarget(copy.dst, false);
+        vmrpNbdCopyTargetClose(&tgt, false);
         return false;
     }
     if (copy.write_zeroes && vmrpExtentMapBytes(map, VMRP_EXTENT_ZERO) > 0 &&
@@ -455,7 +477,7 @@ vmrpNbdCopyToImage(vmrpNbdSource *src,
         g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_UNSUPPORTED,
                     "cannot copy to %s: qemu-nbd does not support write zeroes",
                     image_path);
-        vmrpNbdCopyCloseTarget(copy.dst, false);
+        vmrpNbdCopyTargetClose(&tgt, false);
         return false;
     }
     if (vmrpNbdSourceGetMaxRequest(src) > 0)
@@ -470,7 +492,7 @@ vmrpNbdCopyToImage(vmrpNbdSource *src,
         vmrpNbdCopySetError(&copy, "nbd_flush", 0);
         ok = false;
     }
-    vmrpNbdCopyCloseTarget(copy.dst, ok);
+    vmrpNbdCopyTargetClose(&tgt, ok);
 
     /* Only if the poll loop itself failed can reads still be in flight on
      * the source, whose callbacks point at the slots: leave them be. */

@@ -134,6 +134,76 @@ vmrpNbdExportProbe(vmrpNbdExport *exp)
 }
 
 
+/* Runs qemu-nbd with @argv (consumed: NULL-terminated, of g_strdup'ed
+ * strings) and waits until @export_name on @socket_path answers. */
+static vmrpNbdExport *
+vmrpNbdExportSpawn(const char *image,
+                   GPtrArray *argv,
+                   const char *socket_path,
+                   const char *export_name,
+                   GError **error)
+{
+    g_autoptr(GPtrArray) args = argv;
+    g_autoptr(vmrpNbdExport) exp = g_new0(vmrpNbdExport, 1);
+    g_autoptr(GError) local_error = NULL;
+    g_autofree char *log_path = NULL;
+    gint64 deadline;
+
+    exp->log_fd = -1;
+    exp->export_name = g_strdup(export_name);
+
+    if (!g_file_test(image, G_FILE_TEST_EXISTS)) {
+        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_INVALID,
+                    "cannot export %s: no such file", image);
+        return NULL;
+    }
+    if ((exp->log_fd = g_file_open_tmp("vmrp-qemu-nbd-XXXXXX.log", &log_path,
+                                       &local_error)) < 0) {
+        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_SPAWN,
+                    "qemu-nbd: %s", local_error->message);
+        return NULL;
+    }
+    g_unlink(log_path);
+
+    if (!g_spawn_async_with_pipes_and_fds(NULL, (const char * const *)args->pdata, NULL,
+                                          G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+                                          G_SPAWN_STDOUT_TO_DEV_NULL,
+                                          NULL, NULL, -1, -1, exp->log_fd, NULL, NULL, 0,
+                                          &exp->pid, NULL, NULL, NULL, &local_error)) {
+        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_SPAWN,
+                    "qemu-nbd: %s", local_error->message);
+        return NULL;
+    }
+    /* From here on the socket is qemu-nbd's: removed at stop. */
+    exp->socket_path = g_strdup(socket_path);
+
+    deadline = g_get_monotonic_time() + VMRP_NBD_EXPORT_START_TIMEOUT_US;
+    for (;;) {
+        int status = 0;
+
+        if (vmrpNbdExportReap(exp, 0, &status)) {
+            g_autofree char *msg = vmrpNbdExportReadLog(exp);
+
+            g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_SPAWN,
+                        "qemu-nbd exited with status %d: %s",
+                        WIFEXITED(status) ? WEXITSTATUS(status) : -1, msg);
+            return NULL;
+        }
+        if (vmrpNbdExportProbe(exp))
+            break;
+        if (g_get_monotonic_time() >= deadline) {
+            g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_SPAWN,
+                        "qemu-nbd: export '%s' on %s did not answer within %d s",
+                        exp->export_name, socket_path,
+                        (int)(VMRP_NBD_EXPORT_START_TIMEOUT_US / G_USEC_PER_SEC));
+            return NULL;
+        }
+        g_usleep(VMRP_NBD_EXPORT_POLL_US);
+    }
+    return g_steal_pointer(&exp);
+}
+
+
 vmrpNbdExport *
 vmrpNbdExportStart(const char *image,
                    const char *format,
@@ -143,26 +213,13 @@ vmrpNbdExportStart(const char *image,
                    bool readonly,
                    GError **error)
 {
-    g_autoptr(vmrpNbdExport) exp = g_new0(vmrpNbdExport, 1);
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GError) local_error = NULL;
-    g_autofree char *log_path = NULL;
-    gint64 deadline;
+    GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
 
-    exp->log_fd = -1;
-    exp->socket_path = g_strdup(socket_path);
-    exp->export_name = g_strdup(export_name ? export_name : "");
-
-    if (!g_file_test(image, G_FILE_TEST_EXISTS)) {
-        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_INVALID,
-                    "cannot export %s: no such file", image);
-        g_clear_pointer(&exp->socket_path, g_free);  /* not ours to unlink */
-        return NULL;
-    }
-
+    if (!export_name)
+        export_name = "";
     g_ptr_array_add(argv, g_strdup("qemu-nbd"));
     g_ptr_array_add(argv, g_strdup_printf("--socket=%s", socket_path));
-    g_ptr_array_add(argv, g_strdup_printf("--export-name=%s", exp->export_name));
+    g_ptr_array_add(argv, g_strdup_printf("--export-name=%s", export_name));
     g_ptr_array_add(argv, g_strdup("-f"));
     g_ptr_array_add(argv, g_strdup(format));
     if (readonly)
@@ -175,50 +232,34 @@ vmrpNbdExportStart(const char *image,
     g_ptr_array_add(argv, g_strdup("--shared=8"));
     g_ptr_array_add(argv, g_strdup(image));
     g_ptr_array_add(argv, NULL);
+    return vmrpNbdExportSpawn(image, argv, socket_path, export_name, error);
+}
 
-    if ((exp->log_fd = g_file_open_tmp("vmrp-qemu-nbd-XXXXXX.log", &log_path,
-                                       &local_error)) < 0) {
-        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_SPAWN,
-                    "qemu-nbd: %s", local_error->message);
-        g_clear_pointer(&exp->socket_path, g_free);
-        return NULL;
-    }
-    g_unlink(log_path);
 
-    if (!g_spawn_async_with_pipes_and_fds(NULL, (const char * const *)argv->pdata, NULL,
-                                          G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
-                                          G_SPAWN_STDOUT_TO_DEV_NULL,
-                                          NULL, NULL, -1, -1, exp->log_fd, NULL, NULL, 0,
-                                          &exp->pid, NULL, NULL, NULL, &local_error)) {
-        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_SPAWN,
-                    "qemu-nbd: %s", local_error->message);
-        g_clear_pointer(&exp->socket_path, g_free);
-        return NULL;
-    }
+vmrpNbdExport *
+vmrpNbdExportStartWriter(const char *image,
+                         const char *format,
+                         const char *socket_path,
+                         GError **error)
+{
+    GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
 
-    deadline = g_get_monotonic_time() + VMRP_NBD_EXPORT_START_TIMEOUT_US;
-    for (;;) {
-        int status = 0;
-
-        if (vmrpNbdExportReap(exp, 0, &status)) {
-            g_autofree char *msg = vmrpNbdExportReadLog(exp);
-
-            g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_SPAWN,
-                        "qemu-nbd exited with status %d: %s",
-                        WIFEXITED(status) ? WEXITSTATUS(status) : -1, msg);
-            g_clear_pointer(&exp->socket_path, g_free);
-            return NULL;
-        }
-        if (vmrpNbdExportProbe(exp))
-            break;
-        if (g_get_monotonic_time() >= deadline) {
-            g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_SPAWN,
-                        "qemu-nbd: export %s on %s did not answer within %d s",
-                        exp->export_name, socket_path,
-                        (int)(VMRP_NBD_EXPORT_START_TIMEOUT_US / G_USEC_PER_SEC));
-            return NULL;
-        }
-        g_usleep(VMRP_NBD_EXPORT_POLL_US);
-    }
-    return g_steal_pointer(&exp);
+    g_ptr_array_add(argv, g_strdup("qemu-nbd"));
+    g_ptr_array_add(argv, g_strdup_printf("--socket=%s", socket_path));
+    g_ptr_array_add(argv, g_strdup("--export-name="));
+    g_ptr_array_add(argv, g_strdup("-f"));
+    g_ptr_array_add(argv, g_strdup(format));
+    /* the host's page cache, flushed by the writer at the end */
+    g_ptr_array_add(argv, g_strdup("--cache=writeback"));
+    /* zero writes may unmap: on qcow2 v3 they become zero clusters, which
+     * hide the backing file's data */
+    g_ptr_array_add(argv, g_strdup("--discard=unmap"));
+    /* data that is all zeroes is stored as zero clusters / holes, as
+     * qemu-img convert does */
+    g_ptr_array_add(argv, g_strdup("--detect-zeroes=unmap"));
+    g_ptr_array_add(argv, g_strdup("--persistent"));
+    g_ptr_array_add(argv, g_strdup("--shared=2"));
+    g_ptr_array_add(argv, g_strdup(image));
+    g_ptr_array_add(argv, NULL);
+    return vmrpNbdExportSpawn(image, argv, socket_path, "", error);
 }

@@ -15,8 +15,10 @@ typedef struct _vmrpNbdExport vmrpNbdExport;
 
 /* Runs qemu-nbd --socket=SOCKET --export-name=NAME -f FORMAT [-r]
  * [-B BITMAP] --persistent --shared=8 IMAGE and waits (at most 30 s) until
- * the export answers a handshake. A persistent bitmap exported from a
- * qcow2 while it is enabled needs @readonly. */
+ * the export answers a handshake. When qemu-nbd exits early, the error
+ * (VMRP_NBD_ERROR_SPAWN) carries the first line it wrote on stderr. A
+ * persistent bitmap exported from a qcow2 while it is enabled needs
+ * @readonly. @export_name NULL means "". */
 vmrpNbdExport *vmrpNbdExportStart(const char *image,
                                   const char *format,
                                   const char *socket_path,
@@ -24,6 +26,15 @@ vmrpNbdExport *vmrpNbdExportStart(const char *image,
                                   const char *bitmap,
                                   bool readonly,
                                   GError **error);
+
+/* Runs qemu-nbd on @image for writing, as vmrpNbdCopyToImage does, with
+ * the default export name "": --cache=writeback --discard=unmap
+ * --detect-zeroes=unmap --persistent --shared=2. Waits as above. The
+ * client must flush (NBD_CMD_FLUSH) before the export is stopped. */
+vmrpNbdExport *vmrpNbdExportStartWriter(const char *image,
+                                        const char *format,
+                                        const char *socket_path,
+                                        GError **error);
 
 /* Stops qemu-nbd (SIGTERM, then waits for it) and removes the socket;
  * accepts NULL. Same as vmrpNbdExportFree. */

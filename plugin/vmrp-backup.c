@@ -29,11 +29,12 @@ typedef struct {
     bool bitmap;                 /* the disk's format holds a persistent bitmap */
 } backupDisk;
 
-typedef struct {
+struct _vmrpBackup {
     virDomainPtr dom;
     vmrpRepo *repo;
     const vmrpBackupOptions *opts;
     vmrpPoint *point;
+    char *domain_xml;            /* the configuration stored with the point */
     GPtrArray *disks;            /* of vmrpDomainDisk, the live domain's */
     GArray *included;            /* of backupDisk */
     vmrpAgent *agent;
@@ -46,17 +47,25 @@ typedef struct {
     bool frozen;
     bool job_started;
     bool checkpoint_created;
-} backupState;
+};
+typedef struct _vmrpBackup backupState;
 
-static void
-backupStateClear(backupState *st)
+void
+vmrpBackupFree(vmrpBackup *st)
 {
+    if (!st)
+        return;
     vmrpAgentFree(st->agent);
+    if (st->dom)
+        virDomainFree(st->dom);
+    vmrpPointFree(st->point);
     g_clear_pointer(&st->disks, g_ptr_array_unref);
     g_clear_pointer(&st->included, g_array_unref);
+    g_free(st->domain_xml);
     g_free(st->point_dir);
     g_free(st->job_dir);
     g_free(st->socket);
+    g_free(st);
 }
 
 static bool
@@ -400,35 +409,52 @@ backupSaveCheckpointXML(backupState *st, GError **error)
     return backupSaveXML(st, "checkpoint.xml", xml, error);
 }
 
-static bool
-backupRun(backupState *st, GError **error)
+vmrpBackup *
+vmrpBackupPrepare(virDomainPtr dom, const vmrpBackupOptions *opts, GError **error)
 {
+    g_autoptr(vmrpBackup) st = g_new0(vmrpBackup, 1);
     g_autofree char *live_xml = NULL;
-    g_autofree char *dom_xml = NULL;
     g_autoptr(vmrpDomainXml) live = NULL;
-    gint64 start = g_get_monotonic_time();
-    size_t i;
+    char uuid[VIR_UUID_STRING_BUFLEN];
 
-    if (virDomainIsActive(st->dom) != 1) {
+    virDomainRef(dom);
+    st->dom = dom;
+    st->opts = opts;
+    st->included = g_array_new(FALSE, TRUE, sizeof(backupDisk));
+    if (virDomainGetUUIDString(dom, uuid) < 0) {
+        vmrpErrorFromLibvirt(error, "cannot read the domain's uuid");
+        return NULL;
+    }
+    st->point = vmrpPointNew(virDomainGetName(dom), uuid);
+
+    if (virDomainIsActive(dom) != 1) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
                     "domain %s is not running: a restore point is taken of a running domain",
                     st->point->domain_name);
-        return false;
+        return NULL;
     }
-    if (!(live_xml = virDomainGetXMLDesc(st->dom, 0))) {
+    if (!(live_xml = virDomainGetXMLDesc(dom, 0))) {
         vmrpErrorFromLibvirt(error, "cannot read the domain XML");
-        return false;
+        return NULL;
     }
     if (!(live = vmrpDomainXmlParse(live_xml, error)) ||
-        !(dom_xml = backupDomainXML(st->dom, error)))
-        return false;
+        !(st->domain_xml = backupDomainXML(dom, error)))
+        return NULL;
     st->disks = vmrpDomainXmlGetDisks(live);
     if (!backupSelectDisks(st, error) ||
         !backupResolveConsistency(st, error))
-        return false;
+        return NULL;
+    return g_steal_pointer(&st);
+}
+
+static bool
+backupRun(backupState *st, GError **error)
+{
+    gint64 start = g_get_monotonic_time();
+    size_t i;
 
     if (!(st->point_dir = vmrpRepoPointBegin(st->repo, st->point, error)) ||
-        !backupSaveXML(st, "domain.xml", dom_xml, error))
+        !backupSaveXML(st, "domain.xml", st->domain_xml, error))
         return false;
     if (!(st->job_dir = vmrpStateMakeJobDir(st->point->id, error)))
         return false;
@@ -482,42 +508,25 @@ backupCleanStale(virDomainPtr dom, vmrpRepo *repo, const char *uuid, GError **er
 }
 
 vmrpPoint *
-vmrpBackupCreate(virDomainPtr dom,
-                 vmrpRepo *repo,
-                 const vmrpBackupOptions *opts,
-                 GError **error)
+vmrpBackupRun(vmrpBackup *st, vmrpRepo *repo, GError **error)
 {
-    backupState st = { 0 };
-    char uuid[VIR_UUID_STRING_BUFLEN];
-    const char *name = virDomainGetName(dom);
-    g_autoptr(vmrpPoint) point = NULL;
+    vmrpPoint *point = st->point;
     int lock;
     bool ok;
 
-    if (virDomainGetUUIDString(dom, uuid) < 0) {
-        vmrpErrorFromLibvirt(error, "cannot read the domain's uuid");
+    if (!vmrpRepoEnsureCollection(repo, point->domain_name, point->domain_uuid, error))
         return NULL;
-    }
-    if (!vmrpRepoEnsureCollection(repo, name, uuid, error))
+    if ((lock = vmrpRepoLockCollection(repo, point->domain_uuid, error)) < 0)
         return NULL;
-    if ((lock = vmrpRepoLockCollection(repo, uuid, error)) < 0)
-        return NULL;
-    if (!backupCleanStale(dom, repo, uuid, error)) {
+    if (!backupCleanStale(st->dom, repo, point->domain_uuid, error)) {
         close(lock);
         return NULL;
     }
 
-    point = vmrpPointNew(name, uuid);
-    st.dom = dom;
-    st.repo = repo;
-    st.opts = opts;
-    st.point = point;
-    st.included = g_array_new(FALSE, TRUE, sizeof(backupDisk));
-
-    ok = backupRun(&st, error);
+    st->repo = repo;
+    ok = backupRun(st, error);
     if (!ok)
-        backupRollback(&st);
-    backupStateClear(&st);
+        backupRollback(st);
     close(lock);
-    return ok ? g_steal_pointer(&point) : NULL;
+    return ok ? g_steal_pointer(&st->point) : NULL;
 }

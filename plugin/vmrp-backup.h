@@ -25,15 +25,24 @@ typedef struct {
     void *opaque;
 } vmrpBackupOptions;
 
+typedef struct _vmrpBackup vmrpBackup;
+
 /*
- * Takes a point of @dom into @repo through a libvirt pull-mode backup with a
+ * Checks everything that can be checked before anything changes: the
+ * domain runs, the excluded disks exist and some disk is left, and the
+ * consistency asked for can be had (the guest agent answers, or fallback
+ * is allowed).  @opts must outlive the returned object.
+ */
+vmrpBackup *vmrpBackupPrepare(virDomainPtr dom, const vmrpBackupOptions *opts, GError **error);
+void vmrpBackupFree(vmrpBackup *backup);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpBackup, vmrpBackupFree)
+
+/*
+ * Takes the point into @repo through a libvirt pull-mode backup with a
  * checkpoint named after the point: the guest is frozen (per the consistency)
  * only while the backup job starts, then every included disk's allocated
  * data is read over NBD into one qcow2 image per disk, and the point is
  * committed.  On failure nothing is left: no point, no checkpoint, no job,
- * no frozen guest.
+ * no frozen guest.  Returns the committed point.
  */
-vmrpPoint *vmrpBackupCreate(virDomainPtr dom,
-                            vmrpRepo *repo,
-                            const vmrpBackupOptions *opts,
-                            GError **error);
+vmrpPoint *vmrpBackupRun(vmrpBackup *backup, vmrpRepo *repo, GError **error);

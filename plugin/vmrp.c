@@ -206,6 +206,7 @@ cmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
     g_auto(GStrv) excluded = NULL;
     g_autoptr(vmrpRepo) repo = NULL;
     g_autoptr(vmrpPoint) point = NULL;
+    g_autoptr(vmrpBackup) backup = NULL;
     vmrpBackupOptions opts = { VMRP_CONSISTENCY_APPLICATION };
     cliProgress progress = { cli, -1 };
     virDomainPtr dom;
@@ -231,9 +232,10 @@ cmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
     opts.progress = backupProgress;
     opts.opaque = &progress;
 
-    if ((repo = cliOpenRepo(cli, true, error)))
-        point = vmrpBackupCreate(dom, repo, &opts, error);
+    backup = vmrpBackupPrepare(dom, &opts, error);
     virDomainFree(dom);
+    if (backup && (repo = cliOpenRepo(cli, true, error)))
+        point = vmrpBackupRun(backup, repo, error);
     g_free(progress.last_target);
     if (!point)
         return false;

@@ -29,7 +29,7 @@ die() {
 }
 
 [ "$(id -u)" -eq 0 ] || die "must run as root"
-for tool in apt-get apt-cache dpkg-deb busybox cpio gzip mkfs.ext4 qemu-img ldd; do
+for tool in apt-get apt-cache dpkg-deb cpio gzip mkfs.ext4 qemu-img ldd modinfo flock; do
     command -v "$tool" >/dev/null || die "$tool not found (run prepare-host.sh)"
 done
 QEMU_GA=$(command -v qemu-ga || true)
@@ -97,21 +97,34 @@ for applet in $("$BUSYBOX" --list); do
     [ -e "$ROOT/bin/$applet" ] || ln -s busybox "$ROOT/bin/$applet"
 done
 
-: >"$ROOT/etc/vmrp-modules"
-for mod in $MODULES; do
-    ko=$(find "$MODDIR" -name "$mod.ko" -o -name "$mod.ko.xz" -o -name "$mod.ko.zst" |
-        head -n 1)
-    if [ -z "$ko" ]; then
-        # built in (listed in modules.builtin) or absent: nothing to load
-        continue
-    fi
+# Load order: every module after the modules it depends on (modinfo), in list order
+# otherwise. Modules not in the package are built in (or absent): nothing to load.
+declare -A MOD_DONE=()
+MOD_ORDER=()
+module_file() {
+    find "$MODDIR" \( -name "$1.ko" -o -name "$1.ko.xz" -o -name "$1.ko.zst" \) -print |
+        head -n 1
+}
+add_module() {
+    local mod=$1 ko dep
+    [ -z "${MOD_DONE[$mod]:-}" ] || return 0
+    MOD_DONE[$mod]=1
+    ko=$(module_file "$mod")
+    [ -n "$ko" ] || return 0
+    for dep in $(modinfo -F depends "$ko" | tr ',' ' '); do
+        add_module "$dep"
+    done
     case "$ko" in
         *.xz) xz -dc "$ko" >"$ROOT/lib/modules/$mod.ko" ;;
         *.zst) zstd -qdc "$ko" >"$ROOT/lib/modules/$mod.ko" ;;
         *) cp "$ko" "$ROOT/lib/modules/$mod.ko" ;;
     esac
-    echo "$mod" >>"$ROOT/etc/vmrp-modules"
+    MOD_ORDER+=("$mod")
+}
+for mod in $MODULES; do
+    add_module "$mod"
 done
+printf '%s\n' "${MOD_ORDER[@]}" >"$ROOT/etc/vmrp-modules"
 grep -qx ext4 "$ROOT/etc/vmrp-modules" || grep -q '/ext4\.ko' "$MODDIR/modules.builtin" ||
     die "no ext4 module in $KPKG"
 

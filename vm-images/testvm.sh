@@ -93,8 +93,9 @@ cmd_create() {
         shift
     done
     case "$type" in qemu | kvm) ;; *) die "create: --type must be qemu or kvm" ;; esac
-    [[ $disks =~ ^[0-9]+$ ]] && [ "$disks" -ge 1 ] && [ "$disks" -le 20 ] ||
+    if ! [[ $disks =~ ^[0-9]+$ ]] || [ "$disks" -lt 1 ] || [ "$disks" -gt 20 ]; then
         die "create: --disks must be 1..20"
+    fi
     [[ $memory =~ ^[0-9]+$ ]] || die "create: --memory must be a number of MiB"
 
     domain_exists "$name" && die "create: domain '$name' already exists"

@@ -1,0 +1,121 @@
+# lib.sh: common part of vmrp's integration tests (sourced, bash)
+#
+# Every test works on domains named $VMRP_IT_PREFIX<test>-<random>, a
+# repository and files of its own, and removes all of them when it exits,
+# whether it passed or not.  It never touches another domain.
+# Output is TAP: 'ok N - what' / 'not ok N - what', then a plan.
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+set -uo pipefail
+
+SRCDIR=${VMRP_SRCDIR:?VMRP_SRCDIR is set by meson}
+VMRP=${VMRP:?VMRP is set by meson}
+VMRP_GUEST=${VMRP_GUEST:?VMRP_GUEST is set by meson}
+TESTVM="$SRCDIR/vm-images/testvm.sh"
+export VMRP_URI=${VMRP_URI:-qemu:///system}
+VMRP_IT_PREFIX=${VMRP_IT_PREFIX:-vmrpit-}
+
+if [ "$(id -u)" != 0 ]; then
+  echo "1..0 # SKIP integration tests need root (run tests/run.sh)"
+  exit 77
+fi
+if ! virsh -q -c "$VMRP_URI" version >/dev/null 2>&1; then
+  echo "Bail out! libvirtd is not running: run vm-images/prepare-host.sh"
+  exit 1
+fi
+
+TEST_NAME=$(basename "$0" .sh)
+TEST_NAME=${TEST_NAME#test-}
+TEST_ID="$VMRP_IT_PREFIX$TEST_NAME-$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+WORK=$(mktemp -d "/var/tmp/$TEST_ID.XXXXXX")
+export VMRP_REPO="$WORK/repo"
+export VMRP_STATE_DIR="$WORK/state"
+TAP_N=0
+TAP_FAILED=0
+
+cleanup() {
+  local rc=$?
+  "$TESTVM" cleanup "$TEST_ID" >/dev/null 2>&1 || echo "# cleanup of $TEST_ID domains failed"
+  umount "$WORK"/mnt-* 2>/dev/null
+  rm -rf "$WORK"
+  echo "1..$TAP_N"
+  [ "$TAP_FAILED" = 0 ] && [ "$rc" = 0 ] && exit 0
+  exit 1
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# ok COND-DESCRIPTION: records the result of the last command.
+check() {
+  local rc=$? what=$1
+  TAP_N=$((TAP_N + 1))
+  if [ "$rc" = 0 ]; then
+    echo "ok $TAP_N - $what"
+  else
+    echo "not ok $TAP_N - $what"
+    TAP_FAILED=$((TAP_FAILED + 1))
+  fi
+}
+
+# Stops the test at once: something it builds on failed.
+bail() {
+  echo "Bail out! $*"
+  TAP_FAILED=$((TAP_FAILED + 1))
+  exit 1
+}
+
+# Prints a command's stderr and stdout as TAP comments.
+comment() {
+  sed 's/^/# /' "$@"
+}
+
+vmrp() {
+  "$VMRP" "$@"
+}
+
+guest() {
+  "$VMRP_GUEST" -c "$VMRP_URI" "$@"
+}
+
+# new_vm SUFFIX [testvm create options]: defines and starts a test VM,
+# waits for its agent when it has one, and prints its name.
+new_vm() {
+  local name="$TEST_ID-$1"
+  shift
+  "$TESTVM" create "$name" --start "$@" >&2 || bail "cannot create VM $name"
+  case " $* " in
+    *" --no-agent "*|*" --no-channel "*) ;;
+    *) guest "$name" wait 120 >&2 || bail "the agent of $name did not answer" ;;
+  esac
+  echo "$name"
+}
+
+# expect_error OUTFILE CMD...: CMD must fail with exactly one line on stderr.
+expect_error() {
+  local out=$1
+  shift
+  if "$@" >"$out.stdout" 2>"$out"; then
+    echo "# unexpectedly succeeded: $*"
+    return 1
+  fi
+  comment "$out"
+  [ "$(wc -l <"$out")" = 1 ] || { echo "# expected one line of error, got $(wc -l <"$out")"; return 1; }
+  grep -q '^error: ' "$out"
+}
+
+# A fingerprint of what the test could change: the repository's files, the
+# defined domains and every checkpoint of the test's domains.
+state_snapshot() {
+  local d
+  {
+    [ -d "$VMRP_REPO" ] && (cd "$VMRP_REPO" && find . -printf '%p %s %m\n' | sort)
+    virsh -q -c "$VMRP_URI" list --all --name | sort
+    for d in $(virsh -q -c "$VMRP_URI" list --all --name | grep "^$TEST_ID"); do
+      echo "$d:"; virsh -q -c "$VMRP_URI" checkpoint-list "$d" --name 2>/dev/null
+    done
+  } 2>/dev/null
+}
+
+point_field() {  # point_field POINT FIELD (a jq path)
+  vmrp --json rp-info "$1" | jq -r "$2"
+}

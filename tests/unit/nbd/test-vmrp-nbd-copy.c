@@ -1,0 +1,403 @@
+/*
+ * test-vmrp-nbd-copy.c: unit tests of copying a source into an image,
+ * against real qemu-nbd and nbdkit servers (no VM)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <signal.h>
+#include <string.h>
+#include <glib/gstdio.h>
+
+#include "vmrp-test.h"
+#include "vmrp-nbd-copy.h"
+#include "vmrp-nbd-export.h"
+#include "vmrp-nbd-test-util.h"
+
+#define SIZE (64 * MiB)
+
+typedef struct {
+    GArray *done;       /* of guint64 */
+    uint64_t total;
+    bool bad_total;     /* total changed between calls */
+    GCancellable *cancel_after_first;
+} progressRecord;
+
+
+static void
+recordProgress(uint64_t done, uint64_t total, void *opaque)
+{
+    progressRecord *rec = opaque;
+
+    if (rec->done->len > 0 && rec->total != total)
+        rec->bad_total = true;
+    rec->total = total;
+    g_array_append_val(rec->done, done);
+    if (rec->cancel_after_first)
+        g_cancellable_cancel(rec->cancel_after_first);
+}
+
+
+static bool
+progressMonotone(const progressRecord *rec)
+{
+    guint i;
+
+    for (i = 1; i < rec->done->len; i++) {
+        if (g_array_index(rec->done, guint64, i) <= g_array_index(rec->done, guint64, i - 1))
+            return false;
+    }
+    return !rec->bad_total;
+}
+
+
+/* A 64 MiB qcow2 with random data (some of it unaligned), an explicit run
+ * of zero bytes, holes and a zeroed cluster. */
+static bool
+makeSource(const char *qcow2, guint32 seed)
+{
+    g_autofree char *raw = g_strconcat(qcow2, ".raw", NULL);
+    g_autofree guint8 *zeroes = g_malloc0(1 * MiB);
+    bool ok;
+
+    ok = vmrpNbdTestCreate(raw, "raw", SIZE, NULL) &&
+         vmrpNbdTestWriteRandom(raw, 0, 3 * MiB, seed) &&
+         vmrpNbdTestWriteRandom(raw, 10 * MiB + 4 * KiB, 1536 * KiB + 512, seed + 1) &&
+         vmrpNbdTestWriteRandom(raw, 40 * MiB, 1 * MiB, seed + 2) &&
+         vmrpNbdTestWriteRandom(raw, SIZE - 100 * KiB, 100 * KiB, seed + 3) &&
+         vmrpNbdTestRun("qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2",
+                        raw, qcow2) == 0 &&
+         vmrpNbdTestQemuIo(qcow2, "qcow2", "write -P 0 20M 1M", "write -z 41M 64k");
+    g_unlink(raw);
+    return ok;
+}
+
+
+static void
+testCopyFull(void)
+{
+    g_autofree char *img = vmrpNbdTestPath("full-src.qcow2");
+    g_autofree char *tgt = vmrpNbdTestPath("full-tgt.qcow2");
+    g_autofree char *tgtraw = vmrpNbdTestPath("full-tgt.raw");
+    g_autoptr(vmrpNbdSource) src = NULL;
+    g_autoptr(vmrpExtentMap) map = NULL;
+    g_autoptr(GError) error = NULL;
+    vmrpNbdCopyOptions opts = { .request_size = 256 * KiB, .max_requests = 8 };
+    uint64_t copied = 0;
+    vmrpNbdExport *exp;
+
+    NBD_TEST_CHECK(makeSource(img, 1));
+    NBD_TEST_CHECK(exp = vmrpNbdTestExport(img, "qcow2", "full", NULL));
+    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "full", NULL, &error);
+    NBD_TEST_CHECK_OK(src, error);
+    map = vmrpNbdSourceMapExtents(src, &error);
+    NBD_TEST_CHECK_OK(map, error);
+    CU_ASSERT_TRUE(vmrpExtentMapBytes(map, VMRP_EXTENT_DATA) >= 6 * MiB);
+    CU_ASSERT_TRUE(vmrpExtentMapBytes(map, VMRP_EXTENT_DATA) < 8 * MiB);
+
+    /* qcow2, defaults */
+    NBD_TEST_CHECK(vmrpNbdTestCreate(tgt, "qcow2", SIZE, NULL));
+    NBD_TEST_CHECK_OK(vmrpNbdCopyToImage(src, map, tgt, "qcow2", NULL, &copied, &error),
+                      error);
+    CU_ASSERT_EQUAL(copied, vmrpExtentMapBytes(map, VMRP_EXTENT_DATA));
+    CU_ASSERT_EQUAL(vmrpNbdTestCompare(img, "qcow2", tgt, "qcow2"), 0);
+    CU_ASSERT_EQUAL(vmrpNbdTestRun("qemu-img", "check", "-q", tgt), 0);
+
+    /* raw, small requests */
+    copied = 0;
+    NBD_TEST_CHECK(vmrpNbdTestCreate(tgtraw, "raw", SIZE, NULL));
+    NBD_TEST_CHECK_OK(vmrpNbdCopyToImage(src, map, tgtraw, "raw", &opts, &copied, &error),
+                      error);
+    CU_ASSERT_EQUAL(copied, vmrpExtentMapBytes(map, VMRP_EXTENT_DATA));
+    CU_ASSERT_EQUAL(vmrpNbdTestCompare(img, "qcow2", tgtraw, "raw"), 0);
+
+    /* and the comparison does see a difference */
+    NBD_TEST_CHECK(vmrpNbdTestQemuIo(tgt, "qcow2", "write -P 0x42 40M 512"));
+    CU_ASSERT_EQUAL(vmrpNbdTestCompare(img, "qcow2", tgt, "qcow2"), 1);
+}
+
+
+/* The key property: an increment copied into an overlay of the previous
+ * copy gives the source's content, including regions zeroed or discarded
+ * since the bitmap. */
+static void
+testCopyIncrement(void)
+{
+    g_autofree char *img = vmrpNbdTestPath("inc-src.qcow2");
+    g_autofree char *base = vmrpNbdTestPath("inc-base.qcow2");
+    g_autofree char *ovl = vmrpNbdTestPath("inc-ovl.qcow2");
+    g_autofree char *ovl2 = vmrpNbdTestPath("inc-ovl2.qcow2");
+    g_autoptr(vmrpNbdSource) src = NULL;
+    g_autoptr(vmrpExtentMap) map = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GArray) done = g_array_new(FALSE, FALSE, sizeof(guint64));
+    progressRecord rec = { .done = done };
+    vmrpNbdCopyOptions opts = { .write_zeroes = true, .progress = recordProgress,
+                                .opaque = &rec };
+    uint64_t copied = 0;
+    vmrpNbdExport *exp;
+
+    /* the full copy */
+    NBD_TEST_CHECK(makeSource(img, 100));
+    NBD_TEST_CHECK(exp = vmrpNbdTestExport(img, "qcow2", "inc0", NULL));
+    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "inc0", NULL, &error);
+    NBD_TEST_CHECK_OK(src, error);
+    map = vmrpNbdSourceMapExtents(src, &error);
+    NBD_TEST_CHECK_OK(map, error);
+    NBD_TEST_CHECK(vmrpNbdTestCreate(base, "qcow2", SIZE, NULL));
+    NBD_TEST_CHECK_OK(vmrpNbdCopyToImage(src, map, base, "qcow2", NULL, NULL, &error),
+                      error);
+    g_clear_pointer(&src, vmrpNbdSourceFree);
+    g_clear_pointer(&map, vmrpExtentMapFree);
+    vmrpNbdTestExportStop(exp);
+
+    /* changes since a bitmap */
+    NBD_TEST_CHECK(vmrpNbdTestRun("qemu-img", "bitmap", "--add", "--enable",
+                                  img, "b0") == 0);
+    NBD_TEST_CHECK(vmrpNbdTestQemuIo(img, "qcow2",
+                                     "write -P 0x5a 1M 256k",       /* over data */
+                                     "write -z 0 64k",              /* zeroed data */
+                                     "discard 40M 1M",              /* discarded data */
+                                     "write -z 10M 1M",             /* unaligned data */
+                                     "write -P 0x77 50M 64k",       /* new data */
+                                     "write -z 52M 64k",            /* zero over zero */
+                                     "write -P 0x78 63M 4k"));      /* in a cluster */
+    NBD_TEST_CHECK(exp = vmrpNbdTestExport(img, "qcow2", "inc1", "b0"));
+    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "inc1", "b0", &error);
+    NBD_TEST_CHECK_OK(src, error);
+    map = vmrpNbdSourceMapExtents(src, &error);
+    NBD_TEST_CHECK_OK(map, error);
+    CU_ASSERT_TRUE(vmrpExtentMapBytes(map, VMRP_EXTENT_CLEAN) > SIZE - 4 * MiB);
+    CU_ASSERT_TRUE(vmrpExtentMapBytes(map, VMRP_EXTENT_ZERO) >= 2 * MiB);
+
+    NBD_TEST_CHECK(vmrpNbdTestCreate(ovl, "qcow2", SIZE, base));
+    NBD_TEST_CHECK_OK(vmrpNbdCopyToImage(src, map, ovl, "qcow2", &opts, &copied, &error),
+                      error);
+    CU_ASSERT_EQUAL(copied, vmrpExtentMapBytes(map, VMRP_EXTENT_DATA));
+    CU_ASSERT_EQUAL(vmrpNbdTestCompare(img, "qcow2", ovl, "qcow2"), 0);
+    CU_ASSERT_EQUAL(vmrpNbdTestRun("qemu-img", "check", "-q", ovl), 0);
+
+    /* progress: monotone, total = DATA + ZERO, ending at total */
+    CU_ASSERT_TRUE(progressMonotone(&rec));
+    CU_ASSERT_EQUAL(rec.total, vmrpExtentMapBytes(map, VMRP_EXTENT_DATA) +
+                               vmrpExtentMapBytes(map, VMRP_EXTENT_ZERO));
+    NBD_TEST_CHECK(done->len > 0);
+    CU_ASSERT_EQUAL(g_array_index(done, guint64, done->len - 1), rec.total);
+
+    /* Without the zero writes the overlay shows stale backing data: the
+     * check above can fail. */
+    NBD_TEST_CHECK(vmrpNbdTestCreate(ovl2, "qcow2", SIZE, base));
+    opts.write_zeroes = false;
+    opts.progress = NULL;
+    NBD_TEST_CHECK_OK(vmrpNbdCopyToImage(src, map, ovl2, "qcow2", &opts, NULL, &error),
+                      error);
+    CU_ASSERT_EQUAL(vmrpNbdTestCompare(img, "qcow2", ovl2, "qcow2"), 1);
+}
+
+
+static void
+testCopyProgress(void)
+{
+    g_autofree char *img = vmrpNbdTestPath("prog-src.qcow2");
+    g_autofree char *tgt = vmrpNbdTestPath("prog-tgt.qcow2");
+    g_autoptr(vmrpNbdSource) src = NULL;
+    g_autoptr(vmrpExtentMap) map = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GArray) done = g_array_new(FALSE, FALSE, sizeof(guint64));
+    progressRecord rec = { .done = done };
+    vmrpNbdCopyOptions opts = { .request_size = 64 * KiB, .max_requests = 4,
+                                .progress = recordProgress, .opaque = &rec };
+    vmrpNbdExport *exp;
+
+    NBD_TEST_CHECK(makeSource(img, 200));
+    NBD_TEST_CHECK(exp = vmrpNbdTestExport(img, "qcow2", "prog", NULL));
+    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "prog", NULL, &error);
+    NBD_TEST_CHECK_OK(src, error);
+    map = vmrpNbdSourceMapExtents(src, &error);
+    NBD_TEST_CHECK_OK(map, error);
+    NBD_TEST_CHECK(vmrpNbdTestCreate(tgt, "qcow2", SIZE, NULL));
+    NBD_TEST_CHECK_OK(vmrpNbdCopyToImage(src, map, tgt, "qcow2", &opts, NULL, &error),
+                      error);
+
+    CU_ASSERT_TRUE(progressMonotone(&rec));
+    CU_ASSERT_EQUAL(rec.total, vmrpExtentMapBytes(map, VMRP_EXTENT_DATA));
+    /* one call per 64 KiB piece at least */
+    CU_ASSERT_TRUE(done->len >= rec.total / (64 * KiB));
+    NBD_TEST_CHECK(done->len > 0);
+    CU_ASSERT_EQUAL(g_array_index(done, guint64, done->len - 1), rec.total);
+    CU_ASSERT_EQUAL(vmrpNbdTestCompare(img, "qcow2", tgt, "qcow2"), 0);
+}
+
+
+static void
+testCopyTargetErrors(void)
+{
+    g_autofree char *img = vmrpNbdTestPath("err-src.qcow2");
+    g_autofree char *missing = vmrpNbdTestPath("err-missing.qcow2");
+    g_autofree char *small = vmrpNbdTestPath("err-small.qcow2");
+    g_autofree char *notqcow2 = vmrpNbdTestPath("err-notqcow2");
+    g_autoptr(vmrpNbdSource) src = NULL;
+    g_autoptr(vmrpExtentMap) map = NULL;
+    g_autoptr(vmrpExtentMap) badmap = vmrpExtentMapNew(SIZE);
+    g_autoptr(GError) error = NULL;
+    uint64_t copied = 12345;
+    vmrpNbdExport *exp;
+
+    NBD_TEST_CHECK(vmrpNbdTestCreate(img, "qcow2", SIZE, NULL));
+    NBD_TEST_CHECK(vmrpNbdTestQemuIo(img, "qcow2", "write -P 0x11 0 1M"));
+    NBD_TEST_CHECK(exp = vmrpNbdTestExport(img, "qcow2", "err", NULL));
+    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "err", NULL, &error);
+    NBD_TEST_CHECK_OK(src, error);
+    map = vmrpNbdSourceMapExtents(src, &error);
+    NBD_TEST_CHECK_OK(map, error);
+
+    CU_ASSERT_FALSE(vmrpNbdCopyToImage(src, map, missing, "qcow2", NULL, &copied, &error));
+    NBD_TEST_CHECK(error);
+    CU_ASSERT_TRUE(g_error_matches(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_INVALID));
+    CU_ASSERT_PTR_NOT_NULL(strstr(error->message, missing));
+    CU_ASSERT_EQUAL(copied, 12345);
+    g_clear_error(&error);
+
+    NBD_TEST_CHECK(vmrpNbdTestCreate(small, "qcow2", 1 * MiB, NULL));
+    CU_ASSERT_FALSE(vmrpNbdCopyToImage(src, map, small, "qcow2", NULL, NULL, &error));
+    NBD_TEST_CHECK(error);
+    CU_ASSERT_PTR_NOT_NULL(strstr(error->message, "smaller than the source"));
+    g_clear_error(&error);
+
+    CU_ASSERT_FALSE(vmrpNbdCopyToImage(src, map, small, "vmdk", NULL, NULL, &error));
+    NBD_TEST_CHECK(error);
+    CU_ASSERT_TRUE(g_error_matches(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_INVALID));
+    g_clear_error(&error);
+
+    /* qemu-nbd refuses the image: its reason is in the error */
+    NBD_TEST_CHECK(g_file_set_contents(notqcow2, "not a qcow2 image\n", -1, NULL));
+    CU_ASSERT_FALSE(vmrpNbdCopyToImage(src, map, notqcow2, "qcow2", NULL, NULL, &error));
+    NBD_TEST_CHECK(error);
+    CU_ASSERT_TRUE(g_error_matches(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_SPAWN));
+    CU_ASSERT_PTR_NOT_NULL(strstr(error->message, "not in qcow2 format"));
+    g_clear_error(&error);
+
+    /* an incomplete map */
+    CU_ASSERT_FALSE(vmrpNbdCopyToImage(src, badmap, small, "qcow2", NULL, NULL, &error));
+    NBD_TEST_CHECK(error);
+    CU_ASSERT_TRUE(g_error_matches(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_INVALID));
+
+    /* the source is still usable */
+    g_clear_pointer(&map, vmrpExtentMapFree);
+    g_clear_error(&error);
+    map = vmrpNbdSourceMapExtents(src, &error);
+    CU_ASSERT_PTR_NOT_NULL(map);
+}
+
+
+/* nbdkit's pattern plugin behind the error filter: reads fail at random;
+ * the copy stops with the libnbd call and errno named. */
+static void
+testCopyReadError(void)
+{
+    g_autofree char *sock = vmrpNbdTestPath("nbdkit.sock");
+    g_autofree char *pidfile = vmrpNbdTestPath("nbdkit.pid");
+    g_autofree char *tgt = vmrpNbdTestPath("readerr-tgt.qcow2");
+    g_autofree char *pidtext = NULL;
+    g_autoptr(vmrpNbdSource) src = NULL;
+    g_autoptr(vmrpExtentMap) map = NULL;
+    g_autoptr(GError) error = NULL;
+    vmrpNbdCopyOptions opts = { .request_size = 64 * KiB, .max_requests = 8 };
+    char buf[512];
+    pid_t pid;
+
+    /* nbdkit forks into the background once it listens */
+    NBD_TEST_CHECK(vmrpNbdTestRun("nbdkit", "-U", sock, "-P", pidfile,
+                                  "--filter=error", "pattern", "16M",
+                                  "error-pread=EIO", "error-pread-rate=5%") == 0);
+    NBD_TEST_CHECK(g_file_get_contents(pidfile, &pidtext, NULL, NULL));
+    NBD_TEST_CHECK((pid = atoi(pidtext)) > 0);
+
+    src = vmrpNbdSourceOpen(sock, "", NULL, &error);
+    if (src)
+        map = vmrpNbdSourceMapExtents(src, &error);
+    if (map && vmrpNbdTestCreate(tgt, "qcow2", 16 * MiB, NULL)) {
+        CU_ASSERT_FALSE(vmrpNbdCopyToImage(src, map, tgt, "qcow2", &opts, NULL, &error));
+        CU_ASSERT_PTR_NOT_NULL(error);
+        if (error) {
+            CU_ASSERT_TRUE(g_error_matches(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_FAILED));
+            CU_ASSERT_STRING_EQUAL(error->message, "nbd_aio_pread: Input/output error");
+        }
+        /* the connection survives a failed read: a read that fails is an
+         * error, one that succeeds has the pattern (big-endian offsets) */
+        g_clear_error(&error);
+        if (vmrpNbdSourcePread(src, buf, sizeof(buf), 8, &error)) {
+            CU_ASSERT_EQUAL(buf[7], 8);
+        } else {
+            CU_ASSERT_STRING_EQUAL(error->message, "nbd_pread: Input/output error");
+        }
+    } else {
+        CU_FAIL("no source");
+    }
+    kill(pid, SIGTERM);
+}
+
+
+static void
+testCopyCancel(void)
+{
+    g_autofree char *img = vmrpNbdTestPath("cancel-src.qcow2");
+    g_autofree char *tgt = vmrpNbdTestPath("cancel-tgt.qcow2");
+    g_autoptr(vmrpNbdSource) src = NULL;
+    g_autoptr(vmrpExtentMap) map = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GCancellable) cancel = g_cancellable_new();
+    g_autoptr(GArray) done = g_array_new(FALSE, FALSE, sizeof(guint64));
+    progressRecord rec = { .done = done, .cancel_after_first = cancel };
+    vmrpNbdCopyOptions opts = { .request_size = 64 * KiB, .max_requests = 4,
+                                .progress = recordProgress, .opaque = &rec,
+                                .cancel = cancel };
+    uint64_t copied = 12345;
+    vmrpNbdExport *exp;
+
+    NBD_TEST_CHECK(makeSource(img, 300));
+    NBD_TEST_CHECK(exp = vmrpNbdTestExport(img, "qcow2", "cancel", NULL));
+    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "cancel", NULL, &error);
+    NBD_TEST_CHECK_OK(src, error);
+    map = vmrpNbdSourceMapExtents(src, &error);
+    NBD_TEST_CHECK_OK(map, error);
+    NBD_TEST_CHECK(vmrpNbdTestCreate(tgt, "qcow2", SIZE, NULL));
+
+    /* cancelled from the progress callback: stops after the first piece */
+    CU_ASSERT_FALSE(vmrpNbdCopyToImage(src, map, tgt, "qcow2", &opts, &copied, &error));
+    NBD_TEST_CHECK(error);
+    CU_ASSERT_TRUE(g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
+    CU_ASSERT_EQUAL(done->len, 1);
+    CU_ASSERT_EQUAL(copied, 12345);
+    g_clear_error(&error);
+
+    /* already cancelled: nothing starts */
+    g_array_set_size(done, 0);
+    CU_ASSERT_FALSE(vmrpNbdCopyToImage(src, map, tgt, "qcow2", &opts, NULL, &error));
+    CU_ASSERT_TRUE(g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
+    CU_ASSERT_EQUAL(done->len, 0);
+    g_clear_error(&error);
+
+    /* and the source still works */
+    g_cancellable_reset(cancel);
+    rec.cancel_after_first = NULL;
+    NBD_TEST_CHECK_OK(vmrpNbdCopyToImage(src, map, tgt, "qcow2", &opts, NULL, &error),
+                      error);
+    CU_ASSERT_EQUAL(vmrpNbdTestCompare(img, "qcow2", tgt, "qcow2"), 0);
+}
+
+
+int
+main(void)
+{
+    static const vmrpTestCase cases[] = {
+        VMRP_TEST(testCopyFull),
+        VMRP_TEST(testCopyIncrement),
+        VMRP_TEST(testCopyProgress),
+        VMRP_TEST(testCopyTargetErrors),
+        VMRP_TEST(testCopyReadError),
+        VMRP_TEST(testCopyCancel),
+        { NULL, NULL },
+    };
+
+    return vmrpTestMain("nbd-copy", cases, vmrpNbdTestInit, vmrpNbdTestCleanup);
+}

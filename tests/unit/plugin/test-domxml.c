@@ -1,0 +1,168 @@
+/*
+ * test-domxml.c: domain XML read and rewritten for a new domain
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+
+#include "vmrp-test.h"
+#include "vmrp-domxml.h"
+
+static const char sampleXML[] =
+    "<domain type='qemu'>\n"
+    "  <name>vm1</name>\n"
+    "  <uuid>6f1c9f3e-2a51-4d4c-9a53-0b1e8e0c0d11</uuid>\n"
+    "  <genid>0c5f1d4b-3d2e-4b8f-9f4b-3a0c1d2e3f40</genid>\n"
+    "  <memory unit='KiB'>262144</memory>\n"
+    "  <devices>\n"
+    "    <disk type='file' device='disk'>\n"
+    "      <driver name='qemu' type='qcow2'/>\n"
+    "      <source file='/images/vm1-vda.qcow2'/>\n"
+    "      <backingStore type='file'><format type='qcow2'/>"
+    "<source file='/images/base.qcow2'/></backingStore>\n"
+    "      <target dev='vda' bus='virtio'/>\n"
+    "    </disk>\n"
+    "    <disk type='block' device='disk'>\n"
+    "      <driver name='qemu' type='raw'/>\n"
+    "      <source dev='/dev/vg/vm1-data'/>\n"
+    "      <target dev='vdb' bus='virtio'/>\n"
+    "    </disk>\n"
+    "    <disk type='file' device='disk'>\n"
+    "      <driver name='qemu' type='qcow2'/>\n"
+    "      <source file='/images/vm1-vdc.qcow2'/>\n"
+    "      <target dev='vdc' bus='virtio'/>\n"
+    "    </disk>\n"
+    "    <disk type='file' device='cdrom'>\n"
+    "      <source file='/iso/debian.iso'/>\n"
+    "      <target dev='sda' bus='sata'/>\n"
+    "      <readonly/>\n"
+    "    </disk>\n"
+    "    <disk type='network' device='disk'>\n"
+    "      <source protocol='nbd' name='x'><host name='h'/></source>\n"
+    "      <target dev='vdd' bus='virtio'/>\n"
+    "    </disk>\n"
+    "    <interface type='user'>\n"
+    "      <mac address='52:54:00:12:34:56'/>\n"
+    "      <model type='virtio'/>\n"
+    "    </interface>\n"
+    "    <channel type='unix'>\n"
+    "      <source mode='bind' path='/var/lib/libvirt/qemu/channel/target/domain-3-vm1/"
+    "org.qemu.guest_agent.0'/>\n"
+    "      <target type='virtio' name='org.qemu.guest_agent.0'/>\n"
+    "    </channel>\n"
+    "  </devices>\n"
+    "</domain>\n";
+
+static void
+testDisks(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(vmrpDomainXml) dom = vmrpDomainXmlParse(sampleXML, &error);
+    g_autoptr(GPtrArray) disks = NULL;
+    vmrpDomainDisk *d;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dom);
+    CU_ASSERT_STRING_EQUAL(vmrpDomainXmlGetName(dom), "vm1");
+    CU_ASSERT_STRING_EQUAL(vmrpDomainXmlGetUUID(dom), "6f1c9f3e-2a51-4d4c-9a53-0b1e8e0c0d11");
+    disks = vmrpDomainXmlGetDisks(dom);
+    CU_ASSERT_EQUAL_FATAL(disks->len, 5);
+    d = g_ptr_array_index(disks, 0);
+    CU_ASSERT_STRING_EQUAL(d->target, "vda");
+    CU_ASSERT_STRING_EQUAL(d->source, "/images/vm1-vda.qcow2");
+    CU_ASSERT_STRING_EQUAL(d->format, "qcow2");
+    CU_ASSERT_TRUE(vmrpDomainDiskIsBackedUp(d));
+    d = g_ptr_array_index(disks, 1);
+    CU_ASSERT_STRING_EQUAL(d->source, "/dev/vg/vm1-data");
+    CU_ASSERT_STRING_EQUAL(d->type, "block");
+    CU_ASSERT_TRUE(vmrpDomainDiskIsBackedUp(d));
+    CU_ASSERT_FALSE(vmrpDomainDiskIsBackedUp(g_ptr_array_index(disks, 3)));  /* cdrom */
+    CU_ASSERT_FALSE(vmrpDomainDiskIsBackedUp(g_ptr_array_index(disks, 4)));  /* network */
+}
+
+static void
+testPrepareClone(void)
+{
+    g_autoptr(vmrpDomainXml) dom = vmrpDomainXmlParse(sampleXML, NULL);
+    g_autoptr(GHashTable) sources = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GHashTable) formats = g_hash_table_new(g_str_hash, g_str_equal);
+    const char *drop[] = { "vdc", NULL };
+    g_autofree char *xml = NULL;
+    g_autoptr(vmrpDomainXml) back = NULL;
+    g_autoptr(GPtrArray) disks = NULL;
+    vmrpDomainDisk *d;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dom);
+    g_hash_table_insert(sources, "vda", "/restore/new & <odd>'name.qcow2");
+    g_hash_table_insert(sources, "vdb", "/restore/new-vdb.img");
+    g_hash_table_insert(formats, "vda", "qcow2");
+    g_hash_table_insert(formats, "vdb", "raw");
+    CU_ASSERT_TRUE_FATAL(vmrpDomainXmlPrepareClone(dom, "vm1-copy", sources, formats,
+                                                   drop, NULL));
+    xml = vmrpDomainXmlFormat(dom);
+    CU_ASSERT_PTR_NULL(strstr(xml, "<uuid>"));
+    CU_ASSERT_PTR_NULL(strstr(xml, "<genid>"));
+    CU_ASSERT_PTR_NULL(strstr(xml, "52:54:00:12:34:56"));
+    CU_ASSERT_PTR_NULL(strstr(xml, "backingStore"));
+    CU_ASSERT_PTR_NULL(strstr(xml, "domain-3-vm1"));
+    CU_ASSERT_PTR_NULL(strstr(xml, "vm1-vdc"));
+    CU_ASSERT_PTR_NULL(strstr(xml, "<?xml"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(xml, "<name>vm1-copy</name>"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(xml, "org.qemu.guest_agent.0"));
+
+    back = vmrpDomainXmlParse(xml, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+    CU_ASSERT_STRING_EQUAL(vmrpDomainXmlGetName(back), "vm1-copy");
+    CU_ASSERT_PTR_NULL(vmrpDomainXmlGetUUID(back));
+    disks = vmrpDomainXmlGetDisks(back);
+    CU_ASSERT_EQUAL_FATAL(disks->len, 4);
+    d = g_ptr_array_index(disks, 0);
+    CU_ASSERT_STRING_EQUAL(d->source, "/restore/new & <odd>'name.qcow2");
+    d = g_ptr_array_index(disks, 1);
+    /* the block device became a file of its own */
+    CU_ASSERT_STRING_EQUAL(d->target, "vdb");
+    CU_ASSERT_STRING_EQUAL(d->type, "file");
+    CU_ASSERT_STRING_EQUAL(d->source, "/restore/new-vdb.img");
+    CU_ASSERT_STRING_EQUAL(d->format, "raw");
+    d = g_ptr_array_index(disks, 2);
+    CU_ASSERT_STRING_EQUAL(d->device, "cdrom");
+    CU_ASSERT_STRING_EQUAL(d->source, "/iso/debian.iso");
+}
+
+static void
+testMalformed(void)
+{
+    static const char *const bad[] = {
+        "",
+        "<domain><name>x</name>",
+        "<vm><name>x</name></vm>",
+        "<domain></domain>",
+        "<domain><name></name></domain>",
+        "<?xml version='1.0'?><!DOCTYPE d [<!ENTITY e 'x'>]><domain><name>&e;</name></domain>",
+        "<!DOCTYPE domain SYSTEM 'http://example.invalid/x.dtd'><domain><name>a</name></domain>",
+        "<domain><name>a</name></domain><extra/>",
+        "not xml at all",
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(vmrpDomainXml) dom = vmrpDomainXmlParse(bad[i], &error);
+
+        CU_ASSERT_PTR_NULL(dom);
+        CU_ASSERT_PTR_NOT_NULL(error);
+        CU_ASSERT_PTR_NULL(error ? strchr(error->message, '\n') : NULL);
+    }
+}
+
+static const vmrpTestCase cases[] = {
+    VMRP_TEST(testDisks),
+    VMRP_TEST(testPrepareClone),
+    VMRP_TEST(testMalformed),
+    { NULL, NULL }
+};
+
+int
+main(void)
+{
+    return vmrpTestMain("domxml", cases, NULL, NULL);
+}

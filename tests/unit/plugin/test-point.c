@@ -1,0 +1,171 @@
+/*
+ * test-point.c: the point manifest, written and read back, and rejected
+ * when damaged
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+
+#include "vmrp-test.h"
+#include "vmrp-point.h"
+#include "vmrp-names.h"
+
+static vmrpPoint *
+samplePoint(void)
+{
+    vmrpPoint *point = vmrpPointNew("vm1", "6f1c9f3e-2a51-4d4c-9a53-0b1e8e0c0d11");
+    vmrpPointDisk *disk;
+
+    point->requested = VMRP_CONSISTENCY_APPLICATION;
+    point->achieved = VMRP_CONSISTENCY_CRASH;
+    point->fallback_reason = g_strdup("guest agent is not connected");
+    point->checkpoint = g_strdup_printf("vmrp-%s", point->id);
+    point->freeze_ms = 17;
+    disk = vmrpPointAddDisk(point, "vda");
+    disk->source = g_strdup("/var/lib/libvirt/images/vm1 \"quoted\".qcow2");
+    disk->format = g_strdup("qcow2");
+    disk->image = g_strdup("vda.qcow2");
+    disk->size = 1ULL << 40;
+    disk->bytes_total = 3ULL << 30;
+    disk->bytes_done = 1ULL << 30;
+    disk = vmrpPointAddDisk(point, "vdb");
+    disk->excluded = true;
+    return point;
+}
+
+static void
+testRoundTrip(void)
+{
+    g_autoptr(vmrpPoint) point = samplePoint();
+    g_autofree char *text = vmrpPointToJSON(point);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(vmrpPoint) back = vmrpPointFromJSON(text, &error);
+    vmrpPointDisk *disk;
+
+    CU_ASSERT_PTR_NULL(error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+    CU_ASSERT_TRUE(vmrpNameCheckPoint(point->id, NULL));
+    CU_ASSERT_STRING_EQUAL(back->id, point->id);
+    CU_ASSERT_STRING_EQUAL(back->domain_uuid, point->domain_uuid);
+    CU_ASSERT_EQUAL(back->state, VMRP_POINT_CREATING);
+    CU_ASSERT_EQUAL(back->requested, VMRP_CONSISTENCY_APPLICATION);
+    CU_ASSERT_EQUAL(back->achieved, VMRP_CONSISTENCY_CRASH);
+    CU_ASSERT_STRING_EQUAL(back->fallback_reason, point->fallback_reason);
+    CU_ASSERT_EQUAL(back->freeze_ms, 17);
+    CU_ASSERT_PTR_NULL(back->parent);
+    CU_ASSERT_EQUAL(back->disks->len, 2);
+    disk = vmrpPointFindDisk(back, "vda");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(disk);
+    CU_ASSERT_STRING_EQUAL(disk->source, "/var/lib/libvirt/images/vm1 \"quoted\".qcow2");
+    CU_ASSERT_EQUAL(disk->size, 1ULL << 40);
+    CU_ASSERT_EQUAL(vmrpPointDiskPercent(disk), 33);
+    disk = vmrpPointFindDisk(back, "vdb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(disk);
+    CU_ASSERT_TRUE(disk->excluded);
+    CU_ASSERT_PTR_NULL(disk->image);
+    CU_ASSERT_EQUAL(vmrpPointBytes(back), 1ULL << 30);
+}
+
+static void
+testFreezeAbsent(void)
+{
+    g_autoptr(vmrpPoint) point = samplePoint();
+    g_autofree char *text = NULL;
+    g_autoptr(vmrpPoint) back = NULL;
+
+    point->freeze_ms = -1;
+    text = vmrpPointToJSON(point);
+    back = vmrpPointFromJSON(text, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+    CU_ASSERT_EQUAL(back->freeze_ms, -1);
+}
+
+/* Replaces the first @from in the sample's JSON by @to. */
+static char *
+damaged(const char *from, const char *to)
+{
+    g_autoptr(vmrpPoint) point = samplePoint();
+    g_autofree char *text = vmrpPointToJSON(point);
+    char *at = strstr(text, from);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+    return g_strdup_printf("%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+}
+
+static void
+testDamaged(void)
+{
+    static const char *const edits[][2] = {
+        { "\"format\": 1", "\"format\": 2" },
+        { "\"format\": 1", "\"format\": \"1\"" },
+        { "\"state\": \"Creating\"", "\"state\": \"Done\"" },
+        { "\"kind\": \"full\"", "\"kind\": \"partial\"" },
+        { "\"image\": \"vda.qcow2\"", "\"image\": \"../../../etc/shadow\"" },
+        { "\"image\": \"vda.qcow2\"", "\"image\": \".hidden\"" },
+        { "\"image\": \"vda.qcow2\"", "\"image\": null" },
+        { "\"target\": \"vdb\"", "\"target\": \"vda\"" },
+        { "\"target\": \"vdb\"", "\"target\": \"../x\"" },
+        { "\"requested\": \"application\"", "\"requested\": \"perfect\"" },
+        { "\"size\": 1099511627776", "\"size\": -1" },
+        { "\"excluded\": true", "\"excluded\": 1" },
+        { "\"disks\": [", "\"disks\": {\"a\": [" },
+        { "\"uuid\": \"", "\"uuid\": \"x" },
+        { "{", "[" },
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(edits); i++) {
+        g_autofree char *text = damaged(edits[i][0], edits[i][1]);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(vmrpPoint) point = vmrpPointFromJSON(text, &error);
+
+        if (point)
+            fprintf(stderr, "accepted damaged manifest #%zu\n", i);
+        CU_ASSERT_PTR_NULL(point);
+        CU_ASSERT_PTR_NOT_NULL(error);
+    }
+}
+
+static void
+testNotJSON(void)
+{
+    static const char *const texts[] = {
+        "", "{", "null", "[]", "{\"format\": 1}", "{} {}", "\xff\xfe", "{\"format\": 1,}",
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(texts); i++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(vmrpPoint) point = vmrpPointFromJSON(texts[i], &error);
+        CU_ASSERT_PTR_NULL(point);
+        CU_ASSERT_PTR_NOT_NULL(error);
+    }
+}
+
+static void
+testUniqueIds(void)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    int i;
+
+    for (i = 0; i < 200; i++) {
+        g_autoptr(vmrpPoint) point = vmrpPointNew("vm", "6f1c9f3e-2a51-4d4c-9a53-0b1e8e0c0d11");
+        CU_ASSERT_FALSE(g_hash_table_contains(seen, point->id));
+        g_hash_table_add(seen, g_strdup(point->id));
+    }
+}
+
+static const vmrpTestCase cases[] = {
+    VMRP_TEST(testRoundTrip),
+    VMRP_TEST(testFreezeAbsent),
+    VMRP_TEST(testDamaged),
+    VMRP_TEST(testNotJSON),
+    VMRP_TEST(testUniqueIds),
+    { NULL, NULL }
+};
+
+int
+main(void)
+{
+    return vmrpTestMain("point", cases, NULL, NULL);
+}
