@@ -13,12 +13,16 @@
 #include "vmrp-extents.h"
 #include "vmrp-nbd-error.h"
 
+/* One connection. Use a source from one thread at a time (a copy runs its
+ * own poll loop on it). */
 typedef struct _vmrpNbdSource vmrpNbdSource;
 
 /* Connects to the export @export_name ("" is the default export) of the NBD
  * server listening on the UNIX socket @socket_path, asking for the meta
  * contexts base:allocation and, when @bitmap is not NULL,
- * qemu:dirty-bitmap:BITMAP. Fails (VMRP_NBD_ERROR_UNSUPPORTED, message
+ * qemu:dirty-bitmap:BITMAP. For a libvirt pull-mode backup, BITMAP is the
+ * disk's exportbitmap in the backup XML (libvirt names it
+ * "backup-TARGET"), not the checkpoint's name. Fails (VMRP_NBD_ERROR_UNSUPPORTED, message
  * naming the context) when the server does not offer one of them. */
 vmrpNbdSource *vmrpNbdSourceOpen(const char *socket_path,
                                  const char *export_name,

@@ -315,7 +315,7 @@ backupStartJob(backupState *st, GError **error)
 }
 
 static void
-backupReportProgress(backupState *st, bool force)
+backupReportProgress(backupState *st, const vmrpPointDisk *disk, bool force)
 {
     gint64 now = g_get_monotonic_time();
 
@@ -324,8 +324,8 @@ backupReportProgress(backupState *st, bool force)
     st->last_save = now;
     /* progress in the manifest is for rp-info in other processes: best effort */
     vmrpRepoPointSave(st->point_dir, st->point, NULL);
-    if (st->opts->progress)
-        st->opts->progress(st->point, st->opts->opaque);
+    if (st->opts->progress && disk)
+        st->opts->progress(st->point, disk, st->opts->opaque);
 }
 
 typedef struct {
@@ -340,7 +340,7 @@ backupCopyProgress(uint64_t done, uint64_t total, void *opaque)
 
     cp->pdisk->bytes_done = done;
     cp->pdisk->bytes_total = total;
-    backupReportProgress(cp->st, false);
+    backupReportProgress(cp->st, cp->pdisk, false);
 }
 
 static bool
@@ -361,7 +361,7 @@ backupCopyDisk(backupState *st, backupDisk *bd, GError **error)
     pdisk->size = vmrpNbdSourceGetSize(src);
     pdisk->bytes_total = vmrpExtentMapBytes(map, VMRP_EXTENT_DATA);
     pdisk->bytes_done = 0;
-    backupReportProgress(st, true);
+    backupReportProgress(st, pdisk, true);
 
     size = g_strdup_printf("%" G_GUINT64_FORMAT, pdisk->size);
     const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2",
@@ -377,7 +377,7 @@ backupCopyDisk(backupState *st, backupDisk *bd, GError **error)
         return false;
     }
     pdisk->bytes_done = copied;
-    backupReportProgress(st, true);
+    backupReportProgress(st, pdisk, true);
     return true;
 }
 
@@ -462,7 +462,7 @@ backupRun(backupState *st, GError **error)
 
     if (!backupStartJob(st, error))
         return false;
-    backupReportProgress(st, true);
+    backupReportProgress(st, NULL, true);
 
     for (i = 0; i < st->included->len; i++) {
         if (!backupCopyDisk(st, &g_array_index(st->included, backupDisk, i), error))
@@ -480,8 +480,6 @@ backupRun(backupState *st, GError **error)
         !vmrpRepoPointCommit(st->repo, st->point, &st->point_dir, error))
         return false;
     vmrpFileRemoveTree(st->job_dir, NULL);
-    if (st->opts->progress)
-        st->opts->progress(st->point, st->opts->opaque);
     return true;
 }
 

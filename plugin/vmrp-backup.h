@@ -13,8 +13,9 @@
 #include "vmrp-point.h"
 #include "vmrp-repo.h"
 
-/* Called as the point progresses; @point is the manifest as it stands. */
-typedef void (*vmrpBackupProgressFunc)(const vmrpPoint *point, void *opaque);
+/* Called as the copy of @disk progresses; @point is the manifest as it stands. */
+typedef void (*vmrpBackupProgressFunc)(const vmrpPoint *point, const vmrpPointDisk *disk,
+                                       void *opaque);
 
 typedef struct {
     vmrpConsistency consistency;

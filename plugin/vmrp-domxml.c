@@ -265,6 +265,38 @@ dropGeneratedChannelPath(xmlNodePtr chan)
         xmlUnsetProp(source, BAD_CAST "path");
 }
 
+/* Output files of the original (a console log, a serial port written to a
+ * file) would be shared with the clone: the clone gets its own beside them,
+ * named "<new-name>-<file>". */
+static bool
+renameOutputFile(xmlNodePtr node, const char *attr, const char *new_name)
+{
+    g_autofree char *path = attribute(node, attr);
+    g_autofree char *dir = NULL;
+    g_autofree char *base = NULL;
+    g_autofree char *file = NULL;
+    g_autofree char *renamed = NULL;
+
+    if (!path)
+        return true;
+    dir = g_path_get_dirname(path);
+    base = g_path_get_basename(path);
+    file = g_strdup_printf("%s-%s", new_name, base);
+    renamed = g_build_filename(dir, file, NULL);
+    return xmlSetProp(node, BAD_CAST attr, BAD_CAST renamed) != NULL;
+}
+
+static bool
+renameCharOutput(xmlNodePtr chr, const char *new_name)
+{
+    g_autofree char *type = attribute(chr, "type");
+
+    if (g_strcmp0(type, "file") == 0 &&
+        !renameOutputFile(childElement(chr, "source"), "path", new_name))
+        return false;
+    return renameOutputFile(childElement(chr, "log"), "file", new_name);
+}
+
 bool
 vmrpDomainXmlPrepareClone(vmrpDomainXml *dom,
                           const char *new_name,
@@ -295,6 +327,12 @@ vmrpDomainXmlPrepareClone(vmrpDomainXml *dom,
             removeNode(childElement(cur, "target"));
         } else if (isElement(cur, "channel")) {
             dropGeneratedChannelPath(cur);
+            if (!renameCharOutput(cur, new_name))
+                goto oom;
+        } else if (isElement(cur, "serial") || isElement(cur, "console") ||
+                   isElement(cur, "parallel")) {
+            if (!renameCharOutput(cur, new_name))
+                goto oom;
         } else if (isElement(cur, "disk")) {
             const char *path;
 

@@ -97,6 +97,19 @@ vmrpFileMakeDir(const char *path, mode_t mode, bool may_exist, GError **error)
     return true;
 }
 
+bool
+vmrpFileMakeDirWithParents(const char *path, mode_t parent_mode, mode_t mode, GError **error)
+{
+    g_autofree char *parent = g_path_get_dirname(path);
+
+    if (g_file_test(path, G_FILE_TEST_EXISTS))
+        return vmrpFileMakeDir(path, mode, true, error);
+    if (!g_str_equal(parent, path) && !g_file_test(parent, G_FILE_TEST_EXISTS) &&
+        !vmrpFileMakeDirWithParents(parent, parent_mode, parent_mode, error))
+        return false;
+    return vmrpFileMakeDir(path, mode, true, error);
+}
+
 static int
 removeOne(const char *path, const struct stat *sb G_GNUC_UNUSED,
           int typeflag, struct FTW *ftw G_GNUC_UNUSED)

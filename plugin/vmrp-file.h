@@ -21,6 +21,10 @@ bool vmrpFileSync(const char *path, GError **error);
  * when @may_exist, and its mode is then set to @mode. */
 bool vmrpFileMakeDir(const char *path, mode_t mode, bool may_exist, GError **error);
 
+/* Creates @path with @mode and its missing parents with @parent_mode. */
+bool vmrpFileMakeDirWithParents(const char *path, mode_t parent_mode, mode_t mode,
+                                GError **error);
+
 /* Removes @path and everything below it; a missing path is no error.
  * Never follows a symbolic link out of the tree. */
 bool vmrpFileRemoveTree(const char *path, GError **error);

@@ -72,7 +72,7 @@ vmrpPointNew(const char *domain_name, const char *domain_uuid)
     g_autofree char *stamp = g_date_time_format(now, "%Y%m%d-%H%M%S");
 
     point->id = g_strdup_printf("%s-%06x", stamp, g_random_int_range(0, 0x1000000));
-    point->created = g_date_time_format_iso8601(now);
+    point->created = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
     point->domain_name = g_strdup(domain_name);
     point->domain_uuid = g_strdup(domain_uuid);
     point->kind = g_strdup("full");

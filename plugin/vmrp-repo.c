@@ -95,9 +95,7 @@ repoCreate(const char *path, GError **error)
     g_autofree char *text = NULL;
     json_object *obj = json_object_new_object();
 
-    if (g_mkdir_with_parents(path, 0700) < 0) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot create repository %s: %s",
-                    path, g_strerror(errno));
+    if (!vmrpFileMakeDirWithParents(path, 0755, 0700, error)) {
         json_object_put(obj);
         return false;
     }
@@ -105,8 +103,7 @@ repoCreate(const char *path, GError **error)
     json_object_object_add(obj, "id", json_object_new_string(uuid));
     json_object_object_add(obj, "created", json_object_new_string(created));
     text = jsonText(obj);
-    return vmrpFileMakeDir(path, 0700, true, error) &&
-           vmrpFileMakeDir(collections, 0700, true, error) &&
+    return vmrpFileMakeDir(collections, 0700, true, error) &&
            vmrpFileMakeDir(jobs, 0700, true, error) &&
            vmrpFileWriteAtomic(manifest, text, strlen(text), 0600, error);
 }

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -38,22 +39,43 @@ qemuUser(uid_t *uid, gid_t *gid)
     return false;
 }
 
+/* QEMU must pass through every folder above the state folder. */
+static bool
+checkReachable(const char *path, uid_t uid, GError **error)
+{
+    g_autofree char *cur = g_strdup(path);
+
+    while (!g_str_equal(cur, "/") && !g_str_equal(cur, ".")) {
+        struct stat sb;
+        char *parent;
+
+        if (stat(cur, &sb) == 0 && !(sb.st_mode & S_IXOTH) &&
+            !(sb.st_uid == uid && (sb.st_mode & S_IXUSR))) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO,
+                        "QEMU cannot reach the state folder %s: %s is not searchable "
+                        "by others (chmod o+x, or set VMRP_STATE_DIR)", path, cur);
+            return false;
+        }
+        parent = g_path_get_dirname(cur);
+        g_free(cur);
+        cur = parent;
+    }
+    return true;
+}
+
 char *
 vmrpStateMakeJobDir(const char *name, GError **error)
 {
     g_autofree char *dir = g_build_filename(stateDir(), name, NULL);
     uid_t uid = 0;
     gid_t gid = 0;
+    bool have_user = qemuUser(&uid, &gid);
 
-    if (g_mkdir_with_parents(stateDir(), 0711) < 0) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot create %s: %s",
-                    stateDir(), g_strerror(errno));
-        return NULL;
-    }
-    if (!vmrpFileMakeDir(stateDir(), 0711, true, error) ||
+    if (!vmrpFileMakeDirWithParents(stateDir(), 0755, 0711, error) ||
+        (have_user && !checkReachable(stateDir(), uid, error)) ||
         !vmrpFileMakeDir(dir, 0700, false, error))
         return NULL;
-    if (qemuUser(&uid, &gid) && chown(dir, uid, gid) < 0) {
+    if (have_user && chown(dir, uid, gid) < 0) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot chown %s: %s",
                     dir, g_strerror(errno));
         rmdir(dir);

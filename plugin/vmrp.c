@@ -157,24 +157,9 @@ progressShow(cliProgress *p, const char *what, uint64_t done, uint64_t total)
 }
 
 static void
-backupProgress(const vmrpPoint *point, void *opaque)
+backupProgress(const vmrpPoint *point G_GNUC_UNUSED, const vmrpPointDisk *disk, void *opaque)
 {
-    cliProgress *p = opaque;
-    size_t i;
-
-    for (i = 0; i < point->disks->len; i++) {
-        const vmrpPointDisk *disk = g_ptr_array_index(point->disks, i);
-
-        if (disk->excluded || !disk->image)
-            continue;
-        /* show the disk being copied: the first not yet complete, or the last */
-        if (disk->bytes_done < disk->bytes_total || i + 1 == point->disks->len ||
-            point->state == VMRP_POINT_SUCCEEDED) {
-            progressShow(p, disk->target, disk->bytes_done, disk->bytes_total);
-            if (disk->bytes_done < disk->bytes_total)
-                return;
-        }
-    }
+    progressShow(opaque, disk->target, disk->bytes_done, disk->bytes_total);
 }
 
 static void

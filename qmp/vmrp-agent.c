@@ -117,7 +117,20 @@ vmrpAgentCommandMs(vmrpAgent *agent, json_object *cmd, int timeout_ms, GError **
 json_object *
 vmrpAgentCommand(vmrpAgent *agent, json_object *cmd, int timeout_s, GError **error)
 {
-    return vmrpAgentCommandMs(agent, cmd, timeout_s < 0 ? -1 : timeout_s * 1000, error);
+    g_autoptr(GError) err = NULL;
+    json_object *ret;
+
+    ret = vmrpAgentCommandMs(agent, cmd, timeout_s < 0 ? -1 : timeout_s * 1000, &err);
+    if (!ret) {
+        if (g_error_matches(err, VMRP_QMP_ERROR, VMRP_QMP_ERROR_TIMEOUT)) {
+            /* say it in the caller's unit */
+            g_free(err->message);
+            err->message = g_strdup_printf("%s: timed out after %d s",
+                                           vmrpQmpCommandGetName(cmd), timeout_s);
+        }
+        g_propagate_error(error, g_steal_pointer(&err));
+    }
+    return ret;
 }
 
 /* Runs the command @name without arguments and returns its "return" value. */

@@ -48,9 +48,15 @@ vmrpQmpLibvirtSetError(const char *name, bool agent, int timeout_s, GError **err
         case VIR_ERR_INTERNAL_ERROR:
             if (agent && (p = strstr(msg, VMRP_QMP_LIBVIRT_AGENT_PREFIX)) &&
                 (p = strstr(p + strlen(VMRP_QMP_LIBVIRT_AGENT_PREFIX), "': "))) {
-                /* the agent answered with an error: keep only its description */
-                g_set_error(error, VMRP_QMP_ERROR, VMRP_QMP_ERROR_COMMAND, "%s: %s", name,
-                            p + 3);
+                /* the agent answered with an error: keep only its description; libvirt
+                 * drops the class, so recognise qemu-ga's CommandNotFound texts */
+                p += 3;
+                if ((strstr(p, "Command ") || strstr(p, "The command ")) &&
+                    (strstr(p, " has not been found") || strstr(p, " has been disabled")))
+                    code = VMRP_QMP_ERROR_NOT_FOUND;
+                else
+                    code = VMRP_QMP_ERROR_COMMAND;
+                g_set_error(error, VMRP_QMP_ERROR, code, "%s: %s", name, p);
                 virResetLastError();
                 return;
             }

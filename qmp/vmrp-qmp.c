@@ -175,7 +175,8 @@ vmrpQmpParse(const char *str, GError **error)
     enum json_tokener_error jerr;
     size_t end;
 
-    obj = json_tokener_parse_ex(tok, str, len);
+    /* with the terminating NUL, as json_tokener_parse: it ends a top-level literal */
+    obj = json_tokener_parse_ex(tok, str, (int)MIN(len + 1, (size_t)G_MAXINT));
     jerr = json_tokener_get_error(tok);
     end = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);

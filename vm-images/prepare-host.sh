@@ -50,6 +50,20 @@ install_packages() {
     [ -z "${missing// /}" ] || die "still missing after install: $missing"
 }
 
+# Without udev, /dev/kvm stays root:root 0600. QEMU (libvirt-qemu, group kvm) then cannot
+# use it while libvirt's capability probe (as root) can: libvirt finds its cached QEMU
+# capabilities outdated at every lookup and re-probes QEMU (~7 s each, a minute per
+# `virsh define`). Give /dev/kvm the owner and mode udev would.
+fix_kvm_node() {
+    [ -c /dev/kvm ] || return 0
+    getent group kvm >/dev/null || return 0
+    if [ "$(stat -c %G:%a /dev/kvm)" != kvm:660 ]; then
+        echo "prepare-host: chgrp kvm /dev/kvm; chmod 0660 /dev/kvm"
+        chgrp kvm /dev/kvm
+        chmod 0660 /dev/kvm
+    fi
+}
+
 start_daemons() {
     mkdir -p /run/libvirt
     if [ ! -S /run/libvirt/virtlogd-sock ]; then
@@ -75,5 +89,6 @@ wait_libvirt() {
 }
 
 install_packages
+fix_kvm_node
 start_daemons
 wait_libvirt

@@ -28,6 +28,7 @@ TEST_NAME=$(basename "$0" .sh)
 TEST_NAME=${TEST_NAME#test-}
 TEST_ID="$VMRP_IT_PREFIX$TEST_NAME-$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 WORK=$(mktemp -d "/var/tmp/$TEST_ID.XXXXXX")
+chmod 711 "$WORK"    # QEMU reaches the state folder below it
 export VMRP_REPO="$WORK/repo"
 export VMRP_STATE_DIR="$WORK/state"
 TAP_N=0

@@ -295,22 +295,19 @@ static void
 testCopyReadError(void)
 {
     g_autofree char *sock = vmrpNbdTestPath("nbdkit.sock");
-    g_autofree char *pidfile = vmrpNbdTestPath("nbdkit.pid");
     g_autofree char *tgt = vmrpNbdTestPath("readerr-tgt.qcow2");
-    g_autofree char *pidtext = NULL;
     g_autoptr(vmrpNbdSource) src = NULL;
     g_autoptr(vmrpExtentMap) map = NULL;
     g_autoptr(GError) error = NULL;
     vmrpNbdCopyOptions opts = { .request_size = 64 * KiB, .max_requests = 8 };
     char buf[512];
-    pid_t pid;
+    GPid pid;
 
-    /* nbdkit forks into the background once it listens */
-    NBD_TEST_CHECK(vmrpNbdTestRun("nbdkit", "-U", sock, "-P", pidfile,
-                                  "--filter=error", "pattern", "16M",
-                                  "error-pread=EIO", "error-pread-rate=5%") == 0);
-    NBD_TEST_CHECK(g_file_get_contents(pidfile, &pidtext, NULL, NULL));
-    NBD_TEST_CHECK((pid = atoi(pidtext)) > 0);
+    NBD_TEST_CHECK(pid = vmrpNbdTestSpawnServer(
+        (const char * const []){ "nbdkit", "-f", "--exit-with-parent", "-U", sock,
+                                 "--filter=error", "pattern", "16M",
+                                 "error-pread=EIO", "error-pread-rate=5%", NULL },
+        sock));
 
     src = vmrpNbdSourceOpen(sock, "", NULL, &error);
     if (src)
@@ -333,7 +330,7 @@ testCopyReadError(void)
     } else {
         CU_FAIL("no source");
     }
-    kill(pid, SIGTERM);
+    vmrpNbdTestKillServer(pid);
 }
 
 

@@ -9,10 +9,14 @@
 #include <sys/wait.h>
 #include <glib/gstdio.h>
 
+#include <signal.h>
+
+#include "vmrp-nbd-source.h"
 #include "vmrp-nbd-test-util.h"
 
 static char *testDir;
 static GPtrArray *testExports;
+static GArray *testServers;  /* of GPid */
 
 
 int
@@ -25,6 +29,7 @@ vmrpNbdTestInit(void)
         return 1;
     }
     testExports = g_ptr_array_new_with_free_func((GDestroyNotify)vmrpNbdExportFree);
+    testServers = g_array_new(FALSE, FALSE, sizeof(GPid));
     return 0;
 }
 
@@ -36,6 +41,9 @@ vmrpNbdTestCleanup(void)
     const char *name;
 
     g_clear_pointer(&testExports, g_ptr_array_unref);
+    while (testServers && testServers->len > 0)
+        vmrpNbdTestKillServer(g_array_index(testServers, GPid, 0));
+    g_clear_pointer(&testServers, g_array_unref);
     if (!testDir)
         return 0;
     if ((dir = g_dir_open(testDir, 0, NULL))) {
@@ -195,4 +203,52 @@ vmrpNbdTestMapEquals(const vmrpExtentMap *map, const vmrpExtent *expected, guint
                        vmrpExtentKindToString(expected[i].kind));
     }
     return same;
+}
+
+
+GPid
+vmrpNbdTestSpawnServer(const char * const *argv, const char *socket_path)
+{
+    g_autoptr(GError) error = NULL;
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    GPid pid = 0;
+
+    if (!g_spawn_async(NULL, (char **)argv, NULL,
+                       G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                       &pid, &error)) {
+        g_printerr("\n%s: %s\n", argv[0], error->message);
+        return 0;
+    }
+    g_array_append_val(testServers, pid);
+    while (g_get_monotonic_time() < deadline) {
+        g_autoptr(vmrpNbdSource) src = vmrpNbdSourceOpen(socket_path, "", NULL, NULL);
+
+        if (src)
+            return pid;
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            g_printerr("\n%s exited early\n", argv[0]);
+            g_array_remove_index(testServers, testServers->len - 1);
+            return 0;
+        }
+        g_usleep(10 * 1000);
+    }
+    g_printerr("\n%s did not answer on %s\n", argv[0], socket_path);
+    vmrpNbdTestKillServer(pid);
+    return 0;
+}
+
+
+void
+vmrpNbdTestKillServer(GPid pid)
+{
+    guint i;
+
+    for (i = 0; i < testServers->len; i++) {
+        if (g_array_index(testServers, GPid, i) == pid) {
+            g_array_remove_index(testServers, i);
+            kill(pid, SIGTERM);
+            waitpid(pid, NULL, 0);
+            return;
+        }
+    }
 }

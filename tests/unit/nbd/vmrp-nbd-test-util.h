@@ -71,6 +71,14 @@ vmrpNbdExport *vmrpNbdTestExport(const char *image, const char *fmt,
  * used again for writing). */
 void vmrpNbdTestExportStop(vmrpNbdExport *exp);
 
+/* Runs a server in the foreground (@argv NULL-terminated) and waits until
+ * the default export on @socket_path answers; it is killed at suite
+ * cleanup at the latest. Returns its pid, or 0. */
+GPid vmrpNbdTestSpawnServer(const char * const *argv, const char *socket_path);
+
+/* Kills (SIGTERM) and reaps a server of vmrpNbdTestSpawnServer. */
+void vmrpNbdTestKillServer(GPid pid);
+
 /* True when the two images read the same (qemu-img compare exit 0). */
 int vmrpNbdTestCompare(const char *a, const char *fmt_a, const char *b,
                        const char *fmt_b);

@@ -45,6 +45,10 @@ static const char sampleXML[] =
     "      <mac address='52:54:00:12:34:56'/>\n"
     "      <model type='virtio'/>\n"
     "    </interface>\n"
+    "    <serial type='pty'>\n"
+    "      <log file='/var/log/vm1/console.log' append='on'/>\n"
+    "      <target port='0'/>\n"
+    "    </serial>\n"
     "    <channel type='unix'>\n"
     "      <source mode='bind' path='/var/lib/libvirt/qemu/channel/target/domain-3-vm1/"
     "org.qemu.guest_agent.0'/>\n"
@@ -108,6 +112,8 @@ testPrepareClone(void)
     CU_ASSERT_PTR_NULL(strstr(xml, "<?xml"));
     CU_ASSERT_PTR_NOT_NULL(strstr(xml, "<name>vm1-copy</name>"));
     CU_ASSERT_PTR_NOT_NULL(strstr(xml, "org.qemu.guest_agent.0"));
+    /* the clone's console log is its own */
+    CU_ASSERT_PTR_NOT_NULL(strstr(xml, "file=\"/var/log/vm1/vm1-copy-console.log\""));
 
     back = vmrpDomainXmlParse(xml, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(back);

@@ -50,6 +50,12 @@ vmrpFakePeerStepFree(vmrpFakePeerStep *step)
     g_free(step);
 }
 
+static void
+vmrpFakePeerJsonFree(gpointer obj)
+{
+    json_object_put(obj);
+}
+
 static vmrpFakePeer *
 vmrpFakePeerAlloc(void)
 {
@@ -59,7 +65,7 @@ vmrpFakePeerAlloc(void)
     peer->listen_fd = -1;
     peer->steps = g_ptr_array_new_with_free_func((GDestroyNotify)vmrpFakePeerStepFree);
     peer->in = g_byte_array_new();
-    peer->commands = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_put);
+    peer->commands = g_ptr_array_new_with_free_func(vmrpFakePeerJsonFree);
     peer->failures = g_string_new(NULL);
     return peer;
 }
@@ -128,6 +134,12 @@ void
 vmrpFakePeerExpectSync(vmrpFakePeer *peer, const char *junk)
 {
     vmrpFakePeerAdd(peer, VMRP_FAKE_PEER_SYNC, "guest-sync-delimited", junk, -1, 0);
+}
+
+void
+vmrpFakePeerExpectSyncSplit(vmrpFakePeer *peer, const char *junk)
+{
+    vmrpFakePeerAdd(peer, VMRP_FAKE_PEER_SYNC, "guest-sync-delimited", junk, -1, 1);
 }
 
 void
@@ -302,6 +314,18 @@ vmrpFakePeerPlay(vmrpFakePeer *peer, vmrpFakePeerStep *step)
         }
         reply = g_strdup_printf("\xff{\"return\": %lld}\n",
                                 (long long)json_object_get_int64(id));
+        if (step->ms) {
+            /* junk, delimiter, half the reply, the rest: each in a write of its own */
+            size_t half = strlen(reply) / 2;
+
+            g_usleep(20000);
+            vmrpFakePeerWrite(peer, reply, 1);
+            g_usleep(20000);
+            vmrpFakePeerWrite(peer, reply + 1, half - 1);
+            g_usleep(20000);
+            vmrpFakePeerWrite(peer, reply + half, strlen(reply) - half);
+            return true;
+        }
         vmrpFakePeerWrite(peer, reply, strlen(reply));
         return true;
     }

@@ -42,6 +42,11 @@ vmrpFakePeerExpect(vmrpFakePeer *peer, const char *execute, const char *reply);
 void
 vmrpFakePeerExpectSync(vmrpFakePeer *peer, const char *junk);
 
+/* As vmrpFakePeerExpectSync, with the junk, the delimiter and two halves of the reply
+ * each in a write of its own. */
+void
+vmrpFakePeerExpectSyncSplit(vmrpFakePeer *peer, const char *junk);
+
 /* Answers every further command, which must be @execute, with @reply. */
 void
 vmrpFakePeerAnswerAll(vmrpFakePeer *peer, const char *execute, const char *reply);
