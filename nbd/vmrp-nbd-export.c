@@ -7,6 +7,7 @@
 #include <string.h>
 #include <signal.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <glib/gstdio.h>
 #include <libnbd.h>
@@ -134,13 +135,23 @@ vmrpNbdExportProbe(vmrpNbdExport *exp)
 }
 
 
+/* In the child: SIGTERM when the thread that spawned it goes away. */
+static void
+vmrpNbdExportDieWithParent(gpointer opaque G_GNUC_UNUSED)
+{
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
+
 /* Runs qemu-nbd with @argv (consumed: NULL-terminated, of g_strdup'ed
- * strings) and waits until @export_name on @socket_path answers. */
+ * strings) and waits until @export_name on @socket_path answers. With
+ * @die_with_parent qemu-nbd gets SIGTERM if the calling thread ends. */
 static vmrpNbdExport *
 vmrpNbdExportSpawn(const char *image,
                    GPtrArray *argv,
                    const char *socket_path,
                    const char *export_name,
+                   bool die_with_parent,
                    GError **error)
 {
     g_autoptr(GPtrArray) args = argv;
@@ -168,7 +179,9 @@ vmrpNbdExportSpawn(const char *image,
     if (!g_spawn_async_with_pipes_and_fds(NULL, (const char * const *)args->pdata, NULL,
                                           G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
                                           G_SPAWN_STDOUT_TO_DEV_NULL,
-                                          NULL, NULL, -1, -1, exp->log_fd, NULL, NULL, 0,
+                                          die_with_parent ? vmrpNbdExportDieWithParent
+                                                          : NULL,
+                                          NULL, -1, -1, exp->log_fd, NULL, NULL, 0,
                                           &exp->pid, NULL, NULL, NULL, &local_error)) {
         g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_SPAWN,
                     "qemu-nbd: %s", local_error->message);
@@ -232,7 +245,7 @@ vmrpNbdExportStart(const char *image,
     g_ptr_array_add(argv, g_strdup("--shared=8"));
     g_ptr_array_add(argv, g_strdup(image));
     g_ptr_array_add(argv, NULL);
-    return vmrpNbdExportSpawn(image, argv, socket_path, export_name, error);
+    return vmrpNbdExportSpawn(image, argv, socket_path, export_name, false, error);
 }
 
 
@@ -261,5 +274,5 @@ vmrpNbdExportStartWriter(const char *image,
     g_ptr_array_add(argv, g_strdup("--shared=2"));
     g_ptr_array_add(argv, g_strdup(image));
     g_ptr_array_add(argv, NULL);
-    return vmrpNbdExportSpawn(image, argv, socket_path, "", error);
+    return vmrpNbdExportSpawn(image, argv, socket_path, "", true, error);
 }

@@ -30,7 +30,9 @@ vmrpNbdExport *vmrpNbdExportStart(const char *image,
 /* Runs qemu-nbd on @image for writing, as vmrpNbdCopyToImage does, with
  * the default export name "": --cache=writeback --discard=unmap
  * --detect-zeroes=unmap --persistent --shared=2. Waits as above. The
- * client must flush (NBD_CMD_FLUSH) before the export is stopped. */
+ * client must flush (NBD_CMD_FLUSH) before the export is stopped. Unlike
+ * vmrpNbdExportStart's, this qemu-nbd gets SIGTERM when the calling thread
+ * ends (PR_SET_PDEATHSIG): stop it from the thread that started it. */
 vmrpNbdExport *vmrpNbdExportStartWriter(const char *image,
                                         const char *format,
                                         const char *socket_path,

@@ -181,6 +181,7 @@ cmd_wait_agent() {
     local name=$1 timeout=${2:-90}
     check_name "$name"
     [[ $timeout =~ ^[0-9]+$ ]] || die "wait-agent: TIMEOUT must be seconds"
+    domain_exists "$name" || die "wait-agent: no domain '$name'"
     local start now
     start=$(date +%s%N)
     while :; do

@@ -330,6 +330,7 @@ testCopyReadError(void)
     } else {
         CU_FAIL("no source");
     }
+    g_clear_pointer(&src, vmrpNbdSourceFree);
     vmrpNbdTestKillServer(pid);
 }
 

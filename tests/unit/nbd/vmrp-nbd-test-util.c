@@ -245,9 +245,19 @@ vmrpNbdTestKillServer(GPid pid)
 
     for (i = 0; i < testServers->len; i++) {
         if (g_array_index(testServers, GPid, i) == pid) {
+            gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
             g_array_remove_index(testServers, i);
             kill(pid, SIGTERM);
-            waitpid(pid, NULL, 0);
+            while (waitpid(pid, NULL, WNOHANG) == 0) {
+                if (g_get_monotonic_time() > deadline) {
+                    /* nbdkit waits for its clients: do not hang a test */
+                    kill(pid, SIGKILL);
+                    waitpid(pid, NULL, 0);
+                    break;
+                }
+                g_usleep(10 * 1000);
+            }
             return;
         }
     }

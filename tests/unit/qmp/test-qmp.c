@@ -62,7 +62,8 @@ testCommandNewTypes(void)
                      "{\"execute\":\"x-test\",\"arguments\":{"
                      "\"str\":\"a \\\"quoted\\\" string\",\"given\":\"yes\",\"int\":-5,"
                      "\"long\":9007199254740993,\"ulong\":18446744073709551615,"
-                     "\"yes\":true,\"no\":false,\"dbl\":1.5,\"arr\":[1],\"obj\":{\"k\":\"v/w\"}}}");
+                     "\"yes\":true,\"no\":false,\"dbl\":1.5,\"arr\":[1],"
+                     "\"obj\":{\"k\":\"v/w\"}}}");
     VMRP_ASSERT_STR(vmrpQmpCommandGetName(cmd), "x-test");
 }
 
@@ -330,7 +331,8 @@ testParse(void)
     g_clear_error(&err);
 
     CU_ASSERT_PTR_NULL(vmrpQmpParse("{\"return\": {", &err));
-    VMRP_ASSERT_ERROR(err, VMRP_QMP_ERROR_MALFORMED, "malformed JSON: unexpected end of data at offset 12");
+    VMRP_ASSERT_ERROR(err, VMRP_QMP_ERROR_MALFORMED,
+                      "malformed JSON: unexpected end of data at offset 12");
     g_clear_error(&err);
 
     CU_ASSERT_PTR_NULL(vmrpQmpParse("{\"return\" 1}", &err));
