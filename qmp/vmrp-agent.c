@@ -357,7 +357,7 @@ vmrpAgentQualifyError(GError *err, const char *what, const char *detail, int tim
 }
 
 static bool
-vmrpAgentExecImpl(vmrpAgent *agent, const char *const *argv, const char *input,
+vmrpAgentExecImpl(vmrpAgent *agent, const char *const *argv, GBytes *input,
                   gint64 deadline, int *ret_exitcode, GBytes **ret_stdout,
                   GBytes **ret_stderr, GError **error)
 {
@@ -372,8 +372,11 @@ vmrpAgentExecImpl(vmrpAgent *agent, const char *const *argv, const char *input,
     args = json_object_new_array();
     for (i = 1; argv[i]; i++)
         json_object_array_add(args, json_object_new_string(argv[i]));
-    if (input)
-        b64 = g_base64_encode((const guchar *)input, strlen(input));
+    if (input) {
+        gsize len = 0;
+        const guchar *data = g_bytes_get_data(input, &len);
+        b64 = g_base64_encode(data, len);
+    }
     if (!(cmd = vmrpQmpCommandNew("guest-exec", error,
                                   "s:path", argv[0],
                                   "a:arg", args,
@@ -444,6 +447,17 @@ vmrpAgentExecImpl(vmrpAgent *agent, const char *const *argv, const char *input,
 bool
 vmrpAgentExec(vmrpAgent *agent, const char *const *argv, const char *input, int timeout_s,
               int *ret_exitcode, GBytes **ret_stdout, GBytes **ret_stderr, GError **error)
+{
+    g_autoptr(GBytes) bytes = input ? g_bytes_new_static(input, strlen(input)) : NULL;
+
+    return vmrpAgentExecBytes(agent, argv, bytes, timeout_s, ret_exitcode, ret_stdout,
+                              ret_stderr, error);
+}
+
+bool
+vmrpAgentExecBytes(vmrpAgent *agent, const char *const *argv, GBytes *input, int timeout_s,
+                   int *ret_exitcode, GBytes **ret_stdout, GBytes **ret_stderr,
+                   GError **error)
 {
     g_autoptr(GError) err = NULL;
 

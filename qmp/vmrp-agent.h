@@ -89,6 +89,12 @@ bool
 vmrpAgentExec(vmrpAgent *agent, const char *const *argv, const char *input, int timeout_s,
               int *ret_exitcode, GBytes **ret_stdout, GBytes **ret_stderr, GError **error);
 
+/* As vmrpAgentExec with any bytes (nullable, borrowed) as input. */
+bool
+vmrpAgentExecBytes(vmrpAgent *agent, const char *const *argv, GBytes *input, int timeout_s,
+                   int *ret_exitcode, GBytes **ret_stdout, GBytes **ret_stderr,
+                   GError **error);
+
 /* Reads the whole guest file @path (guest-file-open/read/close). */
 GBytes *
 vmrpAgentFileRead(vmrpAgent *agent, const char *path, int timeout_s, GError **error);

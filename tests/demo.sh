@@ -62,15 +62,16 @@ vmrp rp-restore "$point" --name "$new" --power-on
 guest "$new" wait 120
 
 step "The restored VM's data"
-got_md5=$(guest "$new" exec -- /bin/sh -c 'md5sum </data/records' | cut -d' ' -f1)
+# the restored guest's workload goes on appending: its first records are the point's
+got_md5=$(guest "$new" exec -- /bin/sh -c "head -n $records /data/records | md5sum" | cut -d' ' -f1)
 got_records=$(guest "$new" exec -- /bin/sh -c 'wc -l </data/records' | tr -d ' ')
 now=$(guest "$vm" exec -- /bin/sh -c 'wc -l </data/records' | tr -d ' ')
 guest "$new" exec -- /usr/bin/vmrp-verify-records
 printf 'at the point:     %s records, md5 %s\n' "$records" "$md5"
-printf 'restored VM:      %s records, md5 %s\n' "$got_records" "$got_md5"
+printf 'restored VM:      the first %s records, md5 %s (%s records now: its workload goes on)\n' "$records" "$got_md5" "$got_records"
 printf 'original VM now:  %s records (still running, untouched)\n' "$now"
 virsh -q -c qemu:///system list --all | grep -E " ($vm|$new) "
-if [ "$got_md5" != "$md5" ] || [ "$got_records" != "$records" ]; then
+if [ "$got_md5" != "$md5" ] || [ "$got_records" -lt "$records" ]; then
   echo "DEMO FAILED: the restored data differs from the point" >&2
   exit 1
 fi

@@ -238,6 +238,9 @@ testAgentExecExitCode(void)
                        "{\"return\": {\"exitcode\": 1, \"err-data\": "
                        "\"bHM6IC9ub3BlOiBObyBzdWNoIGZpbGUgb3IgZGlyZWN0b3J5Cg==\", "
                        "\"exited\": true}}");
+    vmrpFakePeerExpect(peer, "guest-exec", "{\"return\": {\"pid\": 89}}");
+    vmrpFakePeerExpect(peer, "guest-exec-status",
+                       "{\"return\": {\"exitcode\": 0, \"exited\": true}}");
     vmrpFakePeerStart(peer);
 
     if ((agent = newAgent(fd))) {
@@ -251,12 +254,27 @@ testAgentExecExitCode(void)
         if (errout)
             CU_ASSERT_NSTRING_EQUAL(g_bytes_get_data(errout, NULL),
                                     "ls: /nope: No such file or directory\n", 37);
+
+        /* binary input */
+        {
+            const char *const cat[] = { "cat", NULL };
+            g_autoptr(GBytes) in = g_bytes_new_static("\0\xff", 2);
+
+            CU_ASSERT_TRUE(vmrpAgentExecBytes(agent, cat, in, TIMEOUT_S, &code, NULL, NULL,
+                                              &err));
+            VMRP_ASSERT_NO_ERROR(err);
+            CU_ASSERT_EQUAL(code, 0);
+        }
     }
     g_clear_pointer(&agent, vmrpAgentFree);
-    cmds = finish(peer, (const char *const[]){ "guest-exec", "guest-exec-status", NULL });
+    cmds = finish(peer, (const char *const[]){
+        "guest-exec", "guest-exec-status", "guest-exec", "guest-exec-status", NULL });
     /* no input: no input-data */
     VMRP_ASSERT_JSON(vmrpFakePeerCommandArgs(cmds, 1),
                      "{\"path\":\"ls\",\"arg\":[\"/nope\"],\"capture-output\":true}");
+    VMRP_ASSERT_JSON(vmrpFakePeerCommandArgs(cmds, 3),
+                     "{\"path\":\"cat\",\"arg\":[],\"input-data\":\"AP8=\","
+                     "\"capture-output\":true}");
 }
 
 static void

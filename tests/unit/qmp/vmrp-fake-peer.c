@@ -186,7 +186,7 @@ static json_object *
 vmrpFakePeerRead(vmrpFakePeer *peer)
 {
     for (;;) {
-        guint8 *nl = memchr(peer->in->data, '\n', peer->in->len);
+        guint8 *nl = peer->in->len ? memchr(peer->in->data, '\n', peer->in->len) : NULL;
         struct pollfd pfd = { .fd = peer->fd, .events = POLLIN };
         guint8 buf[4096];
         ssize_t n;
