@@ -1,0 +1,57 @@
+/*
+ * vmrp-cli.h: what the commands of the vmrp command line share
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <json-c/json.h>
+#include <libvirt/libvirt.h>
+#include <glib.h>
+
+#include "vmrp-point.h"
+#include "vmrp-repo.h"
+
+typedef struct {
+    const char *uri;
+    const char *repo_path;
+    bool json;
+    bool tty;                  /* stderr is a terminal: progress bars */
+    virConnectPtr conn;
+} vmrpCLI;
+
+/* A command: argv[0] is its name; it reports failure through @error only. */
+typedef bool (*vmrpCommandFunc)(vmrpCLI *cli, int argc, char **argv, GError **error);
+
+bool vmrpCLIConnect(vmrpCLI *cli, GError **error);
+virDomainPtr vmrpCLILookupDomain(vmrpCLI *cli, const char *name, GError **error);
+vmrpRepo *vmrpCLIOpenRepo(vmrpCLI *cli, bool create, GError **error);
+
+/* Parses a command's options and checks its count of arguments; --help
+ * prints and exits. */
+bool vmrpCLIParse(const char *command, const char *args, const char *summary,
+                  GOptionEntry *entries, int *argc, char ***argv,
+                  int nargs_min, int nargs_max, GError **error);
+
+char *vmrpCLIHumanBytes(uint64_t bytes);
+/* Prints @obj on stdout and releases it. */
+void vmrpCLIPrintJSON(json_object *obj);
+json_object *vmrpCLIPointToJSON(const vmrpPoint *point);
+
+/* Progress on stderr: a bar on a terminal, a line every 10 % otherwise. */
+typedef struct {
+    vmrpCLI *cli;
+    int last_percent;
+    char *last_target;
+} vmrpCLIProgress;
+
+void vmrpCLIProgressShow(vmrpCLIProgress *p, const char *what, uint64_t done, uint64_t total);
+
+/* the commands */
+bool vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdRpList(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdRpInfo(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdCollectionList(vmrpCLI *cli, int argc, char **argv, GError **error);

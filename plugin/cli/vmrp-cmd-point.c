@@ -1,0 +1,260 @@
+/*
+ * vmrp-cmd-point.c: the commands on restore points and collections:
+ * rp-create, rp-list, rp-info, collection-list
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "vmrp-cli.h"
+#include "vmrp-backup.h"
+#include "vmrp-error.h"
+#include "vmrp-names.h"
+
+static void
+backupProgress(const vmrpPoint *point G_GNUC_UNUSED, const vmrpPointDisk *disk, void *opaque)
+{
+    vmrpCLIProgressShow(opaque, disk->target, disk->bytes_done, disk->bytes_total);
+}
+
+bool
+vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
+{
+    g_autofree char *consistency = NULL;
+    g_autofree char *exclude = NULL;
+    gboolean allow_fallback = FALSE;
+    int timeout = 10;
+    GOptionEntry entries[] = {
+        { "consistency", 0, 0, G_OPTION_ARG_STRING, &consistency,
+          "application (default), filesystem or crash", "MODE" },
+        { "allow-fallback", 0, 0, G_OPTION_ARG_NONE, &allow_fallback,
+          "take a crash-consistent point when the guest agent cannot freeze the guest", NULL },
+        { "exclude-disk", 0, 0, G_OPTION_ARG_STRING, &exclude,
+          "leave these disks out of the point", "T,..." },
+        { "agent-timeout", 0, 0, G_OPTION_ARG_INT, &timeout,
+          "seconds to wait for each guest agent call (default 10)", "S" },
+        { NULL }
+    };
+    g_auto(GStrv) excluded = NULL;
+    g_autoptr(vmrpRepo) repo = NULL;
+    g_autoptr(vmrpPoint) point = NULL;
+    g_autoptr(vmrpBackup) backup = NULL;
+    vmrpBackupOptions opts = { VMRP_CONSISTENCY_APPLICATION };
+    vmrpCLIProgress progress = { cli, -1 };
+    virDomainPtr dom;
+
+    if (!vmrpCLIParse("rp-create", "DOMAIN", "Take a restore point of a running domain: "
+                  "the first is full, the next ones are increments.",
+                  entries, &argc, &argv, 1, 1, error))
+        return false;
+    if (consistency && !vmrpConsistencyFromString(consistency, &opts.consistency, error))
+        return false;
+    if (exclude && !(excluded = vmrpNameParseTargetList(exclude, error)))
+        return false;
+    if (timeout <= 0 || timeout > 3600) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "--agent-timeout must be between 1 and 3600 seconds");
+        return false;
+    }
+    if (!(dom = vmrpCLILookupDomain(cli, argv[1], error)))
+        return false;
+    opts.allow_fallback = allow_fallback;
+    opts.exclude = (const char *const *)excluded;
+    opts.agent_timeout_s = timeout;
+    opts.progress = backupProgress;
+    opts.opaque = &progress;
+
+    backup = vmrpBackupPrepare(dom, &opts, error);
+    virDomainFree(dom);
+    if (backup && (repo = vmrpCLIOpenRepo(cli, true, error)))
+        point = vmrpBackupRun(backup, repo, error);
+    g_free(progress.last_target);
+    if (!point)
+        return false;
+
+    if (point->fallback_reason)
+        fprintf(stderr, "warning: point %s is %s-consistent, not %s: %s\n", point->id,
+                vmrpConsistencyToString(point->achieved),
+                vmrpConsistencyToString(point->requested), point->fallback_reason);
+    if (cli->json) {
+        vmrpCLIPrintJSON(vmrpCLIPointToJSON(point));
+    } else {
+        g_autofree char *size = vmrpCLIHumanBytes(vmrpPointBytes(point));
+        g_autofree char *freeze = point->freeze_ms >= 0 ?
+            g_strdup_printf(", frozen %" G_GINT64_FORMAT " ms", point->freeze_ms) : g_strdup("");
+        printf("Restore point %s of %s created: %s, %s-consistent%s, %s copied in %.1f s\n",
+               point->id, point->domain_name, point->kind,
+               vmrpConsistencyToString(point->achieved), freeze, size,
+               point->duration_ms / 1000.0);
+    }
+    return true;
+}
+
+static void
+printPointRow(const vmrpPoint *point)
+{
+    g_autofree char *size = vmrpCLIHumanBytes(vmrpPointBytes(point));
+
+    printf("%-24s %-22s %-12s %-12s %-10s %10s\n", point->id, point->created, point->kind,
+           vmrpConsistencyToString(point->achieved), vmrpPointStateToString(point->state), size);
+}
+
+bool
+vmrpCmdRpList(vmrpCLI *cli, int argc, char **argv, GError **error)
+{
+    g_autoptr(vmrpRepo) repo = NULL;
+    g_autoptr(GPtrArray) points = NULL;
+    g_autoptr(GPtrArray) creating = NULL;
+    g_autofree char *uuid = NULL;
+    size_t i;
+
+    if (!vmrpCLIParse("rp-list", "DOMAIN", "List the restore points of a domain, oldest first.",
+                  NULL, &argc, &argv, 1, 1, error))
+        return false;
+    if (!(repo = vmrpCLIOpenRepo(cli, false, error)) ||
+        !(uuid = vmrpRepoFindCollection(repo, argv[1], error)) ||
+        !(points = vmrpRepoListPoints(repo, uuid, error)) ||
+        !(creating = vmrpRepoListCreating(repo, uuid, error)))
+        return false;
+    g_ptr_array_extend_and_steal(points, g_steal_pointer(&creating));
+
+    if (cli->json) {
+        json_object *arr = json_object_new_array();
+        for (i = 0; i < points->len; i++)
+            json_object_array_add(arr, vmrpCLIPointToJSON(g_ptr_array_index(points, i)));
+        vmrpCLIPrintJSON(arr);
+        return true;
+    }
+    printf("%-24s %-22s %-12s %-12s %-10s %10s\n", "ID", "CREATED", "KIND",
+           "CONSISTENCY", "STATE", "SIZE");
+    for (i = 0; i < points->len; i++)
+        printPointRow(g_ptr_array_index(points, i));
+    return true;
+}
+
+/* A committed point, or one being created (for --instance-view). */
+static vmrpPoint *
+findAnyPoint(vmrpRepo *repo, const char *id, GError **error)
+{
+    g_autoptr(GPtrArray) collections = NULL;
+    g_autoptr(GError) local = NULL;
+    vmrpPoint *point;
+    size_t i, j;
+
+    if ((point = vmrpRepoFindPoint(repo, id, NULL, &local)))
+        return point;
+    if (!g_error_matches(local, VMRP_ERROR, VMRP_ERROR_NOT_FOUND) ||
+        !(collections = vmrpRepoListCollections(repo, NULL))) {
+        g_propagate_error(error, g_steal_pointer(&local));
+        return NULL;
+    }
+    for (i = 0; i < collections->len; i++) {
+        char **pair = g_ptr_array_index(collections, i);
+        g_autoptr(GPtrArray) creating = vmrpRepoListCreating(repo, pair[0], NULL);
+
+        for (j = 0; creating && j < creating->len; j++) {
+            vmrpPoint *p = g_ptr_array_index(creating, j);
+            if (g_str_equal(p->id, id))
+                return g_ptr_array_steal_index(creating, j);
+        }
+    }
+    g_propagate_error(error, g_steal_pointer(&local));
+    return NULL;
+}
+
+bool
+vmrpCmdRpInfo(vmrpCLI *cli, int argc, char **argv, GError **error)
+{
+    gboolean instance_view = FALSE;
+    GOptionEntry entries[] = {
+        { "instance-view", 0, 0, G_OPTION_ARG_NONE, &instance_view,
+          "show each disk's progress (also while the point is being created)", NULL },
+        { NULL }
+    };
+    g_autoptr(vmrpRepo) repo = NULL;
+    g_autoptr(vmrpPoint) point = NULL;
+    size_t i;
+
+    if (!vmrpCLIParse("rp-info", "POINT", "Show one restore point.",
+                  entries, &argc, &argv, 1, 1, error))
+        return false;
+    if (!(repo = vmrpCLIOpenRepo(cli, false, error)) ||
+        !(point = findAnyPoint(repo, argv[1], error)))
+        return false;
+
+    if (cli->json) {
+        vmrpCLIPrintJSON(vmrpCLIPointToJSON(point));
+        return true;
+    }
+    printf("%-18s %s\n", "Id:", point->id);
+    printf("%-18s %s (%s)\n", "Domain:", point->domain_name, point->domain_uuid);
+    printf("%-18s %s\n", "Created:", point->created);
+    printf("%-18s %s\n", "State:", vmrpPointStateToString(point->state));
+    printf("%-18s %s\n", "Kind:", point->kind);
+    if (point->parent)
+        printf("%-18s %s\n", "Parent:", point->parent);
+    if (point->checkpoint)
+        printf("%-18s %s\n", "Checkpoint:", point->checkpoint);
+    printf("%-18s %s (requested %s)\n", "Consistency:",
+           vmrpConsistencyToString(point->achieved), vmrpConsistencyToString(point->requested));
+    if (point->fallback_reason)
+        printf("%-18s %s\n", "Fallback reason:", point->fallback_reason);
+    if (point->freeze_ms >= 0)
+        printf("%-18s %" G_GINT64_FORMAT " ms\n", "Freeze window:", point->freeze_ms);
+    if (point->message)
+        printf("%-18s %s\n", "Message:", point->message);
+    printf("\n%-8s %-10s %10s %10s", "TARGET", "IMAGE", "SIZE", "COPIED");
+    if (instance_view)
+        printf(" %8s", "PROGRESS");
+    printf("  SOURCE\n");
+    for (i = 0; i < point->disks->len; i++) {
+        vmrpPointDisk *disk = g_ptr_array_index(point->disks, i);
+        g_autofree char *size = vmrpCLIHumanBytes(disk->size);
+        g_autofree char *done = vmrpCLIHumanBytes(disk->bytes_done);
+
+        printf("%-8s %-10s %10s %10s", disk->target,
+               disk->excluded ? "excluded" : disk->image, size, done);
+        if (instance_view)
+            printf(" %7u%%", vmrpPointDiskPercent(disk));
+        printf("  %s\n", disk->source ? disk->source : "-");
+    }
+    return true;
+}
+
+bool
+vmrpCmdCollectionList(vmrpCLI *cli, int argc, char **argv, GError **error)
+{
+    g_autoptr(vmrpRepo) repo = NULL;
+    g_autoptr(GPtrArray) list = NULL;
+    size_t i;
+
+    if (!vmrpCLIParse("collection-list", "", "List the collections (one per domain).",
+                  NULL, &argc, &argv, 0, 0, error))
+        return false;
+    if (!(repo = vmrpCLIOpenRepo(cli, false, error)) ||
+        !(list = vmrpRepoListCollections(repo, error)))
+        return false;
+    if (cli->json) {
+        json_object *arr = json_object_new_array();
+        for (i = 0; i < list->len; i++) {
+            char **pair = g_ptr_array_index(list, i);
+            json_object *obj = json_object_new_object();
+            g_autoptr(GPtrArray) points = vmrpRepoListPoints(repo, pair[0], NULL);
+
+            json_object_object_add(obj, "uuid", json_object_new_string(pair[0]));
+            json_object_object_add(obj, "name", json_object_new_string(pair[1]));
+            json_object_object_add(obj, "points", json_object_new_int(points ? points->len : 0));
+            json_object_array_add(arr, obj);
+        }
+        vmrpCLIPrintJSON(arr);
+        return true;
+    }
+    printf("%-36s  %-24s %6s\n", "UUID", "NAME", "POINTS");
+    for (i = 0; i < list->len; i++) {
+        char **pair = g_ptr_array_index(list, i);
+        g_autoptr(GPtrArray) points = vmrpRepoListPoints(repo, pair[0], NULL);
+        printf("%-36s  %-24s %6u\n", pair[0], pair[1], points ? points->len : 0);
+    }
+    return true;
+}

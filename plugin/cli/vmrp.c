@@ -1,0 +1,120 @@
+/*
+ * vmrp.c: the vmrp command line, in virsh's style
+ *
+ *   vmrp [-c URI] [--repo DIR] [--json] COMMAND [OPTIONS]
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include <libvirt/libvirt.h>
+
+#include "config.h"
+#include "vmrp-cli.h"
+#include "vmrp-error.h"
+
+typedef struct {
+    const char *name;
+    vmrpCommandFunc func;
+    const char *args;
+    const char *summary;
+} vmrpCommand;
+
+static const vmrpCommand commands[] = {
+    { "rp-create", vmrpCmdRpCreate, "DOMAIN", "take a restore point" },
+    { "rp-list", vmrpCmdRpList, "DOMAIN", "list the restore points of a domain" },
+    { "rp-info", vmrpCmdRpInfo, "POINT", "show a restore point" },
+    { "rp-restore", vmrpCmdRpRestore, "POINT", "restore a point as a domain" },
+    { "collection-list", vmrpCmdCollectionList, "", "list the collections" },
+};
+
+static void
+usage(FILE *out)
+{
+    size_t i;
+
+    fprintf(out,
+            "Usage: vmrp [-c URI] [--repo DIR] [--json] COMMAND [OPTIONS]\n\n"
+            "Restore points of libvirt/QEMU virtual machines.\n\n"
+            "  -c, --connect URI   libvirt URI (default %s)\n"
+            "  --repo DIR          repository (default $VMRP_REPO or %s)\n"
+            "  --json              machine-readable output\n"
+            "  --version           print the version\n\n"
+            "Commands:\n", VMRP_DEFAULT_URI, VMRP_DEFAULT_REPO);
+    for (i = 0; i < G_N_ELEMENTS(commands); i++)
+        fprintf(out, "  %-16s %-8s %s\n", commands[i].name, commands[i].args,
+                commands[i].summary);
+    fprintf(out, "\n'vmrp COMMAND --help' shows a command's options.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    vmrpCLI cli = { 0 };
+    g_autoptr(GError) error = NULL;
+    const vmrpCommand *cmd = NULL;
+    int i;
+    size_t j;
+    bool ok;
+
+    setlocale(LC_ALL, "");
+    umask(077);
+    cli.uri = g_getenv("VMRP_URI") ? g_getenv("VMRP_URI") : VMRP_DEFAULT_URI;
+    cli.repo_path = g_getenv("VMRP_REPO") && *g_getenv("VMRP_REPO") ?
+                    g_getenv("VMRP_REPO") : VMRP_DEFAULT_REPO;
+    cli.tty = isatty(STDERR_FILENO);
+
+    for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+        const char *arg = argv[i];
+
+        if (g_str_equal(arg, "-h") || g_str_equal(arg, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (g_str_equal(arg, "--version")) {
+            printf("vmrp %s\n", VMRP_VERSION);
+            return 0;
+        } else if (g_str_equal(arg, "--json")) {
+            cli.json = true;
+        } else if ((g_str_equal(arg, "-c") || g_str_equal(arg, "--connect") ||
+                    g_str_equal(arg, "--repo")) && i + 1 < argc) {
+            if (g_str_equal(arg, "--repo"))
+                cli.repo_path = argv[++i];
+            else
+                cli.uri = argv[++i];
+        } else if (g_str_has_prefix(arg, "--repo=")) {
+            cli.repo_path = arg + strlen("--repo=");
+        } else if (g_str_has_prefix(arg, "--connect=")) {
+            cli.uri = arg + strlen("--connect=");
+        } else {
+            fprintf(stderr, "error: unknown or incomplete option '%s' (see 'vmrp --help')\n",
+                    arg);
+            return 1;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return 1;
+    }
+    for (j = 0; j < G_N_ELEMENTS(commands); j++) {
+        if (g_str_equal(argv[i], commands[j].name))
+            cmd = &commands[j];
+    }
+    if (!cmd) {
+        fprintf(stderr, "error: unknown command '%s' (see 'vmrp --help')\n", argv[i]);
+        return 1;
+    }
+
+    vmrpErrorSilenceLibvirt();
+    ok = cmd->func(&cli, argc - i, argv + i, &error);
+    if (cli.conn)
+        virConnectClose(cli.conn);
+    if (!ok) {
+        fprintf(stderr, "error: %s\n", error ? error->message : "unknown error");
+        return 1;
+    }
+    return 0;
+}
