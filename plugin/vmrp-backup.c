@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
 
 #include "vmrp-backup.h"
 #include "vmrp-agent.h"
@@ -19,7 +20,9 @@
 #include "vmrp-nbd-copy.h"
 #include "vmrp-nbd-source.h"
 #include "vmrp-run.h"
+#include "vmrp-monitor.h"
 #include "vmrp-state.h"
+#include "vmrp-thaw-guard.h"
 
 #define PROGRESS_SAVE_INTERVAL_US (G_USEC_PER_SEC / 2)
 
@@ -27,6 +30,7 @@ typedef struct {
     vmrpDomainDisk *disk;        /* borrowed from backupState.disks */
     vmrpPointDisk *pdisk;        /* borrowed from the point */
     bool bitmap;                 /* the disk's format holds a persistent bitmap */
+    bool incremental;            /* only what changed since the parent point */
 } backupDisk;
 
 struct _vmrpBackup {
@@ -41,6 +45,10 @@ struct _vmrpBackup {
     char *point_dir;
     char *job_dir;
     char *socket;
+    vmrpThawGuard *guard;        /* armed while the guest may be frozen */
+    vmrpPoint *parent;           /* the point an increment builds on */
+    GCancellable *cancel;        /* stops the copies: a disk failed, or opts->cancel */
+    GMutex lock;                 /* the manifest, while disks are copied in threads */
     gint64 last_save;
 
     /* what was done, for the rollback */
@@ -59,6 +67,13 @@ vmrpBackupFree(vmrpBackup *st)
     if (st->dom)
         virDomainFree(st->dom);
     vmrpPointFree(st->point);
+    if (st->frozen)
+        vmrpThawGuardAbandon(st->guard);
+    else
+        vmrpThawGuardDisarm(st->guard);
+    vmrpPointFree(st->parent);
+    g_clear_object(&st->cancel);
+    g_mutex_clear(&st->lock);
     g_clear_pointer(&st->disks, g_ptr_array_unref);
     g_clear_pointer(&st->included, g_array_unref);
     g_free(st->domain_xml);
@@ -74,11 +89,13 @@ backupThaw(backupState *st, GError **error)
     g_autoptr(GError) local = NULL;
     int attempt;
 
-    /* a guest is never left frozen: try again before giving up */
+    /* a guest is never left frozen: try again before giving up, and keep
+     * the guard armed if it still is frozen */
     for (attempt = 0; attempt < 3; attempt++) {
         g_clear_error(&local);
         if (vmrpAgentFsfreezeThaw(st->agent, st->opts->agent_timeout_s, &local) >= 0) {
             st->frozen = false;
+            g_clear_pointer(&st->guard, vmrpThawGuardDisarm);
             return true;
         }
     }
@@ -198,9 +215,15 @@ backupFormatJobXML(backupState *st)
         }
         scratch = g_strdup_printf("%s/%s.scratch", st->job_dir, pdisk->target);
         g_autofree char *escaped = g_markup_escape_text(scratch, -1);
-        g_string_append_printf(xml, "    <disk name='%s' backup='yes' type='file'>\n"
+        g_autofree char *mode = NULL;
+        if (pdisk->backing)
+            mode = g_strdup_printf("backupmode='incremental' incremental='%s'",
+                                   st->parent->checkpoint);
+        else
+            mode = g_strdup("backupmode='full'");
+        g_string_append_printf(xml, "    <disk name='%s' backup='yes' type='file' %s>\n"
                                     "      <scratch file='%s'/>\n"
-                                    "    </disk>\n", target, escaped);
+                                    "    </disk>\n", target, mode, escaped);
     }
     g_string_append(xml, "  </disks>\n</domainbackup>\n");
     return g_string_free(g_steal_pointer(&xml), FALSE);
@@ -245,6 +268,169 @@ backupHasBitmapDisk(backupState *st)
     return false;
 }
 
+/* Takes a full point instead of an increment, saying why when it is not
+ * what was asked for (NULL: a full is what was asked for). */
+static void
+backupGoFull(backupState *st, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void
+backupGoFull(backupState *st, const char *fmt, ...)
+{
+    va_list ap;
+    size_t i;
+
+    if (fmt) {
+        va_start(ap, fmt);
+        g_free(st->point->message);
+        st->point->message = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+    }
+    for (i = 0; i < st->included->len; i++) {
+        backupDisk *bd = &g_array_index(st->included, backupDisk, i);
+        bd->incremental = false;
+        g_clear_pointer(&bd->pdisk->backing, g_free);
+    }
+    g_clear_pointer(&st->point->parent, g_free);
+    g_free(st->point->kind);
+    st->point->kind = g_strdup("full");
+}
+
+/* The parent's checkpoint must be in libvirt, with a consistent bitmap on
+ * every disk; a checkpoint libvirt forgot is defined again from the copy
+ * stored with the point. */
+static bool
+backupCheckParentCheckpoint(backupState *st, const char *parent_dir, unsigned int disks)
+{
+    const char *name = st->parent->checkpoint;
+    virDomainCheckpointPtr chk = virDomainCheckpointLookupByName(st->dom, name, 0);
+    g_autoptr(vmrpMonitor) mon = NULL;
+    g_autoptr(GPtrArray) bitmaps = NULL;
+    g_autoptr(GError) local = NULL;
+    unsigned int found = 0;
+    size_t i;
+
+    if (!chk) {
+        g_autofree char *path = g_build_filename(parent_dir, "checkpoint.xml", NULL);
+        g_autofree char *xml = NULL;
+
+        if (!g_file_get_contents(path, &xml, NULL, NULL)) {
+            backupGoFull(st, "checkpoint %s is gone from libvirt and no copy is stored", name);
+            return false;
+        }
+        if (!(chk = virDomainCheckpointCreateXML(st->dom, xml,
+                                                 VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE |
+                                                 VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE_VALIDATE))) {
+            virErrorPtr err = virGetLastError();
+            backupGoFull(st, "checkpoint %s is gone from libvirt and cannot be redefined: %s",
+                         name, err && err->message ? err->message : "unknown error");
+            return false;
+        }
+        g_free(st->point->message);
+        st->point->message = g_strdup_printf("checkpoint %s was gone from libvirt and was "
+                                             "redefined from the repository", name);
+    }
+    virDomainCheckpointFree(chk);
+
+    mon = vmrpMonitorNewLibvirt(st->dom);
+    if (!(bitmaps = vmrpMonitorQueryDirtyBitmaps(mon, &local))) {
+        backupGoFull(st, "cannot check the bitmaps of checkpoint %s: %s", name, local->message);
+        return false;
+    }
+    for (i = 0; i < bitmaps->len; i++) {
+        vmrpMonitorBitmap *bm = g_ptr_array_index(bitmaps, i);
+
+        if (g_strcmp0(bm->name, name) != 0)
+            continue;
+        if (bm->inconsistent) {
+            backupGoFull(st, "the bitmap of checkpoint %s on node %s is inconsistent "
+                         "(an unclean stop of the VM)", name, bm->node);
+            return false;
+        }
+        found++;
+    }
+    if (found < disks) {
+        backupGoFull(st, "checkpoint %s lost its bitmaps on %u of %u disks (an unclean stop "
+                     "of the VM, or a disk replaced)", name, disks - found, disks);
+        return false;
+    }
+    return true;
+}
+
+/* An increment builds on the newest point when the chain can go on: the
+ * same disks, sources and sizes, and a sound checkpoint.  Otherwise the
+ * point is a full, and the manifest says why. */
+static bool
+backupChooseParent(backupState *st, GError **error)
+{
+    g_autoptr(GPtrArray) points = NULL;
+    g_autofree char *parent_dir = NULL;
+    vmrpPoint *parent;
+    unsigned int bitmap_disks = 0;
+    size_t i;
+
+    if (st->opts->full) {
+        backupGoFull(st, NULL);
+        return true;
+    }
+    if (!(points = vmrpRepoListPoints(st->repo, st->point->domain_uuid, error)))
+        return false;
+    if (points->len == 0) {
+        backupGoFull(st, NULL);
+        return true;
+    }
+    parent = g_ptr_array_steal_index(points, points->len - 1);
+    st->parent = parent;
+    if (!parent->checkpoint) {
+        backupGoFull(st, "the previous point %s has no checkpoint", parent->id);
+        return true;
+    }
+    for (i = 0; i < parent->disks->len; i++) {
+        vmrpPointDisk *pd = g_ptr_array_index(parent->disks, i);
+        if (!pd->excluded && !vmrpPointFindDisk(st->point, pd->target)) {
+            backupGoFull(st, "disk %s was removed since point %s", pd->target, parent->id);
+            return true;
+        }
+    }
+    for (i = 0; i < st->included->len; i++) {
+        backupDisk *bd = &g_array_index(st->included, backupDisk, i);
+        vmrpPointDisk *pd = vmrpPointFindDisk(parent, bd->pdisk->target);
+        virDomainBlockInfo info;
+
+        if (!bd->bitmap)
+            continue;   /* no persistent bitmap: copied whole at every point */
+        if (!pd || pd->excluded) {
+            backupGoFull(st, "disk %s is new since point %s", bd->pdisk->target, parent->id);
+            return true;
+        }
+        if (g_strcmp0(pd->source, bd->pdisk->source) != 0) {
+            backupGoFull(st, "disk %s was replaced since point %s", pd->target, parent->id);
+            return true;
+        }
+        if (virDomainGetBlockInfo(st->dom, pd->target, &info, 0) < 0) {
+            vmrpErrorFromLibvirt(error, "cannot read the size of a disk");
+            return false;
+        }
+        if (info.capacity != pd->size) {
+            backupGoFull(st, "disk %s was resized since point %s", pd->target, parent->id);
+            return true;
+        }
+        bd->incremental = true;
+        bd->pdisk->backing = g_strdup_printf("../%s/%s", parent->id, pd->image);
+        bitmap_disks++;
+    }
+    if (bitmap_disks == 0) {
+        backupGoFull(st, "no disk of the domain holds a bitmap");
+        return true;
+    }
+    parent_dir = g_build_filename(vmrpRepoGetPath(st->repo), "collections",
+                                  st->point->domain_uuid, "points", parent->id, NULL);
+    if (!backupCheckParentCheckpoint(st, parent_dir, bitmap_disks))
+        return true;
+    st->point->parent = g_strdup(parent->id);
+    g_free(st->point->kind);
+    st->point->kind = g_strdup("incremental");
+    return true;
+}
+
 /* Decides the consistency; returns false only when the request cannot be met. */
 static bool
 backupResolveConsistency(backupState *st, GError **error)
@@ -281,6 +467,10 @@ backupStartJob(backupState *st, GError **error)
     }
 
     if (vmrpConsistencyNeedsFreeze(point->achieved)) {
+        /* a freeze outlasting every bound we set on it is a hang: the guard thaws */
+        if (!(st->guard = vmrpThawGuardStart(st->dom, 3 * st->opts->agent_timeout_s + 60,
+                                             error)))
+            return false;
         start = g_get_monotonic_time();
         if (vmrpAgentFsfreezeFreeze(st->agent, st->opts->agent_timeout_s, &freeze) < 0) {
             /* a freeze that failed half way may have frozen some filesystems */
@@ -315,7 +505,7 @@ backupStartJob(backupState *st, GError **error)
 }
 
 static void
-backupReportProgress(backupState *st, const vmrpPointDisk *disk, bool force)
+backupReportProgressLocked(backupState *st, const vmrpPointDisk *disk, bool force)
 {
     gint64 now = g_get_monotonic_time();
 
@@ -328,6 +518,14 @@ backupReportProgress(backupState *st, const vmrpPointDisk *disk, bool force)
         st->opts->progress(st->point, disk, st->opts->opaque);
 }
 
+static void
+backupReportProgress(backupState *st, const vmrpPointDisk *disk, bool force)
+{
+    g_mutex_lock(&st->lock);
+    backupReportProgressLocked(st, disk, force);
+    g_mutex_unlock(&st->lock);
+}
+
 typedef struct {
     backupState *st;
     vmrpPointDisk *pdisk;
@@ -338,9 +536,11 @@ backupCopyProgress(uint64_t done, uint64_t total, void *opaque)
 {
     copyProgress *cp = opaque;
 
+    g_mutex_lock(&cp->st->lock);
     cp->pdisk->bytes_done = done;
     cp->pdisk->bytes_total = total;
-    backupReportProgress(cp->st, cp->pdisk, false);
+    backupReportProgressLocked(cp->st, cp->pdisk, false);
+    g_mutex_unlock(&cp->st->lock);
 }
 
 static bool
@@ -355,29 +555,93 @@ backupCopyDisk(backupState *st, backupDisk *bd, GError **error)
     vmrpNbdCopyOptions copts = { 0 };
     uint64_t copied = 0;
 
-    if (!(src = vmrpNbdSourceOpen(st->socket, pdisk->target, NULL, error)) ||
+    g_autofree char *bitmap = bd->incremental ? g_strdup_printf("backup-%s", pdisk->target)
+                                              : NULL;
+
+    if (!(src = vmrpNbdSourceOpen(st->socket, pdisk->target, bitmap, error)) ||
         !(map = vmrpNbdSourceMapExtents(src, error)))
         return false;
+    g_mutex_lock(&st->lock);
     pdisk->size = vmrpNbdSourceGetSize(src);
     pdisk->bytes_total = vmrpExtentMapBytes(map, VMRP_EXTENT_DATA);
+    /* an increment writes zeroes over what was zeroed or discarded since */
+    if (bd->incremental)
+        pdisk->bytes_total += vmrpExtentMapBytes(map, VMRP_EXTENT_ZERO);
     pdisk->bytes_done = 0;
-    backupReportProgress(st, pdisk, true);
+    backupReportProgressLocked(st, pdisk, true);
+    g_mutex_unlock(&st->lock);
 
     size = g_strdup_printf("%" G_GUINT64_FORMAT, pdisk->size);
-    const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2",
-                           "-o", "compat=1.1", image, size, NULL };
-    if (!vmrpRun(argv, NULL, error))
-        return false;
+    {
+        /* the backing path is relative: the repository can be moved */
+        const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1",
+                               image, size, NULL };
+        const char *argv_inc[] = { "qemu-img", "create", "-q", "-f", "qcow2",
+                                   "-o", "compat=1.1", "-b", pdisk->backing, "-F", "qcow2",
+                                   image, size, NULL };
+        if (!vmrpRun(bd->incremental ? argv_inc : argv, NULL, error))
+            return false;
+    }
 
-    copts.write_zeroes = false;    /* a new image without backing reads zeros */
+    copts.write_zeroes = bd->incremental;
+    copts.cancel = st->cancel;
     copts.progress = backupCopyProgress;
     copts.opaque = &cp;
     if (!vmrpNbdCopyToImage(src, map, image, "qcow2", &copts, &copied, error)) {
         g_prefix_error(error, "cannot copy disk %s: ", pdisk->target);
         return false;
     }
-    pdisk->bytes_done = copied;
-    backupReportProgress(st, pdisk, true);
+    g_mutex_lock(&st->lock);
+    pdisk->bytes_done = pdisk->bytes_total;
+    backupReportProgressLocked(st, pdisk, true);
+    g_mutex_unlock(&st->lock);
+    return true;
+}
+
+typedef struct {
+    backupState *st;
+    backupDisk *bd;
+    GError *error;
+} copyThread;
+
+static gpointer
+backupCopyThread(gpointer opaque)
+{
+    copyThread *ct = opaque;
+
+    if (!backupCopyDisk(ct->st, ct->bd, &ct->error))
+        g_cancellable_cancel(ct->st->cancel);   /* one disk failed: the point failed */
+    return NULL;
+}
+
+/* All disks of the point come from one backup job; they are read at once. */
+static bool
+backupCopyDisks(backupState *st, GError **error)
+{
+    g_autofree copyThread *threads = g_new0(copyThread, st->included->len);
+    g_autofree GThread **handles = g_new0(GThread *, st->included->len);
+    GError *first = NULL;
+    size_t i;
+
+    for (i = 0; i < st->included->len; i++) {
+        threads[i].st = st;
+        threads[i].bd = &g_array_index(st->included, backupDisk, i);
+        handles[i] = g_thread_new("vmrp-copy", backupCopyThread, &threads[i]);
+    }
+    for (i = 0; i < st->included->len; i++) {
+        g_thread_join(handles[i]);
+        /* the original error, not the cancellations it caused in other threads */
+        if (threads[i].error && (!first || g_error_matches(first, G_IO_ERROR,
+                                                           G_IO_ERROR_CANCELLED))) {
+            g_clear_error(&first);
+            first = g_steal_pointer(&threads[i].error);
+        }
+        g_clear_error(&threads[i].error);
+    }
+    if (first) {
+        g_propagate_error(error, first);
+        return false;
+    }
     return true;
 }
 
@@ -421,6 +685,8 @@ vmrpBackupPrepare(virDomainPtr dom, const vmrpBackupOptions *opts, GError **erro
     st->dom = dom;
     st->opts = opts;
     st->included = g_array_new(FALSE, TRUE, sizeof(backupDisk));
+    st->cancel = g_cancellable_new();
+    g_mutex_init(&st->lock);
     if (virDomainGetUUIDString(dom, uuid) < 0) {
         vmrpErrorFromLibvirt(error, "cannot read the domain's uuid");
         return NULL;
@@ -451,8 +717,9 @@ static bool
 backupRun(backupState *st, GError **error)
 {
     gint64 start = g_get_monotonic_time();
-    size_t i;
-
+    
+    if (!backupChooseParent(st, error))
+        return false;
     if (!(st->point_dir = vmrpRepoPointBegin(st->repo, st->point, error)) ||
         !backupSaveXML(st, "domain.xml", st->domain_xml, error))
         return false;
@@ -464,10 +731,8 @@ backupRun(backupState *st, GError **error)
         return false;
     backupReportProgress(st, NULL, true);
 
-    for (i = 0; i < st->included->len; i++) {
-        if (!backupCopyDisk(st, &g_array_index(st->included, backupDisk, i), error))
-            return false;
-    }
+    if (!backupCopyDisks(st, error))
+        return false;
 
     if (virDomainAbortJob(st->dom) < 0) {
         vmrpErrorFromLibvirt(error, "cannot end the backup job");

@@ -20,6 +20,7 @@ typedef void (*vmrpBackupProgressFunc)(const vmrpPoint *point, const vmrpPointDi
 typedef struct {
     vmrpConsistency consistency;
     bool allow_fallback;
+    bool full;                     /* start a new chain */
     const char *const *exclude;    /* disk targets left out; nullable */
     int agent_timeout_s;           /* bound on each guest agent call */
     vmrpBackupProgressFunc progress;

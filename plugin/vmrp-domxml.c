@@ -357,6 +357,47 @@ vmrpDomainXmlPrepareClone(vmrpDomainXml *dom,
     return false;
 }
 
+bool
+vmrpDomainXmlSetDiskSource(vmrpDomainXml *dom,
+                           const char *target,
+                           const char *path,
+                           const char *format,
+                           bool no_relabel,
+                           GError **error)
+{
+    xmlNodePtr devices = childElement(dom->root, "devices");
+    xmlNodePtr cur;
+
+    for (cur = devices ? devices->children : NULL; cur; cur = cur->next) {
+        g_autofree char *dev = NULL;
+        xmlNodePtr source;
+        xmlNodePtr label;
+
+        if (!isElement(cur, "disk"))
+            continue;
+        dev = attribute(childElement(cur, "target"), "dev");
+        if (g_strcmp0(dev, target) != 0)
+            continue;
+        if (!rewriteDisk(cur, path, format))
+            goto oom;
+        if (no_relabel) {
+            source = childElement(cur, "source");
+            if (!(label = xmlNewChild(source, NULL, BAD_CAST "seclabel", NULL)) ||
+                !xmlSetProp(label, BAD_CAST "model", BAD_CAST "dac") ||
+                !xmlSetProp(label, BAD_CAST "relabel", BAD_CAST "no"))
+                goto oom;
+        }
+        return true;
+    }
+    g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
+                "the domain XML has no disk '%s'", target);
+    return false;
+
+ oom:
+    g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "out of memory rewriting domain XML");
+    return false;
+}
+
 char *
 vmrpDomainXmlFormat(vmrpDomainXml *dom)
 {

@@ -51,4 +51,18 @@ bool vmrpDomainXmlPrepareClone(vmrpDomainXml *dom,
                                const char *const *drop,
                                GError **error);
 
+/*
+ * Points the disk @target at the local file @path of @format, dropping its
+ * <backingStore> and anything else that described the old source.  With
+ * @no_relabel, the source carries <seclabel model='dac' relabel='no'/>:
+ * libvirt then leaves the ownership of the file and of its whole backing
+ * chain alone.  Name, UUID and MACs stay.  An unknown target is an error.
+ */
+bool vmrpDomainXmlSetDiskSource(vmrpDomainXml *dom,
+                                const char *target,
+                                const char *path,
+                                const char *format,
+                                bool no_relabel,
+                                GError **error);
+
 char *vmrpDomainXmlFormat(vmrpDomainXml *dom);

@@ -32,6 +32,7 @@ vmrpPointDiskFree(vmrpPointDisk *disk)
     g_free(disk->source);
     g_free(disk->format);
     g_free(disk->image);
+    g_free(disk->backing);
     g_free(disk);
 }
 
@@ -71,7 +72,10 @@ vmrpPointNew(const char *domain_name, const char *domain_uuid)
     g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *stamp = g_date_time_format(now, "%Y%m%d-%H%M%S");
 
-    point->id = g_strdup_printf("%s-%06x", stamp, g_random_int_range(0, 0x1000000));
+    /* ids sort in time order: milliseconds first, then a random part */
+    point->id = g_strdup_printf("%s-%03x%03x", stamp,
+                                (unsigned int)(g_date_time_get_microsecond(now) / 1000),
+                                (unsigned int)g_random_int_range(0, 0x1000));
     point->created = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
     point->domain_name = g_strdup(domain_name);
     point->domain_uuid = g_strdup(domain_uuid);
@@ -101,6 +105,21 @@ vmrpPointFindDisk(vmrpPoint *point, const char *target)
             return disk;
     }
     return NULL;
+}
+
+/* "../<point-id>/<image>": a sibling point's image, nothing else */
+char *
+vmrpPointDiskBackingPoint(const vmrpPointDisk *disk)
+{
+    g_auto(GStrv) parts = NULL;
+
+    if (!disk->backing)
+        return NULL;
+    parts = g_strsplit(disk->backing, "/", -1);
+    if (g_strv_length(parts) != 3 || !g_str_equal(parts[0], "..") ||
+        !vmrpNameCheckPoint(parts[1], NULL) || !*parts[2] || parts[2][0] == '.')
+        return NULL;
+    return g_strdup(parts[1]);
 }
 
 unsigned int
@@ -167,6 +186,7 @@ vmrpPointToJSON(const vmrpPoint *point)
         addString(d, "source", disk->source);
         addString(d, "format", disk->format);
         addString(d, "image", disk->image);
+        addString(d, "backing", disk->backing);
         json_object_object_add(d, "excluded", json_object_new_boolean(disk->excluded));
         json_object_object_add(d, "size", json_object_new_uint64(disk->size));
         json_object_object_add(d, "bytes_total", json_object_new_uint64(disk->bytes_total));
@@ -254,6 +274,7 @@ parseDisk(vmrpPoint *point, json_object *d, GError **error)
     if (!getString(d, "source", true, &disk->source, error) ||
         !getString(d, "format", true, &disk->format, error) ||
         !getString(d, "image", true, &disk->image, error) ||
+        !getString(d, "backing", true, &disk->backing, error) ||
         !getInt(d, "size", false, &size, error) ||
         !getInt(d, "bytes_total", false, &total, error) ||
         !getInt(d, "bytes_done", false, &done, error))
@@ -274,6 +295,14 @@ parseDisk(vmrpPoint *point, json_object *d, GError **error)
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
                     "malformed manifest: bad image name for disk '%s'", target);
         return false;
+    }
+    if (disk->backing) {
+        g_autofree char *parent = vmrpPointDiskBackingPoint(disk);
+        if (!disk->image || !parent) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "malformed manifest: bad backing image for disk '%s'", target);
+            return false;
+        }
     }
     if (!disk->image && !disk->excluded) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,

@@ -24,6 +24,7 @@ typedef struct {
     char *source;          /* the disk's path in the domain at the point */
     char *format;          /* the disk's format in the domain: qcow2, raw */
     char *image;           /* the image's file name in the point's folder; NULL if excluded */
+    char *backing;         /* an increment's backing image, "../<parent-id>/<image>" */
     bool excluded;
     uint64_t size;         /* virtual size in bytes */
     uint64_t bytes_total;  /* bytes to copy */
@@ -61,6 +62,9 @@ vmrpPointDisk *vmrpPointFindDisk(vmrpPoint *point, const char *target);
 const char *vmrpPointStateToString(vmrpPointState state);
 unsigned int vmrpPointDiskPercent(const vmrpPointDisk *disk);
 uint64_t vmrpPointBytes(const vmrpPoint *point);
+
+/* The parent point an image's backing path names, or NULL. */
+char *vmrpPointDiskBackingPoint(const vmrpPointDisk *disk);
 
 /* The manifest as JSON text, and back; FromJSON rejects anything malformed
  * with one line naming the field. */

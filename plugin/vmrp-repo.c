@@ -464,12 +464,16 @@ vmrpRepoCleanStale(vmrpRepo *repo, const char *uuid, GError **error)
     while ((ent = g_dir_read_name(dir))) {
         g_autofree char *sub = NULL;
 
-        if (!g_str_has_prefix(ent, CREATING_PREFIX))
+        bool creating = g_str_has_prefix(ent, CREATING_PREFIX);
+
+        /* a point half written, or half deleted (vmrp-delete.c) */
+        if (!creating && !g_str_has_suffix(ent, ".deleting"))
             continue;
         sub = g_build_filename(path, ent, NULL);
         if (!vmrpFileRemoveTree(sub, error))
             return NULL;
-        g_strv_builder_add(ids, ent + strlen(CREATING_PREFIX));
+        if (creating)
+            g_strv_builder_add(ids, ent + strlen(CREATING_PREFIX));
     }
     return g_strv_builder_end(ids);
 }

@@ -52,6 +52,7 @@ void vmrpCLIProgressShow(vmrpCLIProgress *p, const char *what, uint64_t done, ui
 /* the commands */
 bool vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRpList(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdRpDelete(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRpInfo(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionList(vmrpCLI *cli, int argc, char **argv, GError **error);

@@ -9,6 +9,7 @@
 
 #include "vmrp-cli.h"
 #include "vmrp-backup.h"
+#include "vmrp-delete.h"
 #include "vmrp-error.h"
 #include "vmrp-names.h"
 
@@ -24,12 +25,15 @@ vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
     g_autofree char *consistency = NULL;
     g_autofree char *exclude = NULL;
     gboolean allow_fallback = FALSE;
+    gboolean full = FALSE;
     int timeout = 10;
     GOptionEntry entries[] = {
         { "consistency", 0, 0, G_OPTION_ARG_STRING, &consistency,
           "application (default), filesystem or crash", "MODE" },
         { "allow-fallback", 0, 0, G_OPTION_ARG_NONE, &allow_fallback,
           "take a crash-consistent point when the guest agent cannot freeze the guest", NULL },
+        { "full", 0, 0, G_OPTION_ARG_NONE, &full,
+          "take a full point: start a new chain", NULL },
         { "exclude-disk", 0, 0, G_OPTION_ARG_STRING, &exclude,
           "leave these disks out of the point", "T,..." },
         { "agent-timeout", 0, 0, G_OPTION_ARG_INT, &timeout,
@@ -60,6 +64,7 @@ vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
     if (!(dom = vmrpCLILookupDomain(cli, argv[1], error)))
         return false;
     opts.allow_fallback = allow_fallback;
+    opts.full = full;
     opts.exclude = (const char *const *)excluded;
     opts.agent_timeout_s = timeout;
     opts.progress = backupProgress;
@@ -77,6 +82,10 @@ vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
         fprintf(stderr, "warning: point %s is %s-consistent, not %s: %s\n", point->id,
                 vmrpConsistencyToString(point->achieved),
                 vmrpConsistencyToString(point->requested), point->fallback_reason);
+    if (point->message && point->parent)
+        fprintf(stderr, "note: %s\n", point->message);
+    else if (point->message)
+        fprintf(stderr, "note: point %s is a full point: %s\n", point->id, point->message);
     if (cli->json) {
         vmrpCLIPrintJSON(vmrpCLIPointToJSON(point));
     } else {
@@ -256,5 +265,44 @@ vmrpCmdCollectionList(vmrpCLI *cli, int argc, char **argv, GError **error)
         g_autoptr(GPtrArray) points = vmrpRepoListPoints(repo, pair[0], NULL);
         printf("%-36s  %-24s %6u\n", pair[0], pair[1], points ? points->len : 0);
     }
+    return true;
+}
+
+bool
+vmrpCmdRpDelete(vmrpCLI *cli, int argc, char **argv, GError **error)
+{
+    g_autoptr(vmrpRepo) repo = NULL;
+    g_autoptr(vmrpDeleteResult) res = NULL;
+    g_autoptr(GError) conn_error = NULL;
+    size_t i;
+
+    if (!vmrpCLIParse("rp-delete", "POINT", "Delete a restore point; the points built on it "
+                      "keep its data and stay restorable.",
+                      NULL, &argc, &argv, 1, 1, error))
+        return false;
+    if (!vmrpNameCheckPoint(argv[1], error) ||
+        !(repo = vmrpCLIOpenRepo(cli, false, error)))
+        return false;
+    /* the domain may be gone: then there is no checkpoint to delete */
+    vmrpCLIConnect(cli, &conn_error);
+    if (!(res = vmrpDeletePoint(cli->conn, repo, argv[1], error)))
+        return false;
+    if (res->warning)
+        fprintf(stderr, "warning: %s\n", res->warning);
+    if (cli->json) {
+        json_object *obj = json_object_new_object();
+        json_object *arr = json_object_new_array();
+
+        json_object_object_add(obj, "id", json_object_new_string(res->id));
+        for (i = 0; res->merged_into[i]; i++)
+            json_object_array_add(arr, json_object_new_string(res->merged_into[i]));
+        json_object_object_add(obj, "merged_into", arr);
+        vmrpCLIPrintJSON(obj);
+        return true;
+    }
+    printf("Restore point %s deleted", res->id);
+    for (i = 0; res->merged_into[i]; i++)
+        printf("%s %s", i ? "," : "; its data merged into", res->merged_into[i]);
+    printf("\n");
     return true;
 }

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "vmrp-cli.h"
 #include "vmrp-error.h"
+#include "vmrp-thaw-guard.h"
 
 typedef struct {
     const char *name;
@@ -28,6 +29,7 @@ static const vmrpCommand commands[] = {
     { "rp-create", vmrpCmdRpCreate, "DOMAIN", "take a restore point" },
     { "rp-list", vmrpCmdRpList, "DOMAIN", "list the restore points of a domain" },
     { "rp-info", vmrpCmdRpInfo, "POINT", "show a restore point" },
+    { "rp-delete", vmrpCmdRpDelete, "POINT", "delete a restore point" },
     { "rp-restore", vmrpCmdRpRestore, "POINT", "restore a point as a domain" },
     { "collection-list", vmrpCmdCollectionList, "", "list the collections" },
 };
@@ -60,6 +62,10 @@ main(int argc, char **argv)
     int i;
     size_t j;
     bool ok;
+
+    /* the guard vmrp starts before it freezes a guest (vmrp-thaw-guard.h) */
+    if (argc > 1 && g_str_equal(argv[1], "__thaw-guard"))
+        return vmrpThawGuardMain(argc - 1, argv + 1);
 
     setlocale(LC_ALL, "");
     umask(077);

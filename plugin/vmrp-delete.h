@@ -1,0 +1,31 @@
+/*
+ * vmrp-delete.h: deleting one restore point, keeping every other restorable
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <libvirt/libvirt.h>
+#include <glib.h>
+
+#include "vmrp-repo.h"
+
+typedef struct {
+    char *id;
+    GStrv merged_into;   /* the points the deleted one's data went into */
+    char *warning;       /* e.g. the checkpoint could not be removed from libvirt */
+} vmrpDeleteResult;
+
+void vmrpDeleteResultFree(vmrpDeleteResult *res);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpDeleteResult, vmrpDeleteResultFree)
+
+/*
+ * Deletes point @id.  Its data is first merged into the points built on it
+ * (each child image is rebased onto the deleted one's parent, qemu-img's
+ * safe rebase, so a crash midway leaves the child whole), then its libvirt
+ * checkpoint is deleted (libvirt merges its bitmap into the parent's) when
+ * the domain still exists (@conn may be NULL), then its folder.
+ */
+vmrpDeleteResult *vmrpDeletePoint(virConnectPtr conn, vmrpRepo *repo, const char *id,
+                                  GError **error);

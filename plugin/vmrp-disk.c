@@ -1,0 +1,191 @@
+/*
+ * vmrp-disk.c: standalone disk images made from disk restore points
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <gio/gio.h>
+#include <json-c/json.h>
+
+#include "vmrp-disk.h"
+#include "vmrp-error.h"
+#include "vmrp-file.h"
+#include "vmrp-names.h"
+#include "vmrp-run.h"
+
+/* qemu-img convert -p writes "    (12.34/100%)\r" on stdout as it goes. */
+static void
+diskParseProgress(GString *buf, const char *target, uint64_t size,
+                  vmrpDiskProgressFunc progress, void *opaque)
+{
+    char *open;
+
+    while ((open = strchr(buf->str, '('))) {
+        char *close = strchr(open, ')');
+        double percent;
+
+        if (!close)
+            break;
+        percent = g_ascii_strtod(open + 1, NULL);
+        if (percent >= 0 && percent <= 100)
+            progress(target, (uint64_t)(size * (percent / 100.0)), size, opaque);
+        g_string_erase(buf, 0, close + 1 - buf->str);
+    }
+    if (buf->len > 4096)
+        g_string_truncate(buf, 0);
+}
+
+/* Runs a qemu-img command given -p, turning its percentages into progress
+ * of @size bytes; fails with the last line it wrote. */
+static bool
+diskRunProgress(const char *const *argv, const char *target, uint64_t size,
+                vmrpDiskProgressFunc progress, void *opaque, GError **error)
+{
+    g_autoptr(GSubprocess) proc = NULL;
+    g_autoptr(GString) buf = g_string_new(NULL);
+    g_autoptr(GString) all = g_string_new(NULL);
+    g_autoptr(GError) local = NULL;
+    GInputStream *out;
+    char chunk[256];
+    gssize n;
+
+    if (progress)
+        progress(target, 0, size, opaque);
+    /* stderr is merged into stdout: qemu-img writes little of either */
+    if (!(proc = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                         G_SUBPROCESS_FLAGS_STDERR_MERGE, &local))) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "cannot run qemu-img: %s",
+                    local->message);
+        return false;
+    }
+    out = g_subprocess_get_stdout_pipe(proc);
+    while ((n = g_input_stream_read(out, chunk, sizeof(chunk), NULL, NULL)) > 0) {
+        g_string_append_len(buf, chunk, n);
+        if (all->len < 65536)
+            g_string_append_len(all, chunk, n);
+        if (progress)
+            diskParseProgress(buf, target, size, progress, opaque);
+        else
+            g_string_truncate(buf, 0);
+    }
+    if (!g_subprocess_wait(proc, NULL, &local) || !g_subprocess_get_successful(proc)) {
+        g_auto(GStrv) lines = g_strsplit_set(all->str, "\r\n", -1);
+        const char *last = "";
+        size_t i;
+
+        /* the last line qemu-img wrote that is not progress */
+        for (i = 0; lines[i]; i++) {
+            g_strstrip(lines[i]);
+            if (*lines[i] && lines[i][0] != '(')
+                last = lines[i];
+        }
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "qemu-img %s failed: %s",
+                    argv[1], last);
+        return false;
+    }
+    if (progress)
+        progress(target, size, size, opaque);
+    return true;
+}
+
+bool
+vmrpDiskConvert(const char *src, const char *dest, const char *format,
+                const char *target, uint64_t size,
+                vmrpDiskProgressFunc progress, void *opaque, GError **error)
+{
+    const char *argv[] = { "qemu-img", "convert", "-p", "-f", "qcow2", "-O", format,
+                           "-W", "-m", "8", src, dest, NULL };
+
+    if (!diskRunProgress(argv, target, size, progress, opaque, error) ||
+        !vmrpFileSync(dest, error)) {
+        unlink(dest);
+        return false;
+    }
+    return true;
+}
+
+bool
+vmrpDiskFlatten(const char *image, const char *target,
+                vmrpDiskProgressFunc progress, void *opaque, GError **error)
+{
+    const char *info[] = { "qemu-img", "info", "-U", "--output=json", image, NULL };
+    const char *argv[] = { "qemu-img", "rebase", "-p", "-f", "qcow2", "-b", "", image, NULL };
+    g_autofree char *out = NULL;
+    uint64_t size = 0;
+    json_object *obj;
+    json_object *val;
+
+    if (!vmrpRun(info, &out, error))
+        return false;
+    if ((obj = json_tokener_parse(out))) {
+        if (json_object_object_get_ex(obj, "virtual-size", &val))
+            size = json_object_get_int64(val);
+        json_object_put(obj);
+    }
+    if (!diskRunProgress(argv, target, size, progress, opaque, error))
+        return false;
+    return vmrpFileSync(image, error);
+}
+
+bool
+vmrpDiskCreate(vmrpRepo *repo, const char *id, const char *target,
+               const char *output, const char *format,
+               vmrpDiskProgressFunc progress, void *opaque, GError **error)
+{
+    g_autoptr(vmrpPoint) point = NULL;
+    g_autofree char *dir = NULL;
+    g_autofree char *image = NULL;
+    g_autofree char *folder = NULL;
+    vmrpPointDisk *pdisk;
+
+    if (!format)
+        format = "qcow2";
+    if (!g_str_equal(format, "qcow2") && !g_str_equal(format, "raw")) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "unsupported format '%s': use qcow2 or raw", format);
+        return false;
+    }
+    if (!vmrpNameCheckTarget(target, error))
+        return false;
+    if (!(point = vmrpRepoFindPoint(repo, id, &dir, error)))
+        return false;
+    if (point->state != VMRP_POINT_SUCCEEDED) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "restore point %s is %s, not usable", id,
+                    vmrpPointStateToString(point->state));
+        return false;
+    }
+    if (!(pdisk = vmrpPointFindDisk(point, target))) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
+                    "restore point %s has no disk '%s'", id, target);
+        return false;
+    }
+    if (pdisk->excluded || !pdisk->image) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "disk %s was excluded from restore point %s: it holds no data", target, id);
+        return false;
+    }
+    image = g_build_filename(dir, pdisk->image, NULL);
+    if (access(image, R_OK) < 0) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
+                    "restore point %s is damaged: image of disk %s: %s",
+                    id, target, g_strerror(errno));
+        return false;
+    }
+    if (g_file_test(output, G_FILE_TEST_EXISTS) || g_file_test(output, G_FILE_TEST_IS_SYMLINK)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_EXISTS,
+                    "%s already exists: choose another --output", output);
+        return false;
+    }
+    folder = g_path_get_dirname(output);
+    if (access(folder, W_OK) < 0) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot write into %s: %s",
+                    folder, g_strerror(errno));
+        return false;
+    }
+    return vmrpDiskConvert(image, output, format, target, pdisk->size,
+                           progress, opaque, error);
+}

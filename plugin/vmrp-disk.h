@@ -1,0 +1,41 @@
+/*
+ * vmrp-disk.h: standalone disk images made from disk restore points
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#include "vmrp-repo.h"
+
+/* @done and @total in bytes of the disk's virtual size. */
+typedef void (*vmrpDiskProgressFunc)(const char *target, uint64_t done, uint64_t total,
+                                     void *opaque);
+
+/*
+ * Copies the image @src (qcow2; its whole backing chain is read, so the
+ * top image of an increment gives the disk as at its point) into a new
+ * standalone image @dest of @format ("qcow2" or "raw") with qemu-img
+ * convert, reporting progress as it goes (@progress nullable).  @dest is
+ * fsync'd; on failure it is removed.  @dest must not exist.
+ */
+bool vmrpDiskConvert(const char *src, const char *dest, const char *format,
+                     const char *target, uint64_t size,
+                     vmrpDiskProgressFunc progress, void *opaque, GError **error);
+
+/* Copies everything @image's backing chain holds into @image (qcow2), which
+ * then has no backing file (qemu-img rebase -b ""), with progress. */
+bool vmrpDiskFlatten(const char *image, const char *target,
+                     vmrpDiskProgressFunc progress, void *opaque, GError **error);
+
+/*
+ * disk-create: the disk @target of point @id as the standalone image
+ * @output of @format (NULL: qcow2).  Refuses an existing @output, a target
+ * the point does not hold and an excluded disk, before writing anything.
+ */
+bool vmrpDiskCreate(vmrpRepo *repo, const char *id, const char *target,
+                    const char *output, const char *format,
+                    vmrpDiskProgressFunc progress, void *opaque, GError **error);
