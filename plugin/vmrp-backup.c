@@ -16,6 +16,7 @@
 #include "vmrp-agent.h"
 #include "vmrp-domxml.h"
 #include "vmrp-error.h"
+#include "vmrp-fault.h"
 #include "vmrp-file.h"
 #include "vmrp-nbd-copy.h"
 #include "vmrp-nbd-source.h"
@@ -48,15 +49,23 @@ struct _vmrpBackup {
     vmrpThawGuard *guard;        /* armed while the guest may be frozen */
     vmrpPoint *parent;           /* the point an increment builds on */
     GCancellable *cancel;        /* stops the copies: a disk failed, or opts->cancel */
+    gulong cancel_handler;       /* forwards opts->cancel */
     GMutex lock;                 /* the manifest, while disks are copied in threads */
     gint64 last_save;
 
     /* what was done, for the rollback */
-    bool frozen;
+    bool frozen;                 /* the guest may be frozen */
+    bool thaw_failed;            /* a thaw failed: the guard is left to thaw */
     bool job_started;
     bool checkpoint_created;
 };
 typedef struct _vmrpBackup backupState;
+
+static void
+backupForwardCancel(GCancellable *from G_GNUC_UNUSED, gpointer to)
+{
+    g_cancellable_cancel(to);
+}
 
 void
 vmrpBackupFree(vmrpBackup *st)
@@ -67,11 +76,13 @@ vmrpBackupFree(vmrpBackup *st)
     if (st->dom)
         virDomainFree(st->dom);
     vmrpPointFree(st->point);
-    if (st->frozen)
+    if (st->frozen || st->thaw_failed)
         vmrpThawGuardAbandon(st->guard);
     else
         vmrpThawGuardDisarm(st->guard);
     vmrpPointFree(st->parent);
+    if (st->cancel_handler)
+        g_cancellable_disconnect(st->opts->cancel, st->cancel_handler);
     g_clear_object(&st->cancel);
     g_mutex_clear(&st->lock);
     g_clear_pointer(&st->disks, g_ptr_array_unref);
@@ -99,9 +110,12 @@ backupThaw(backupState *st, GError **error)
             return true;
         }
     }
+    /* the guard thaws it once vmrp lets it go */
+    st->frozen = false;
+    st->thaw_failed = true;
     g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED,
-                "cannot thaw the guest's filesystems, thaw it by hand "
-                "(virsh domfsthaw %s): %s", st->point->domain_name, local->message);
+                "cannot thaw the guest's filesystems (vmrp's guard will go on trying; "
+                "check with virsh domfsinfo %s): %s", st->point->domain_name, local->message);
     return false;
 }
 
@@ -475,10 +489,16 @@ backupStartJob(backupState *st, GError **error)
         if (vmrpAgentFsfreezeFreeze(st->agent, st->opts->agent_timeout_s, &freeze) < 0) {
             /* a freeze that failed half way may have frozen some filesystems */
             st->frozen = true;
-            backupThaw(st, NULL);
+            if (!backupThaw(st, NULL) && !st->opts->allow_fallback) {
+                g_propagate_prefixed_error(error, g_steal_pointer(&freeze),
+                                           "cannot freeze the guest (%s consistency), "
+                                           "and it does not answer a thaw: ",
+                                           vmrpConsistencyToString(point->requested));
+                return false;
+            }
             if (!st->opts->allow_fallback) {
                 g_propagate_prefixed_error(error, g_steal_pointer(&freeze),
-                                           "cannot freeze the guest for a %s-consistent point: ",
+                                           "cannot freeze the guest (%s consistency): ",
                                            vmrpConsistencyToString(point->requested));
                 return false;
             }
@@ -486,6 +506,8 @@ backupStartJob(backupState *st, GError **error)
             point->fallback_reason = g_strdup(freeze->message);
         } else {
             st->frozen = true;
+            if (!vmrpFaultCheck("after-freeze", error))
+                return false;
         }
     }
 
@@ -495,6 +517,8 @@ backupStartJob(backupState *st, GError **error)
     }
     st->job_started = true;
     st->checkpoint_created = chk_xml != NULL;
+    if (!vmrpFaultCheck("after-job-start", error))
+        return false;
 
     if (st->frozen) {
         if (!backupThaw(st, error))
@@ -685,7 +709,11 @@ vmrpBackupPrepare(virDomainPtr dom, const vmrpBackupOptions *opts, GError **erro
     st->dom = dom;
     st->opts = opts;
     st->included = g_array_new(FALSE, TRUE, sizeof(backupDisk));
+    /* its own: a disk that fails cancels the other copies, not the caller */
     st->cancel = g_cancellable_new();
+    if (opts->cancel)
+        st->cancel_handler = g_cancellable_connect(opts->cancel, G_CALLBACK(backupForwardCancel),
+                                                   st->cancel, NULL);
     g_mutex_init(&st->lock);
     if (virDomainGetUUIDString(dom, uuid) < 0) {
         vmrpErrorFromLibvirt(error, "cannot read the domain's uuid");
@@ -727,11 +755,14 @@ backupRun(backupState *st, GError **error)
         return false;
     st->socket = g_build_filename(st->job_dir, "nbd.sock", NULL);
 
-    if (!backupStartJob(st, error))
+    if (g_cancellable_set_error_if_cancelled(st->cancel, error) ||
+        !backupStartJob(st, error))
         return false;
     backupReportProgress(st, NULL, true);
 
-    if (!backupCopyDisks(st, error))
+    if (!vmrpFaultCheck("before-copy", error) ||
+        !backupCopyDisks(st, error) ||
+        g_cancellable_set_error_if_cancelled(st->cancel, error))
         return false;
 
     if (virDomainAbortJob(st->dom) < 0) {
@@ -741,7 +772,8 @@ backupRun(backupState *st, GError **error)
     st->job_started = false;
 
     st->point->duration_ms = (g_get_monotonic_time() - start) / 1000;
-    if (!backupSaveCheckpointXML(st, error) ||
+    if (!vmrpFaultCheck("before-commit", error) ||
+        !backupSaveCheckpointXML(st, error) ||
         !vmrpRepoPointCommit(st->repo, st->point, &st->point_dir, error))
         return false;
     vmrpFileRemoveTree(st->job_dir, NULL);
@@ -749,23 +781,31 @@ backupRun(backupState *st, GError **error)
 }
 
 /* Points whose folder a crash left half written: their folders go, and so
- * do their checkpoints (libvirt merges the bitmap into the parent's). */
+ * do their checkpoints (libvirt merges the bitmap into the parent's), their
+ * NBD folders, and a backup job of ours that nobody ends any more. */
 static bool
 backupCleanStale(virDomainPtr dom, vmrpRepo *repo, const char *uuid, GError **error)
 {
     g_auto(GStrv) stale = NULL;
+    g_autofree char *job_xml = NULL;
     size_t i;
 
     if (!(stale = vmrpRepoCleanStale(repo, uuid, error)))
         return false;
+    if (!stale[0])
+        return true;
+    if ((job_xml = virDomainBackupGetXMLDesc(dom, 0)) && strstr(job_xml, vmrpStateDir()))
+        virDomainAbortJob(dom);
     for (i = 0; stale[i]; i++) {
         g_autofree char *name = g_strdup_printf("vmrp-%s", stale[i]);
+        g_autofree char *job_dir = g_build_filename(vmrpStateDir(), stale[i], NULL);
         virDomainCheckpointPtr chk = virDomainCheckpointLookupByName(dom, name, 0);
 
         if (chk) {
             virDomainCheckpointDelete(chk, 0);
             virDomainCheckpointFree(chk);
         }
+        vmrpFileRemoveTree(job_dir, NULL);
     }
     return true;
 }

@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 #include <libvirt/libvirt.h>
-#include <glib.h>
+#include <gio/gio.h>
 
 #include "vmrp-consistency.h"
 #include "vmrp-point.h"
@@ -23,6 +23,7 @@ typedef struct {
     bool full;                     /* start a new chain */
     const char *const *exclude;    /* disk targets left out; nullable */
     int agent_timeout_s;           /* bound on each guest agent call */
+    GCancellable *cancel;          /* aborts the point (job-abort, a signal); nullable */
     vmrpBackupProgressFunc progress;
     void *opaque;
 } vmrpBackupOptions;

@@ -112,6 +112,8 @@ vmrpDomainXmlParse(const char *xml, GError **error)
     if (!dom->doc) {
         const xmlError *err = xmlCtxtGetLastError(ctxt);
         g_autofree char *msg = g_strdup(err && err->message ? err->message : "unknown error");
+        /* libxml2's messages may span lines ("...encoding !\nBytes: 0xFF..."); ours do not */
+        g_strdelimit(msg, "\n\r\t", ' ');
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
                     "malformed domain XML: line %d: %s",
                     err ? err->line : 0, g_strstrip(msg));

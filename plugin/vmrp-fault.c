@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <gio/gio.h>
+
 #include "vmrp-fault.h"
 #include "vmrp-error.h"
 
@@ -56,8 +58,11 @@ vmrpFaultCheck(const char *phase, GError **error)
         if (g_str_equal(action, "kill")) {
             raise(SIGKILL);
         } else if (g_str_equal(action, "hang")) {
-            for (;;)
-                pause();
+            /* until a signal vmrp handles (SIGTERM from job-abort, SIGINT):
+             * then as if the work had been cancelled there */
+            pause();
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "interrupted at %s", phase);
+            return false;
         }
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED,
                     "fault injected at %s (unknown action '%s')", phase, action);

@@ -4,8 +4,8 @@
  * A test sets VMRP_FAULT to make vmrp stop or fail at a named phase:
  *   VMRP_FAULT=PHASE        vmrpFaultCheck(PHASE) fails: "fault injected at PHASE"
  *   VMRP_FAULT=PHASE:kill   vmrp raises SIGKILL on itself there (crash recovery)
- *   VMRP_FAULT=PHASE:hang   vmrp sleeps there until it is killed (aborts, checks of a
- *                           running job)
+ *   VMRP_FAULT=PHASE:hang   vmrp waits there for a signal (job-abort's SIGTERM, SIGINT),
+ *                           then fails as cancelled; or until it is killed
  * Several faults may be given, separated by commas.  When VMRP_FAULT_REACHED names a
  * file, the phase of a fault that fires is written to it first, so that a test can wait
  * for it.  Without the build option, vmrpFaultCheck is an inline `true` and vmrp reads

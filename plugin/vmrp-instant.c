@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pwd.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <json-c/json.h>
 
@@ -304,13 +305,19 @@ recordStrings(json_object *rec, const char *key)
     return ret;
 }
 
+static void
+jsonPut(void *obj)
+{
+    json_object_put(obj);
+}
+
 /* Every record of the repository, as (uuid -> json_object). */
 static GHashTable *
 instantReadAll(vmrpRepo *repo, GError **error)
 {
     g_autofree char *dir = instantDir(repo);
     g_autoptr(GHashTable) ret = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                                      (GDestroyNotify)json_object_put);
+                                                      jsonPut);
     g_autoptr(GDir) d = NULL;
     g_autoptr(GError) local = NULL;
     const char *ent;
@@ -546,11 +553,16 @@ instantPull(virDomainPtr dom, const char *target,
         g_prefix_error(error, "disk %s: ", target);
         return false;
     }
+    uint64_t end = 0;
+
     while ((ret = virDomainGetBlockJobInfo(dom, target, &info, 0)) == 1) {
+        end = info.end;
         if (progress)
             progress(target, info.cur, info.end, opaque);
         g_usleep(PULL_POLL_US);
     }
+    if (ret == 0 && progress && end)
+        progress(target, end, end, opaque);
     if (ret < 0) {
         vmrpErrorFromLibvirt(error, "cannot follow the copy of the repository's data");
         g_prefix_error(error, "disk %s: ", target);

@@ -3,6 +3,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <string.h>
 #include <json-c/json.h>
 
 #include "vmrp-point.h"
@@ -187,6 +188,9 @@ vmrpPointToJSON(const vmrpPoint *point)
         addString(d, "format", disk->format);
         addString(d, "image", disk->image);
         addString(d, "backing", disk->backing);
+        /* for people: an image without backing holds the whole disk */
+        if (disk->image)
+            addString(d, "copy", disk->backing ? "changes since the parent point" : "whole disk");
         json_object_object_add(d, "excluded", json_object_new_boolean(disk->excluded));
         json_object_object_add(d, "size", json_object_new_uint64(disk->size));
         json_object_object_add(d, "bytes_total", json_object_new_uint64(disk->bytes_total));
@@ -211,7 +215,9 @@ getString(json_object *obj, const char *key, bool nullable, char **ret, GError *
     if (!json_object_object_get_ex(obj, key, &val) || !val) {
         if (nullable)
             return true;
-    } else if (json_object_is_type(val, json_type_string)) {
+    } else if (json_object_is_type(val, json_type_string) &&
+               /* "\u0000" would cut the string short where C reads it */
+               strlen(json_object_get_string(val)) == (size_t)json_object_get_string_len(val)) {
         *ret = g_strdup(json_object_get_string(val));
         return true;
     }
@@ -388,13 +394,15 @@ vmrpPointFromJSON(const char *text, GError **error)
             break;
     }
     if (point->state == VMRP_POINT_STATE_LAST) {
+        g_autofree char *shown = g_strescape(state, NULL);
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "malformed manifest: unknown state '%s'", state);
+                    "malformed manifest: unknown state '%s'", shown);
         goto cleanup;
     }
     if (!g_str_equal(point->kind, "full") && !g_str_equal(point->kind, "incremental")) {
+        g_autofree char *shown = g_strescape(point->kind, NULL);
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "malformed manifest: unknown kind '%s'", point->kind);
+                    "malformed manifest: unknown kind '%s'", shown);
         goto cleanup;
     }
     if (point->parent && !vmrpNameCheckPoint(point->parent, error))

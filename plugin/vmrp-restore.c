@@ -1,32 +1,79 @@
 /*
- * vmrp-restore.c: restoring a restore point as a new domain
+ * vmrp-restore.c: entire-VM restore of a restore point
  *
- * The steps, undone by restoreRollback() when a later one fails:
- *   checks (point, XML, name, files) -> disks copied -> domain defined -> started
+ * The steps, each undone by restoreRollback() when a later one fails:
+ *   checks (point, XML, images, names, files, busy) -> [in place: original
+ *   stopped -> its disks set aside] -> disks copied (or overlays made) ->
+ *   [in place: checkpoint metadata removed] -> domain defined -> [instant:
+ *   use recorded, QEMU let read the images] -> started -> [in place: the
+ *   set-aside disks removed]
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
 
 #include "vmrp-restore.h"
+#include "vmrp-disk.h"
 #include "vmrp-domxml.h"
 #include "vmrp-error.h"
+#include "vmrp-fault.h"
 #include "vmrp-file.h"
+#include "vmrp-instant.h"
 #include "vmrp-names.h"
 #include "vmrp-run.h"
 
 #define DOMAIN_XML_MAX (16 * 1024 * 1024)
+#define SHUTDOWN_POLL_US (G_USEC_PER_SEC / 4)
 
 typedef struct {
     char *target;
     char *image;       /* the point's image */
-    char *dest;        /* the new disk file */
-    char *format;
-    bool created;
+    char *dest;        /* the restored domain's file */
+    char *format;      /* of dest */
+    char *aside;       /* in place: where the original's file is set aside */
+    uint64_t size;
+    bool created;      /* dest was made */
+    bool set_aside;    /* the original's file was renamed to aside */
+    struct stat orig;  /* in place: the original file's owner and mode */
 } restoreDisk;
+
+typedef struct {
+    virConnectPtr conn;
+    vmrpRepo *repo;
+    const vmrpRestoreOptions *opts;
+    const char *id;
+    vmrpPoint *point;
+    char *dir;
+    vmrpDomainXml *domxml;
+    char *name;
+    GArray *disks;              /* of restoreDisk */
+    vmrpRestoreResult *res;
+    int lock;
+
+    /* in place: the original */
+    virDomainPtr orig;          /* NULL when it no longer exists */
+    char *orig_xml;             /* its persistent definition */
+    bool orig_active;
+    bool orig_paused;
+    GPtrArray *checkpoints;     /* of char *: their XML, parents first */
+
+    vmrpInstant *instant;
+    virDomainPtr dom;           /* the restored domain */
+    char uuid[VIR_UUID_STRING_BUFLEN];
+
+    /* what was done, for the rollback */
+    bool stopped;
+    bool checkpoints_deleted;
+    bool defined;
+    bool instant_committed;
+    bool started;
+} restoreState;
 
 static void
 restoreDiskClear(restoreDisk *rd)
@@ -35,6 +82,7 @@ restoreDiskClear(restoreDisk *rd)
     g_free(rd->image);
     g_free(rd->dest);
     g_free(rd->format);
+    g_free(rd->aside);
 }
 
 void
@@ -44,11 +92,30 @@ vmrpRestoreResultFree(vmrpRestoreResult *res)
         return;
     g_free(res->name);
     g_free(res->uuid);
-    if (res->disks)
-        g_ptr_array_unref(res->disks);
-    if (res->excluded)
-        g_ptr_array_unref(res->excluded);
+    g_clear_pointer(&res->disks, g_ptr_array_unref);
+    g_clear_pointer(&res->excluded, g_ptr_array_unref);
+    g_clear_pointer(&res->kept, g_ptr_array_unref);
     g_free(res);
+}
+
+static void
+restoreStateClear(restoreState *st)
+{
+    vmrpPointFree(st->point);
+    g_free(st->dir);
+    vmrpDomainXmlFree(st->domxml);
+    g_free(st->name);
+    g_clear_pointer(&st->disks, g_array_unref);
+    vmrpRestoreResultFree(st->res);
+    if (st->lock >= 0)
+        close(st->lock);
+    if (st->orig)
+        virDomainFree(st->orig);
+    g_free(st->orig_xml);
+    g_clear_pointer(&st->checkpoints, g_ptr_array_unref);
+    vmrpInstantFree(st->instant);
+    if (st->dom)
+        virDomainFree(st->dom);
 }
 
 static bool
@@ -79,187 +146,639 @@ restoreGenerateName(virConnectPtr conn, const char *original, GError **error)
     return NULL;
 }
 
-static void
-restoreRollback(GArray *disks, virDomainPtr defined)
+/* The point, its XML and its images, checked. */
+static bool
+restoreLoad(restoreState *st, GError **error)
+{
+    g_autofree char *xml_path = NULL;
+    g_autofree char *xml = NULL;
+
+    if (!(st->point = vmrpRepoFindPoint(st->repo, st->id, &st->dir, error)))
+        return false;
+    if (st->point->state != VMRP_POINT_SUCCEEDED) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "restore point %s is %s, not restorable", st->id,
+                    vmrpPointStateToString(st->point->state));
+        return false;
+    }
+    xml_path = g_build_filename(st->dir, "domain.xml", NULL);
+    if (!(xml = vmrpFileRead(xml_path, DOMAIN_XML_MAX, NULL, error)))
+        return false;
+    if (!(st->domxml = vmrpDomainXmlParse(xml, error))) {
+        g_prefix_error(error, "restore point %s is damaged: %s: ", st->id, xml_path);
+        return false;
+    }
+    if (st->opts->in_place &&
+        g_strcmp0(vmrpDomainXmlGetUUID(st->domxml), st->point->domain_uuid) != 0) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "restore point %s is damaged: %s names another domain than its manifest",
+                    st->id, xml_path);
+        return false;
+    }
+    return true;
+}
+
+/* Whether the point's image of a disk, with its backing chain, is whole. */
+static bool
+restoreCheckImage(restoreState *st, const char *target, const char *image, GError **error)
+{
+    const char *argv[] = { "qemu-img", "info", "-U", "--backing-chain", "--output=json",
+                           image, NULL };
+    g_autofree char *out = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (access(image, R_OK) < 0) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
+                    "restore point %s is damaged: image of disk %s: %s",
+                    st->id, target, g_strerror(errno));
+        return false;
+    }
+    if (!vmrpRun(argv, &out, &local)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "restore point %s is damaged: image of disk %s: %s",
+                    st->id, target, local->message);
+        return false;
+    }
+    return true;
+}
+
+static const vmrpDomainDisk *
+findXmlDisk(GPtrArray *xdisks, const char *target)
+{
+    guint i;
+
+    for (i = 0; i < xdisks->len; i++) {
+        const vmrpDomainDisk *d = g_ptr_array_index(xdisks, i);
+        if (g_strcmp0(d->target, target) == 0)
+            return d;
+    }
+    return NULL;
+}
+
+/* Where each disk goes, checked before anything changes. */
+static bool
+restorePlanDisks(restoreState *st, GError **error)
+{
+    const vmrpRestoreOptions *opts = st->opts;
+    g_autoptr(GPtrArray) xdisks = vmrpDomainXmlGetDisks(st->domxml);
+    size_t i;
+
+    for (i = 0; i < st->point->disks->len; i++) {
+        vmrpPointDisk *pdisk = g_ptr_array_index(st->point->disks, i);
+        const vmrpDomainDisk *xdisk = findXmlDisk(xdisks, pdisk->target);
+        g_autofree char *folder = NULL;
+        restoreDisk rd = { 0 };
+        restoreDisk *rdp;
+
+        if (!xdisk) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "restore point %s is damaged: its domain XML has no disk %s",
+                        st->id, pdisk->target);
+            return false;
+        }
+        if (pdisk->excluded) {
+            if (opts->in_place)
+                g_ptr_array_add(st->res->kept, g_strdup_printf("%s=%s", pdisk->target,
+                                                               xdisk->source ?: ""));
+            else
+                g_ptr_array_add(st->res->excluded, g_strdup(pdisk->target));
+            continue;
+        }
+        rd.target = g_strdup(pdisk->target);
+        rd.image = g_build_filename(st->dir, pdisk->image, NULL);
+        rd.size = pdisk->size;
+        if (opts->instant)
+            rd.format = g_strdup("qcow2");
+        else
+            rd.format = g_strdup(g_strcmp0(pdisk->format, "raw") == 0 ? "raw" : "qcow2");
+        if (opts->in_place) {
+            rd.dest = g_strdup(pdisk->source);
+            rd.aside = g_strdup_printf("%s.vmrp-old-%s", pdisk->source, st->id);
+        } else {
+            g_autofree char *file = g_strdup_printf("%s-%s.%s", st->name, pdisk->target,
+                                                    g_str_equal(rd.format, "raw") ? "img"
+                                                                                  : "qcow2");
+            folder = opts->disk_dir ? g_strdup(opts->disk_dir)
+                                    : g_path_get_dirname(pdisk->source ? pdisk->source : "/");
+            rd.dest = g_build_filename(folder, file, NULL);
+        }
+        g_array_append_val(st->disks, rd);
+        rdp = &g_array_index(st->disks, restoreDisk, st->disks->len - 1);
+
+        if (!restoreCheckImage(st, rdp->target, rdp->image, error))
+            return false;
+        if (opts->in_place) {
+            if (g_strcmp0(xdisk->type, "file") != 0 || !rdp->dest ||
+                !g_path_is_absolute(rdp->dest)) {
+                g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                            "cannot restore disk %s in place: it is not a local file; "
+                            "restore beside the original with --name", rdp->target);
+                return false;
+            }
+            if (g_file_test(rdp->aside, G_FILE_TEST_EXISTS)) {
+                g_set_error(error, VMRP_ERROR, VMRP_ERROR_EXISTS,
+                            "cannot set disk %s aside: %s already exists (left by an "
+                            "earlier restore?)", rdp->target, rdp->aside);
+                return false;
+            }
+            if (g_file_test(rdp->dest, G_FILE_TEST_IS_DIR)) {
+                g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                            "cannot restore disk %s: %s is a folder", rdp->target, rdp->dest);
+                return false;
+            }
+            folder = g_path_get_dirname(rdp->dest);
+        } else if (g_file_test(rdp->dest, G_FILE_TEST_EXISTS)) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_EXISTS,
+                        "cannot restore disk %s: %s already exists", rdp->target, rdp->dest);
+            return false;
+        }
+        if (access(folder, W_OK) < 0) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO,
+                        "cannot restore disk %s into %s: %s",
+                        rdp->target, folder, g_strerror(errno));
+            return false;
+        }
+    }
+    if (st->disks->len == 0) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "restore point %s holds no disk", st->id);
+        return false;
+    }
+    return true;
+}
+
+/* Beside: the clone's XML. */
+static char *
+restoreFormatCloneXML(restoreState *st, GError **error)
+{
+    g_autoptr(GHashTable) sources = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GHashTable) formats = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autoptr(GStrvBuilder) drop_builder = g_strv_builder_new();
+    g_auto(GStrv) drop = NULL;
+    size_t i;
+
+    for (i = 0; i < st->disks->len; i++) {
+        restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
+        g_hash_table_insert(sources, rd->target, rd->dest);
+        g_hash_table_insert(formats, rd->target, rd->format);
+    }
+    for (i = 0; i < st->res->excluded->len; i++)
+        g_strv_builder_add(drop_builder, g_ptr_array_index(st->res->excluded, i));
+    drop = g_strv_builder_end(drop_builder);
+    if (!vmrpDomainXmlPrepareClone(st->domxml, st->name, sources, formats,
+                                   (const char *const *)drop, error))
+        return NULL;
+    if (st->opts->instant) {
+        for (i = 0; i < st->disks->len; i++) {
+            restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
+            if (!vmrpDomainXmlSetDiskSource(st->domxml, rd->target, rd->dest, "qcow2",
+                                            true, error))
+                return NULL;
+        }
+    }
+    return vmrpDomainXmlFormat(st->domxml);
+}
+
+/* In place: the point's XML, its restored disks without backing chains. */
+static char *
+restoreFormatInPlaceXML(restoreState *st, GError **error)
 {
     size_t i;
 
-    if (defined) {
-        if (virDomainIsActive(defined) == 1)
-            virDomainDestroy(defined);
-        virDomainUndefineFlags(defined, VIR_DOMAIN_UNDEFINE_NVRAM |
-                                        VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA);
+    for (i = 0; i < st->disks->len; i++) {
+        restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
+        if (!vmrpDomainXmlSetDiskSource(st->domxml, rd->target, rd->dest, rd->format,
+                                        st->opts->instant, error))
+            return NULL;
     }
-    for (i = 0; i < disks->len; i++) {
-        restoreDisk *rd = &g_array_index(disks, restoreDisk, i);
-        if (rd->created)
-            unlink(rd->dest);
+    return vmrpDomainXmlFormat(st->domxml);
+}
+
+/* In place: the original, found by the point's UUID, and what must be put
+ * back if the restore fails. */
+static bool
+restoreInspectOriginal(restoreState *st, GError **error)
+{
+    const char *name = vmrpDomainXmlGetName(st->domxml);
+    virDomainCheckpointPtr *chks = NULL;
+    virDomainJobInfo job;
+    int state = VIR_DOMAIN_NOSTATE;
+    int n;
+    int i;
+
+    st->orig = virDomainLookupByUUIDString(st->conn, st->point->domain_uuid);
+    if (!st->orig) {
+        /* the domain is gone: restored in place all the same, as it was */
+        if (domainExists(st->conn, name)) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_EXISTS,
+                        "cannot restore in place: domain '%s' is another domain than the "
+                        "point's (uuid %s); restore beside it with --name",
+                        name, st->point->domain_uuid);
+            return false;
+        }
+        return true;
     }
+    if (g_strcmp0(virDomainGetName(st->orig), name) != 0 && domainExists(st->conn, name)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_EXISTS,
+                    "cannot restore in place: the point's name '%s' belongs to another domain",
+                    name);
+        return false;
+    }
+    if (virDomainIsPersistent(st->orig) != 1) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "cannot restore transient domain %s in place: restore beside it with --name",
+                    virDomainGetName(st->orig));
+        return false;
+    }
+    if (virDomainGetJobInfo(st->orig, &job) == 0 && job.type != VIR_DOMAIN_JOB_NONE) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_BUSY,
+                    "domain %s is busy: it has a job running (a backup?); try again when "
+                    "it has ended", virDomainGetName(st->orig));
+        return false;
+    }
+    if (virDomainGetState(st->orig, &state, NULL, 0) < 0) {
+        vmrpErrorFromLibvirt(error, "cannot read the state of the original domain");
+        return false;
+    }
+    st->orig_active = virDomainIsActive(st->orig) == 1;
+    st->orig_paused = state == VIR_DOMAIN_PAUSED;
+    if (!(st->orig_xml = virDomainGetXMLDesc(st->orig, VIR_DOMAIN_XML_INACTIVE |
+                                                       VIR_DOMAIN_XML_SECURE))) {
+        vmrpErrorFromLibvirt(error, "cannot read the definition of the original domain");
+        return false;
+    }
+    st->checkpoints = g_ptr_array_new_with_free_func(g_free);
+    if ((n = virDomainListAllCheckpoints(st->orig, &chks,
+                                         VIR_DOMAIN_CHECKPOINT_LIST_TOPOLOGICAL)) < 0) {
+        vmrpErrorFromLibvirt(error, "cannot list the checkpoints of the original domain");
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        char *xml = virDomainCheckpointGetXMLDesc(chks[i], VIR_DOMAIN_CHECKPOINT_XML_SECURE);
+        if (xml)
+            g_ptr_array_add(st->checkpoints, xml);
+        virDomainCheckpointFree(chks[i]);
+        if (!xml) {
+            for (i++; i < n; i++)
+                virDomainCheckpointFree(chks[i]);
+            free(chks);
+            vmrpErrorFromLibvirt(error, "cannot read a checkpoint of the original domain");
+            return false;
+        }
+    }
+    free(chks);
+    return true;
+}
+
+/* Shuts the original down, waiting at most the timeout, then destroys it. */
+static bool
+restoreStopOriginal(restoreState *st, GError **error)
+{
+    gint64 deadline;
+
+    if (!st->orig || !st->orig_active)
+        return true;
+    st->stopped = true;
+    if (st->opts->shutdown_timeout_s > 0 && virDomainShutdown(st->orig) == 0) {
+        deadline = g_get_monotonic_time() +
+                   (gint64)st->opts->shutdown_timeout_s * G_USEC_PER_SEC;
+        while (virDomainIsActive(st->orig) == 1 && g_get_monotonic_time() < deadline)
+            g_usleep(SHUTDOWN_POLL_US);
+    }
+    if (virDomainIsActive(st->orig) == 1 && virDomainDestroy(st->orig) < 0) {
+        vmrpErrorFromLibvirt(error, "cannot stop the original domain");
+        return false;
+    }
+    return true;
 }
 
 static bool
-restoreCopyDisk(restoreDisk *rd, const vmrpRestoreOptions *opts, uint64_t size, GError **error)
+restoreSetAside(restoreState *st, GError **error)
 {
-    const char *argv[] = { "qemu-img", "convert", "-q", "-f", "qcow2", "-O", rd->format,
-                           "-W", "-m", "8", rd->image, rd->dest, NULL };
+    size_t i;
 
-    if (opts->progress)
-        opts->progress(rd->target, 0, size, opts->opaque);
-    rd->created = true;
-    if (!vmrpRun(argv, NULL, error)) {
-        g_prefix_error(error, "cannot restore disk %s: ", rd->target);
+    for (i = 0; i < st->disks->len; i++) {
+        restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
+
+        if (lstat(rd->dest, &rd->orig) < 0) {
+            if (errno == ENOENT)
+                continue;   /* nothing to set aside: the disk is gone */
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot read %s: %s",
+                        rd->dest, g_strerror(errno));
+            return false;
+        }
+        if (rename(rd->dest, rd->aside) < 0) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot set %s aside: %s",
+                        rd->dest, g_strerror(errno));
+            return false;
+        }
+        rd->set_aside = true;
+    }
+    return true;
+}
+
+static bool
+restoreMakeDisks(restoreState *st, GError **error)
+{
+    const vmrpRestoreOptions *opts = st->opts;
+    size_t i;
+
+    if (opts->instant &&
+        !(st->instant = vmrpInstantNew(st->repo, st->id, st->dir, error)))
+        return false;
+    for (i = 0; i < st->disks->len; i++) {
+        restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
+
+        if (opts->instant) {
+            if (!vmrpInstantAddDisk(st->instant, rd->target, rd->dest, error))
+                return false;
+            rd->created = true;
+            continue;
+        }
+        rd->created = true;
+        if (!vmrpDiskConvert(rd->image, rd->dest, rd->format, rd->target, rd->size,
+                             opts->progress, opts->opaque, error)) {
+            g_prefix_error(error, "cannot restore disk %s: ", rd->target);
+            return false;
+        }
+        /* in place, the file is the original's again: its owner and mode */
+        if (rd->set_aside &&
+            (chown(rd->dest, rd->orig.st_uid, rd->orig.st_gid) < 0 ||
+             chmod(rd->dest, rd->orig.st_mode & 07777) < 0)) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO,
+                        "cannot give %s the original's owner and mode: %s",
+                        rd->dest, g_strerror(errno));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* In place: the checkpoints' bitmaps went with the old disks. */
+static bool
+restoreDeleteCheckpoints(restoreState *st, GError **error)
+{
+    virDomainCheckpointPtr *chks = NULL;
+    int n;
+    int i;
+    bool ok = true;
+
+    if (!st->orig || st->checkpoints->len == 0)
+        return true;
+    st->checkpoints_deleted = true;
+    if ((n = virDomainListAllCheckpoints(st->orig, &chks, 0)) < 0) {
+        vmrpErrorFromLibvirt(error, "cannot list the checkpoints of the original domain");
         return false;
     }
-    if (!vmrpFileSync(rd->dest, error))
+    for (i = 0; i < n; i++) {
+        if (ok && virDomainCheckpointDelete(chks[i],
+                                            VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY) < 0) {
+            vmrpErrorFromLibvirt(error, "cannot remove the checkpoint metadata");
+            ok = false;
+        }
+        virDomainCheckpointFree(chks[i]);
+    }
+    free(chks);
+    return ok;
+}
+
+static bool
+restoreDefineAndStart(restoreState *st, const char *xml, GError **error)
+{
+    if (!(st->dom = virDomainDefineXML(st->conn, xml))) {
+        vmrpErrorFromLibvirt(error, "cannot define the restored domain");
         return false;
-    if (opts->progress)
-        opts->progress(rd->target, size, size, opts->opaque);
+    }
+    st->defined = true;
+    if (virDomainGetUUIDString(st->dom, st->uuid) < 0) {
+        vmrpErrorFromLibvirt(error, "cannot read the restored domain's uuid");
+        return false;
+    }
+    if (!vmrpFaultCheck("restore-after-define", error))
+        return false;
+    if (st->instant) {
+        st->instant_committed = true;
+        if (!vmrpInstantCommit(st->instant, st->uuid, virDomainGetName(st->dom), error))
+            return false;
+    }
+    if (st->opts->power_on || st->opts->instant) {
+        if (virDomainCreate(st->dom) < 0) {
+            vmrpErrorFromLibvirt(error, "cannot start the restored domain");
+            return false;
+        }
+        st->started = true;
+    }
+    return true;
+}
+
+/* Undoes what was done, keeping the original error; never fails, but
+ * warns about what it could not undo. */
+static void
+restoreRollback(restoreState *st)
+{
+    size_t i;
+
+    if (st->started && virDomainIsActive(st->dom) == 1)
+        virDomainDestroy(st->dom);
+    if (st->instant_committed)
+        vmrpInstantRelease(st->repo, st->uuid, NULL);
+    if (st->defined) {
+        virDomainPtr back = NULL;
+
+        if (st->orig_xml && !(back = virDomainDefineXML(st->conn, st->orig_xml)))
+            g_warning("cannot define the original domain again: %s",
+                      virGetLastErrorMessage());
+        else if (!st->orig_xml)
+            virDomainUndefineFlags(st->dom, VIR_DOMAIN_UNDEFINE_NVRAM |
+                                            VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA);
+        if (back)
+            virDomainFree(back);
+    }
+    for (i = 0; i < st->disks->len; i++) {
+        restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
+
+        if (rd->created && unlink(rd->dest) < 0 && errno != ENOENT)
+            g_warning("cannot remove %s: %s", rd->dest, g_strerror(errno));
+        if (rd->set_aside && rename(rd->aside, rd->dest) < 0)
+            g_warning("cannot put %s back: %s", rd->dest, g_strerror(errno));
+    }
+    if (st->checkpoints_deleted) {
+        for (i = 0; i < st->checkpoints->len; i++) {
+            virDomainCheckpointPtr chk =
+                virDomainCheckpointCreateXML(st->orig, g_ptr_array_index(st->checkpoints, i),
+                                             VIR_DOMAIN_CHECKPOINT_CREATE_REDEFINE);
+            if (!chk)
+                g_warning("cannot redefine a checkpoint of the original: %s",
+                          virGetLastErrorMessage());
+            else
+                virDomainCheckpointFree(chk);
+        }
+    }
+    if (st->stopped &&
+        virDomainCreateWithFlags(st->orig, st->orig_paused ? VIR_DOMAIN_START_PAUSED : 0) < 0)
+        g_warning("cannot start the original domain again: %s", virGetLastErrorMessage());
+}
+
+static bool
+restoreRunSteps(restoreState *st, GError **error)
+{
+    g_autofree char *xml = NULL;
+    size_t i;
+
+    if (!(xml = st->opts->in_place ? restoreFormatInPlaceXML(st, error)
+                                   : restoreFormatCloneXML(st, error)))
+        return false;
+    if (st->opts->in_place) {
+        if (!restoreStopOriginal(st, error) ||
+            !restoreSetAside(st, error) ||
+            !vmrpFaultCheck("restore-after-set-aside", error))
+            return false;
+    }
+    if (!restoreMakeDisks(st, error))
+        return false;
+    if (st->opts->in_place && !restoreDeleteCheckpoints(st, error))
+        return false;
+    if (!restoreDefineAndStart(st, xml, error))
+        return false;
+
+    /* done: the original's disks are no longer needed */
+    for (i = 0; i < st->disks->len; i++) {
+        restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
+        if (rd->set_aside && unlink(rd->aside) < 0)
+            g_warning("cannot remove the set-aside disk %s: %s", rd->aside, g_strerror(errno));
+        rd->set_aside = false;
+    }
     return true;
 }
 
 vmrpRestoreResult *
-vmrpRestoreNew(virConnectPtr conn,
+vmrpRestoreRun(virConnectPtr conn,
                vmrpRepo *repo,
                const char *id,
                const vmrpRestoreOptions *opts,
                GError **error)
 {
-    g_autoptr(vmrpPoint) point = NULL;
-    g_autofree char *dir = NULL;
-    g_autofree char *xml_path = NULL;
-    g_autofree char *xml = NULL;
-    g_autofree char *new_xml = NULL;
-    g_autofree char *name = NULL;
-    g_autoptr(vmrpDomainXml) domxml = NULL;
-    g_autoptr(GHashTable) sources = g_hash_table_new(g_str_hash, g_str_equal);
-    g_autoptr(GHashTable) formats = g_hash_table_new(g_str_hash, g_str_equal);
-    g_autoptr(GStrvBuilder) drop_builder = g_strv_builder_new();
-    g_auto(GStrv) drop = NULL;
-    g_autoptr(GArray) disks = g_array_new(FALSE, TRUE, sizeof(restoreDisk));
-    g_autoptr(vmrpRestoreResult) res = g_new0(vmrpRestoreResult, 1);
-    virDomainPtr dom = NULL;
-    char uuid[VIR_UUID_STRING_BUFLEN];
+    restoreState st = { 0 };
+    vmrpRestoreResult *ret = NULL;
     size_t i;
 
-    g_array_set_clear_func(disks, (GDestroyNotify)restoreDiskClear);
-    res->disks = g_ptr_array_new_with_free_func(g_free);
-    res->excluded = g_ptr_array_new_with_free_func(g_free);
+    st.conn = conn;
+    st.repo = repo;
+    st.opts = opts;
+    st.id = id;
+    st.lock = -1;
+    st.disks = g_array_new(FALSE, TRUE, sizeof(restoreDisk));
+    g_array_set_clear_func(st.disks, (GDestroyNotify)restoreDiskClear);
+    st.res = g_new0(vmrpRestoreResult, 1);
+    st.res->disks = g_ptr_array_new_with_free_func(g_free);
+    st.res->excluded = g_ptr_array_new_with_free_func(g_free);
+    st.res->kept = g_ptr_array_new_with_free_func(g_free);
 
     /* every check before anything changes */
-    if (!(point = vmrpRepoFindPoint(repo, id, &dir, error)))
-        return NULL;
-    if (point->state != VMRP_POINT_SUCCEEDED) {
+    if (opts->in_place && opts->name) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "restore point %s is %s, not restorable", id,
-                    vmrpPointStateToString(point->state));
-        return NULL;
+                    "a restore in place keeps the domain's name: --name restores beside it");
+        goto cleanup;
     }
-    xml_path = g_build_filename(dir, "domain.xml", NULL);
-    if (!(xml = vmrpFileRead(xml_path, DOMAIN_XML_MAX, NULL, error)))
-        return NULL;
-    if (!(domxml = vmrpDomainXmlParse(xml, error))) {
-        g_prefix_error(error, "%s: ", xml_path);
-        return NULL;
-    }
-
-    if (opts->name) {
+    if (!restoreLoad(&st, error))
+        goto cleanup;
+    if (opts->in_place) {
+        st.name = g_strdup(vmrpDomainXmlGetName(st.domxml));
+    } else if (opts->name) {
         if (!vmrpNameCheckDomain(opts->name, error))
-            return NULL;
-        name = g_strdup(opts->name);
-    } else if (!(name = restoreGenerateName(conn, vmrpDomainXmlGetName(domxml), error))) {
-        return NULL;
+            goto cleanup;
+        st.name = g_strdup(opts->name);
+    } else if (!(st.name = restoreGenerateName(conn, vmrpDomainXmlGetName(st.domxml), error))) {
+        goto cleanup;
     }
-    if (domainExists(conn, name)) {
+    if (!opts->in_place && domainExists(conn, st.name)) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_EXISTS,
-                    "domain '%s' already exists: choose another --name", name);
-        return NULL;
+                    "domain '%s' already exists: choose another --name", st.name);
+        goto cleanup;
     }
-    if (opts->disk_dir && !g_file_test(opts->disk_dir, G_FILE_TEST_IS_DIR)) {
+    if (!opts->in_place && opts->disk_dir && !g_file_test(opts->disk_dir, G_FILE_TEST_IS_DIR)) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
                     "disk folder %s does not exist", opts->disk_dir);
-        return NULL;
+        goto cleanup;
     }
-
-    for (i = 0; i < point->disks->len; i++) {
-        vmrpPointDisk *pdisk = g_ptr_array_index(point->disks, i);
-        g_autofree char *folder = NULL;
-        g_autofree char *file = NULL;
-        restoreDisk rd = { 0 };
-
-        if (pdisk->excluded) {
-            g_strv_builder_add(drop_builder, pdisk->target);
-            g_ptr_array_add(res->excluded, g_strdup(pdisk->target));
-            continue;
-        }
-        rd.target = g_strdup(pdisk->target);
-        rd.image = g_build_filename(dir, pdisk->image, NULL);
-        rd.format = g_strdup(g_strcmp0(pdisk->format, "raw") == 0 ? "raw" : "qcow2");
-        folder = opts->disk_dir ? g_strdup(opts->disk_dir)
-                                : g_path_get_dirname(pdisk->source ? pdisk->source : "/");
-        file = g_strdup_printf("%s-%s.%s", name, pdisk->target,
-                               g_str_equal(rd.format, "raw") ? "img" : "qcow2");
-        rd.dest = g_build_filename(folder, file, NULL);
-        g_array_append_val(disks, rd);
-
-        if (access(g_array_index(disks, restoreDisk, disks->len - 1).image, R_OK) < 0) {
-            g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
-                        "restore point %s is damaged: image of disk %s: %s",
-                        id, pdisk->target, g_strerror(errno));
-            return NULL;
-        }
-        if (g_file_test(rd.dest, G_FILE_TEST_EXISTS)) {
-            g_set_error(error, VMRP_ERROR, VMRP_ERROR_EXISTS,
-                        "cannot restore disk %s: %s already exists", pdisk->target, rd.dest);
-            return NULL;
-        }
-        if (access(folder, W_OK) < 0) {
-            g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO,
-                        "cannot restore disk %s into %s: %s",
-                        pdisk->target, folder, g_strerror(errno));
-            return NULL;
-        }
-    }
-    for (i = 0; i < disks->len; i++) {
-        restoreDisk *rd = &g_array_index(disks, restoreDisk, i);
-        g_hash_table_insert(sources, rd->target, rd->dest);
-        g_hash_table_insert(formats, rd->target, rd->format);
-    }
-    drop = g_strv_builder_end(drop_builder);
-    if (!vmrpDomainXmlPrepareClone(domxml, name, sources, formats,
-                                   (const char *const *)drop, error))
-        return NULL;
-    new_xml = vmrpDomainXmlFormat(domxml);
+    if (!restorePlanDisks(&st, error))
+        goto cleanup;
+    /* rp-create, rp-delete or another restore of the domain must wait */
+    if ((st.lock = vmrpRepoLockCollection(repo, st.point->domain_uuid, error)) < 0)
+        goto cleanup;
+    if (opts->in_place && !restoreInspectOriginal(&st, error))
+        goto cleanup;
 
     /* from here on, every failure undoes what was done */
-    for (i = 0; i < disks->len; i++) {
-        restoreDisk *rd = &g_array_index(disks, restoreDisk, i);
-        vmrpPointDisk *pdisk = vmrpPointFindDisk(point, rd->target);
+    if (!restoreRunSteps(&st, error)) {
+        restoreRollback(&st);
+        goto cleanup;
+    }
 
-        if (!restoreCopyDisk(rd, opts, pdisk->size, error))
-            goto rollback;
+    st.res->name = g_strdup(virDomainGetName(st.dom));
+    st.res->uuid = g_strdup(st.uuid);
+    st.res->in_place = opts->in_place;
+    st.res->instant = opts->instant;
+    st.res->running = st.started;
+    for (i = 0; i < st.disks->len; i++) {
+        restoreDisk *rd = &g_array_index(st.disks, restoreDisk, i);
+        g_ptr_array_add(st.res->disks, g_strdup_printf("%s=%s", rd->target, rd->dest));
     }
-    if (!(dom = virDomainDefineXML(conn, new_xml))) {
-        vmrpErrorFromLibvirt(error, "cannot define the restored domain");
-        goto rollback;
-    }
-    if (opts->power_on && virDomainCreate(dom) < 0) {
-        vmrpErrorFromLibvirt(error, "cannot start the restored domain");
-        goto rollback;
-    }
-    if (virDomainGetUUIDString(dom, uuid) == 0)
-        res->uuid = g_strdup(uuid);
-    virDomainFree(dom);
+    ret = g_steal_pointer(&st.res);
 
-    res->name = g_steal_pointer(&name);
-    for (i = 0; i < disks->len; i++) {
-        restoreDisk *rd = &g_array_index(disks, restoreDisk, i);
-        g_ptr_array_add(res->disks, g_strdup_printf("%s=%s", rd->target, rd->dest));
-    }
-    return g_steal_pointer(&res);
+ cleanup:
+    restoreStateClear(&st);
+    return ret;
+}
 
- rollback:
-    restoreRollback(disks, dom);
+char *
+vmrpRestoreFinalize(virConnectPtr conn,
+                    vmrpRepo *repo,
+                    const char *name_or_uuid,
+                    vmrpRestoreProgressFunc progress,
+                    void *opaque,
+                    GError **error)
+{
+    virDomainPtr dom = NULL;
+    g_autofree char *collection = NULL;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    int lock = -1;
+    bool ok;
+
+    if (g_uuid_string_is_valid(name_or_uuid))
+        dom = virDomainLookupByUUIDString(conn, name_or_uuid);
+    if (!dom)
+        dom = virDomainLookupByName(conn, name_or_uuid);
+    if (dom) {
+        if (virDomainGetUUIDString(dom, uuid) < 0) {
+            vmrpErrorFromLibvirt(error, "cannot read the domain's uuid");
+            virDomainFree(dom);
+            return NULL;
+        }
+    } else if (g_uuid_string_is_valid(name_or_uuid)) {
+        /* the domain is gone: its record only is released */
+        g_strlcpy(uuid, name_or_uuid, sizeof(uuid));
+    } else {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
+                    "no domain '%s' (give the uuid of a domain that is gone)", name_or_uuid);
+        return NULL;
+    }
+    if (!(collection = vmrpInstantGetCollection(repo, uuid))) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
+                    "domain %s does not run on a restore point (no instant restore in %s)",
+                    name_or_uuid, vmrpRepoGetPath(repo));
+        if (dom)
+            virDomainFree(dom);
+        return NULL;
+    }
+    if ((lock = vmrpRepoLockCollection(repo, collection, error)) < 0) {
+        if (dom)
+            virDomainFree(dom);
+        return NULL;
+    }
+    ok = vmrpInstantFinalize(dom, repo, uuid, progress, opaque, error);
+    close(lock);
     if (dom)
         virDomainFree(dom);
-    return NULL;
+    return ok ? g_strdup(uuid) : NULL;
 }

@@ -13,8 +13,8 @@
 #include "vmrp-error.h"
 #include "vmrp-file.h"
 
-static const char *
-stateDir(void)
+const char *
+vmrpStateDir(void)
 {
     const char *dir = g_getenv("VMRP_STATE_DIR");
     return dir && *dir ? dir : VMRP_STATE_DIR;
@@ -66,13 +66,13 @@ checkReachable(const char *path, uid_t uid, GError **error)
 char *
 vmrpStateMakeJobDir(const char *name, GError **error)
 {
-    g_autofree char *dir = g_build_filename(stateDir(), name, NULL);
+    g_autofree char *dir = g_build_filename(vmrpStateDir(), name, NULL);
     uid_t uid = 0;
     gid_t gid = 0;
     bool have_user = qemuUser(&uid, &gid);
 
-    if (!vmrpFileMakeDirWithParents(stateDir(), 0755, 0711, error) ||
-        (have_user && !checkReachable(stateDir(), uid, error)) ||
+    if (!vmrpFileMakeDirWithParents(vmrpStateDir(), 0755, 0711, error) ||
+        (have_user && !checkReachable(vmrpStateDir(), uid, error)) ||
         !vmrpFileMakeDir(dir, 0700, false, error))
         return NULL;
     if (have_user && chown(dir, uid, gid) < 0) {

@@ -9,6 +9,9 @@
 #include <stdbool.h>
 #include <glib.h>
 
+/* The state folder: $VMRP_STATE_DIR or the configured one. */
+const char *vmrpStateDir(void);
+
 /* Makes a folder for one job, owned by the QEMU user (libvirt-qemu) with
  * mode 0700, below the state folder (VMRP_STATE_DIR, 0711 root). */
 char *vmrpStateMakeJobDir(const char *name, GError **error);

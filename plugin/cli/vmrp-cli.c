@@ -91,6 +91,10 @@ vmrpCLIPointToJSON(const vmrpPoint *point)
 void
 vmrpCLIProgressShow(vmrpCLIProgress *p, const char *what, uint64_t done, uint64_t total)
 {
+    if (p->cli->job) {
+        vmrpJobProgress(p->cli->job, what, done, total);
+        return;
+    }
     int percent = total ? (int)(done * 100 / total) : 100;
     g_autofree char *hdone = vmrpCLIHumanBytes(done);
     g_autofree char *htotal = vmrpCLIHumanBytes(total);

@@ -9,9 +9,10 @@
 #include <stdint.h>
 #include <json-c/json.h>
 #include <libvirt/libvirt.h>
-#include <glib.h>
+#include <gio/gio.h>
 
 #include "vmrp-point.h"
+#include "vmrp-job.h"
 #include "vmrp-repo.h"
 
 typedef struct {
@@ -20,6 +21,11 @@ typedef struct {
     bool json;
     bool tty;                  /* stderr is a terminal: progress bars */
     virConnectPtr conn;
+    GCancellable *cancel;      /* cancelled by SIGINT, SIGTERM, SIGHUP */
+    char **global_argv;        /* the global options, to start a job's worker */
+    vmrpJob *job;              /* set in a job's worker */
+    char *job_result;          /* what a command made (a point id, a domain) */
+    char *job_message;         /* and a line saying so */
 } vmrpCLI;
 
 /* A command: argv[0] is its name; it reports failure through @error only. */
@@ -49,10 +55,24 @@ typedef struct {
 
 void vmrpCLIProgressShow(vmrpCLIProgress *p, const char *what, uint64_t done, uint64_t total);
 
+/* --async: starts the command in a detached worker, waits until it has
+ * checked its input, and prints the job id. */
+bool vmrpCLIAsyncStart(vmrpCLI *cli, int argc, char **argv, const char *subject,
+                       GError **error);
+/* In a job's worker: the input is checked, the work begins. */
+void vmrpCLIJobStarted(vmrpCLI *cli);
+/* In a job's worker: the command's end, recorded in the job. */
+void vmrpCLIJobEnd(vmrpCLI *cli, bool ok, const GError *error);
+
 /* the commands */
+bool vmrpCmdJobList(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdJobInfo(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdJobWait(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdJobAbort(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRpList(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRpDelete(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRpInfo(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdDiskCreate(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionList(vmrpCLI *cli, int argc, char **argv, GError **error);

@@ -26,12 +26,15 @@ vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
     g_autofree char *exclude = NULL;
     gboolean allow_fallback = FALSE;
     gboolean full = FALSE;
+    gboolean async = FALSE;
     int timeout = 10;
     GOptionEntry entries[] = {
         { "consistency", 0, 0, G_OPTION_ARG_STRING, &consistency,
           "application (default), filesystem or crash", "MODE" },
         { "allow-fallback", 0, 0, G_OPTION_ARG_NONE, &allow_fallback,
           "take a crash-consistent point when the guest agent cannot freeze the guest", NULL },
+        { "async", 0, 0, G_OPTION_ARG_NONE, &async,
+          "run as a job: print its id and return (see job-info)", NULL },
         { "full", 0, 0, G_OPTION_ARG_NONE, &full,
           "take a full point: start a new chain", NULL },
         { "exclude-disk", 0, 0, G_OPTION_ARG_STRING, &exclude,
@@ -46,6 +49,7 @@ vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
     g_autoptr(vmrpBackup) backup = NULL;
     vmrpBackupOptions opts = { VMRP_CONSISTENCY_APPLICATION };
     vmrpCLIProgress progress = { cli, -1 };
+    g_auto(GStrv) orig_argv = g_strdupv(argv);
     virDomainPtr dom;
 
     if (!vmrpCLIParse("rp-create", "DOMAIN", "Take a restore point of a running domain: "
@@ -63,7 +67,12 @@ vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
     }
     if (!(dom = vmrpCLILookupDomain(cli, argv[1], error)))
         return false;
+    if (async) {
+        virDomainFree(dom);
+        return vmrpCLIAsyncStart(cli, g_strv_length(orig_argv), orig_argv, argv[1], error);
+    }
     opts.allow_fallback = allow_fallback;
+    opts.cancel = cli->cancel;
     opts.full = full;
     opts.exclude = (const char *const *)excluded;
     opts.agent_timeout_s = timeout;
@@ -72,8 +81,10 @@ vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
 
     backup = vmrpBackupPrepare(dom, &opts, error);
     virDomainFree(dom);
-    if (backup && (repo = vmrpCLIOpenRepo(cli, true, error)))
+    if (backup && (repo = vmrpCLIOpenRepo(cli, true, error))) {
+        vmrpCLIJobStarted(cli);
         point = vmrpBackupRun(backup, repo, error);
+    }
     g_free(progress.last_target);
     if (!point)
         return false;
@@ -86,17 +97,21 @@ vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
         fprintf(stderr, "note: %s\n", point->message);
     else if (point->message)
         fprintf(stderr, "note: point %s is a full point: %s\n", point->id, point->message);
-    if (cli->json) {
-        vmrpCLIPrintJSON(vmrpCLIPointToJSON(point));
-    } else {
+    {
         g_autofree char *size = vmrpCLIHumanBytes(vmrpPointBytes(point));
         g_autofree char *freeze = point->freeze_ms >= 0 ?
             g_strdup_printf(", frozen %" G_GINT64_FORMAT " ms", point->freeze_ms) : g_strdup("");
-        printf("Restore point %s of %s created: %s, %s-consistent%s, %s copied in %.1f s\n",
-               point->id, point->domain_name, point->kind,
-               vmrpConsistencyToString(point->achieved), freeze, size,
-               point->duration_ms / 1000.0);
+
+        cli->job_result = g_strdup(point->id);
+        cli->job_message = g_strdup_printf("Restore point %s of %s created: %s, %s-consistent%s, "
+                                           "%s copied in %.1f s", point->id, point->domain_name,
+                                           point->kind, vmrpConsistencyToString(point->achieved),
+                                           freeze, size, point->duration_ms / 1000.0);
     }
+    if (cli->json)
+        vmrpCLIPrintJSON(vmrpCLIPointToJSON(point));
+    else
+        printf("%s\n", cli->job_message);
     return true;
 }
 

@@ -1,5 +1,5 @@
 /*
- * vmrp-cmd-restore.c: the restore commands: rp-restore
+ * vmrp-cmd-restore.c: the restore commands: rp-restore, disk-create
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -7,14 +7,53 @@
 #include <string.h>
 
 #include "vmrp-cli.h"
+#include "vmrp-disk.h"
 #include "vmrp-error.h"
 #include "vmrp-names.h"
 #include "vmrp-restore.h"
 
+/* One bar per disk: the progress helper starts a new one for each target. */
 static void
 restoreProgress(const char *target, uint64_t done, uint64_t total, void *opaque)
 {
     vmrpCLIProgressShow(opaque, target, done, total);
+}
+
+static void
+printStrings(json_object *obj, const char *key, GPtrArray *arr)
+{
+    json_object *a = json_object_new_array();
+    guint i;
+
+    for (i = 0; i < arr->len; i++)
+        json_object_array_add(a, json_object_new_string(g_ptr_array_index(arr, i)));
+    json_object_object_add(obj, key, a);
+}
+
+static bool
+restoreFinalize(vmrpCLI *cli, const char *domain, GError **error)
+{
+    g_autoptr(vmrpRepo) repo = NULL;
+    g_autofree char *uuid = NULL;
+    vmrpCLIProgress progress = { cli, -1, NULL };
+
+    if (!(repo = vmrpCLIOpenRepo(cli, false, error)) || !vmrpCLIConnect(cli, error))
+        return false;
+    uuid = vmrpRestoreFinalize(cli->conn, repo, domain, restoreProgress, &progress, error);
+    g_free(progress.last_target);
+    if (!uuid)
+        return false;
+    if (cli->json) {
+        json_object *obj = json_object_new_object();
+        json_object_object_add(obj, "domain", json_object_new_string(domain));
+        json_object_object_add(obj, "uuid", json_object_new_string(uuid));
+        json_object_object_add(obj, "finalized", json_object_new_boolean(TRUE));
+        vmrpCLIPrintJSON(obj);
+        return true;
+    }
+    printf("Domain %s no longer depends on the repository: its disks hold all their data\n",
+           domain);
+    return true;
 }
 
 bool
@@ -25,6 +64,9 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
     gboolean power_on = FALSE;
     gboolean keep_original = FALSE;
     gboolean quick_rollback = FALSE;
+    gboolean instant = FALSE;
+    gboolean finalize = FALSE;
+    int shutdown_timeout = VMRP_RESTORE_SHUTDOWN_TIMEOUT_S;
     GOptionEntry entries[] = {
         { "name", 0, 0, G_OPTION_ARG_STRING, &name,
           "restore as a new domain NEW beside the original", "NEW" },
@@ -33,7 +75,15 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
         { "power-on", 0, 0, G_OPTION_ARG_NONE, &power_on,
           "start the restored domain", NULL },
         { "disk-dir", 0, 0, G_OPTION_ARG_FILENAME, &disk_dir,
-          "folder of the restored disks (default: beside the originals)", "DIR" },
+          "beside: folder of the restored disks (default: beside the originals)", "DIR" },
+        { "instant", 0, 0, G_OPTION_ARG_NONE, &instant,
+          "run the restored domain at once on overlays over the point's images", NULL },
+        { "finalize", 0, 0, G_OPTION_ARG_NONE, &finalize,
+          "rp-restore --finalize DOMAIN: copy an instantly restored domain's data "
+          "out of the repository", NULL },
+        { "shutdown-timeout", 0, 0, G_OPTION_ARG_INT, &shutdown_timeout,
+          "in place: seconds the original may take to shut down before it is "
+          "destroyed (default 30, 0: at once)", "S" },
         { "quick-rollback", 0, 0, G_OPTION_ARG_NONE, &quick_rollback,
           "write back only what changed since the point (in place)", NULL },
         { NULL }
@@ -41,21 +91,42 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
     g_autoptr(vmrpRepo) repo = NULL;
     g_autoptr(vmrpRestoreResult) res = NULL;
     vmrpRestoreOptions opts = { 0 };
-    vmrpCLIProgress progress = { cli, -1 };
+    vmrpCLIProgress progress = { cli, -1, NULL };
     size_t i;
 
-    if (!vmrpCLIParse("rp-restore", "POINT", "Restore a restore point as a domain.",
-                  entries, &argc, &argv, 1, 1, error))
+    if (!vmrpCLIParse("rp-restore", "POINT | --finalize DOMAIN",
+                      "Restore a restore point as a domain: beside the original with --name "
+                      "or --keep-original, otherwise in its place.",
+                      entries, &argc, &argv, 1, 1, error))
         return false;
+    if (finalize) {
+        if (name || keep_original || power_on || disk_dir || instant || quick_rollback) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "--finalize DOMAIN takes no other option");
+            return false;
+        }
+        return restoreFinalize(cli, argv[1], error);
+    }
     if (quick_rollback && (name || keep_original)) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
                     "--quick-rollback restores in place: it cannot be combined with "
                     "--name or --keep-original");
         return false;
     }
-    if (!name && !keep_original) {
+    if (quick_rollback) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "restoring in place is not supported yet: use --name NEW or --keep-original");
+                    "--quick-rollback is not supported yet: restore in place without it");
+        return false;
+    }
+    if (shutdown_timeout < 0) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "--shutdown-timeout must be 0 or more seconds");
+        return false;
+    }
+    if (disk_dir && !name && !keep_original) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "--disk-dir is for a restore beside the original (--name or "
+                    "--keep-original): in place, the disks go back to their paths");
         return false;
     }
     if (!vmrpNameCheckPoint(argv[1], error) ||
@@ -64,39 +135,98 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
     if (!(repo = vmrpCLIOpenRepo(cli, false, error)) || !vmrpCLIConnect(cli, error))
         return false;
 
+    opts.in_place = !name && !keep_original;
     opts.name = name;
     opts.disk_dir = disk_dir;
     opts.power_on = power_on;
+    opts.instant = instant;
+    opts.shutdown_timeout_s = shutdown_timeout;
     opts.progress = restoreProgress;
     opts.opaque = &progress;
-    res = vmrpRestoreNew(cli->conn, repo, argv[1], &opts, error);
+    res = vmrpRestoreRun(cli->conn, repo, argv[1], &opts, error);
     g_free(progress.last_target);
     if (!res)
         return false;
 
     if (cli->json) {
         json_object *obj = json_object_new_object();
-        json_object *disks = json_object_new_array();
-        json_object *excl = json_object_new_array();
 
         json_object_object_add(obj, "name", json_object_new_string(res->name));
         json_object_object_add(obj, "uuid", res->uuid ? json_object_new_string(res->uuid) : NULL);
-        json_object_object_add(obj, "powered_on", json_object_new_boolean(power_on));
-        for (i = 0; i < res->disks->len; i++)
-            json_object_array_add(disks, json_object_new_string(g_ptr_array_index(res->disks, i)));
-        for (i = 0; i < res->excluded->len; i++)
-            json_object_array_add(excl, json_object_new_string(g_ptr_array_index(res->excluded, i)));
-        json_object_object_add(obj, "disks", disks);
-        json_object_object_add(obj, "excluded_disks", excl);
+        json_object_object_add(obj, "mode", json_object_new_string(res->in_place ? "in-place"
+                                                                                 : "beside"));
+        json_object_object_add(obj, "instant", json_object_new_boolean(res->instant));
+        json_object_object_add(obj, "powered_on", json_object_new_boolean(res->running));
+        printStrings(obj, "disks", res->disks);
+        printStrings(obj, "excluded_disks", res->excluded);
+        printStrings(obj, "kept_disks", res->kept);
         vmrpCLIPrintJSON(obj);
         return true;
     }
-    printf("Restore point %s restored as domain %s%s\n", argv[1], res->name,
-           power_on ? " (running)" : "");
+    if (res->in_place)
+        printf("Restore point %s restored in place of domain %s%s%s\n", argv[1], res->name,
+               res->instant ? ", instantly" : "", res->running ? " (running)" : "");
+    else
+        printf("Restore point %s restored as domain %s%s%s\n", argv[1], res->name,
+               res->instant ? ", instantly" : "", res->running ? " (running)" : "");
     for (i = 0; i < res->disks->len; i++)
-        printf("  disk %s\n", (char *)g_ptr_array_index(res->disks, i));
+        printf("  disk %s%s\n", (char *)g_ptr_array_index(res->disks, i),
+               res->instant ? " (overlay over the point's image)" : "");
     for (i = 0; i < res->excluded->len; i++)
-        printf("  disk %s: excluded from the point, not restored\n",
+        printf("  disk %s: excluded from the point, not restored: the domain has no such disk\n",
                (char *)g_ptr_array_index(res->excluded, i));
+    for (i = 0; i < res->kept->len; i++)
+        printf("  disk %s: excluded from the point, the original's disk kept as it is\n",
+               (char *)g_ptr_array_index(res->kept, i));
+    if (res->instant)
+        printf("It runs on the repository's images: 'vmrp rp-restore --finalize %s' copies "
+               "them out\n", res->name);
+    return true;
+}
+
+bool
+vmrpCmdDiskCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
+{
+    g_autofree char *output = NULL;
+    g_autofree char *format = NULL;
+    GOptionEntry entries[] = {
+        { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
+          "the new image (must not exist)", "FILE" },
+        { "format", 0, 0, G_OPTION_ARG_STRING, &format,
+          "qcow2 (default) or raw", "FORMAT" },
+        { NULL }
+    };
+    g_autoptr(vmrpRepo) repo = NULL;
+    vmrpCLIProgress progress = { cli, -1, NULL };
+    bool ok;
+
+    if (!vmrpCLIParse("disk-create", "POINT TARGET --output FILE",
+                      "Make a standalone disk image from a disk restore point.",
+                      entries, &argc, &argv, 2, 2, error))
+        return false;
+    if (!output) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "--output FILE is required");
+        return false;
+    }
+    if (!vmrpNameCheckPoint(argv[1], error) || !vmrpNameCheckTarget(argv[2], error))
+        return false;
+    if (!(repo = vmrpCLIOpenRepo(cli, false, error)))
+        return false;
+    ok = vmrpDiskCreate(repo, argv[1], argv[2], output, format ? format : "qcow2",
+                        restoreProgress, &progress, error);
+    g_free(progress.last_target);
+    if (!ok)
+        return false;
+    if (cli->json) {
+        json_object *obj = json_object_new_object();
+        json_object_object_add(obj, "point", json_object_new_string(argv[1]));
+        json_object_object_add(obj, "target", json_object_new_string(argv[2]));
+        json_object_object_add(obj, "output", json_object_new_string(output));
+        json_object_object_add(obj, "format", json_object_new_string(format ? format : "qcow2"));
+        vmrpCLIPrintJSON(obj);
+        return true;
+    }
+    printf("Disk %s of restore point %s written to %s (%s)\n", argv[2], argv[1], output,
+           format ? format : "qcow2");
     return true;
 }

@@ -5,7 +5,10 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,8 +34,56 @@ static const vmrpCommand commands[] = {
     { "rp-info", vmrpCmdRpInfo, "POINT", "show a restore point" },
     { "rp-delete", vmrpCmdRpDelete, "POINT", "delete a restore point" },
     { "rp-restore", vmrpCmdRpRestore, "POINT", "restore a point as a domain" },
+    { "disk-create", vmrpCmdDiskCreate, "POINT TARGET", "make a disk from a disk restore point" },
+    { "job-list", vmrpCmdJobList, "", "list the jobs" },
+    { "job-info", vmrpCmdJobInfo, "JOB", "show a job" },
+    { "job-wait", vmrpCmdJobWait, "JOB", "wait for a job to end" },
+    { "job-abort", vmrpCmdJobAbort, "JOB", "abort a running job" },
     { "collection-list", vmrpCmdCollectionList, "", "list the collections" },
 };
+
+/* SIGINT, SIGTERM and SIGHUP cancel the command, which then undoes what
+ * it did: the handler only writes to a pipe that a thread reads. */
+static int signalPipe[2] = { -1, -1 };
+
+static void
+signalHandler(int sig)
+{
+    unsigned char c = sig;
+    int saved = errno;
+
+    if (write(signalPipe[1], &c, 1) < 0) {
+        /* nothing more to do in a signal handler */
+    }
+    errno = saved;
+}
+
+static gpointer
+signalThread(gpointer opaque)
+{
+    GCancellable *cancel = opaque;
+    unsigned char c;
+
+    while (read(signalPipe[0], &c, 1) < 0 && errno == EINTR)
+        ;
+    g_cancellable_cancel(cancel);
+    return NULL;
+}
+
+static void
+signalSetup(GCancellable *cancel)
+{
+    struct sigaction sa = { .sa_handler = signalHandler };
+
+    if (pipe2(signalPipe, O_CLOEXEC) < 0)
+        return;
+    g_thread_unref(g_thread_new("vmrp-signals", signalThread, cancel));
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
 
 static void
 usage(FILE *out)
@@ -58,6 +109,10 @@ main(int argc, char **argv)
 {
     vmrpCLI cli = { 0 };
     g_autoptr(GError) error = NULL;
+    g_autoptr(GCancellable) cancel = g_cancellable_new();
+    g_autoptr(vmrpRepo) job_repo = NULL;
+    g_autoptr(vmrpJob) job = NULL;
+    const char *job_id = NULL;
     const vmrpCommand *cmd = NULL;
     int i;
     size_t j;
@@ -73,6 +128,8 @@ main(int argc, char **argv)
     cli.repo_path = g_getenv("VMRP_REPO") && *g_getenv("VMRP_REPO") ?
                     g_getenv("VMRP_REPO") : VMRP_DEFAULT_REPO;
     cli.tty = isatty(STDERR_FILENO);
+    cli.cancel = cancel;
+    signalSetup(cancel);
 
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         const char *arg = argv[i];
@@ -101,6 +158,23 @@ main(int argc, char **argv)
             return 1;
         }
     }
+    /* the global options, for the workers of jobs */
+    cli.global_argv = g_new0(char *, i);
+    for (j = 1; j < (size_t)i; j++)
+        cli.global_argv[j - 1] = argv[j];
+
+    vmrpErrorSilenceLibvirt();
+    /* a job's worker: "__job JOB COMMAND ..." */
+    if (i + 1 < argc && g_str_equal(argv[i], "__job")) {
+        job_id = argv[i + 1];
+        i += 2;
+        if (!(job_repo = vmrpRepoOpen(cli.repo_path, false, &error)) ||
+            !(job = vmrpJobOpen(job_repo, job_id, true, &error))) {
+            fprintf(stderr, "error: %s\n", error->message);
+            return 1;
+        }
+        cli.job = job;
+    }
     if (i >= argc) {
         usage(stderr);
         return 1;
@@ -114,10 +188,16 @@ main(int argc, char **argv)
         return 1;
     }
 
-    vmrpErrorSilenceLibvirt();
     ok = cmd->func(&cli, argc - i, argv + i, &error);
+    if (!ok && g_cancellable_is_cancelled(cancel))
+        g_prefix_error(&error, "aborted: ");
+    if (cli.job)
+        vmrpCLIJobEnd(&cli, ok, error);
     if (cli.conn)
         virConnectClose(cli.conn);
+    g_free(cli.global_argv);
+    g_free(cli.job_result);
+    g_free(cli.job_message);
     if (!ok) {
         fprintf(stderr, "error: %s\n", error ? error->message : "unknown error");
         return 1;

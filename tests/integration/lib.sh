@@ -110,7 +110,7 @@ state_snapshot() {
   local d
   {
     [ -d "$VMRP_REPO" ] && (cd "$VMRP_REPO" && find . -printf '%p %s %m\n' | sort)
-    virsh -q -c "$VMRP_URI" list --all --name | sort
+    virsh -q -c "$VMRP_URI" list --all --name | grep "^$TEST_ID" | sort
     for d in $(virsh -q -c "$VMRP_URI" list --all --name | grep "^$TEST_ID"); do
       echo "$d:"; virsh -q -c "$VMRP_URI" checkpoint-list "$d" --name 2>/dev/null
     done

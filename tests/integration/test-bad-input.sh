@@ -50,6 +50,22 @@ mount --bind "$WORK/mnt-ro" "$WORK/mnt-ro" && mount -o remount,ro,bind "$WORK/mn
 refuse "an unwritable repository" vmrp --repo "$WORK/mnt-ro" rp-create "$vm"
 umount "$WORK/mnt-ro"
 
+# a repository on a full file system: a clear error, no point, the chain
+# intact, the new checkpoint removed
+mkdir "$WORK/mnt-full"
+mount -t tmpfs -o size=3m tmpfs "$WORK/mnt-full"
+vmrp --repo "$WORK/mnt-full" rp-create "$vm" >/dev/null 2>&1   # a first, small point
+guest "$vm" exec -- /bin/sh -c 'dd if=/dev/urandom of=/data/big bs=1M count=4 conv=fsync 2>/dev/null'
+full_before=$(ls "$WORK"/mnt-full/collections/*/points)
+chk_before=$(virsh -q -c "$VMRP_URI" checkpoint-list "$vm" --name | sort)
+expect_error "$WORK/err" vmrp --repo "$WORK/mnt-full" rp-create "$vm" &&
+  grep -qi "space" "$WORK/err"
+check "a full file system: one clear error"
+[ "$full_before" = "$(ls "$WORK"/mnt-full/collections/*/points)" ] &&
+  [ "$chk_before" = "$(virsh -q -c "$VMRP_URI" checkpoint-list "$vm" --name | sort)" ]
+check "a full file system: no point, no new checkpoint"
+umount "$WORK/mnt-full"
+
 # a damaged manifest or domain XML: a clear error before anything is made
 dir=$(ls -d "$VMRP_REPO"/collections/*/points/"$point")
 cp "$dir/domain.xml" "$WORK/domain.xml.good"
