@@ -120,3 +120,52 @@ state_snapshot() {
 point_field() {  # point_field POINT FIELD (a jq path)
   vmrp --json rp-info "$1" | jq -r "$2"
 }
+
+# ---- exact points: the disks as they were at a point, as the reference ----
+
+# disk_targets VM: the targets of the VM's disks
+disk_targets() {
+  virsh -q -c "$VMRP_URI" domblklist "$1" | awk '$2 != "-" {print $1}'
+}
+
+# exact_point VM TAG [rp-create options]: pauses VM for an instant (QEMU
+# flushes its caches), copies its disks as $WORK/ref/TAG-<target>.raw, takes
+# a crash-consistent point, resumes; the point's id goes to $WORK/ref/TAG.id
+# and rp-create's output to $WORK/ref/TAG.out.
+exact_point() {
+  local vm=$1 tag=$2 t path rc
+  shift 2
+  mkdir -p "$WORK/ref"
+  virsh -q -c "$VMRP_URI" suspend "$vm" >/dev/null || return 1
+  for t in $(disk_targets "$vm"); do
+    path=$(virsh -q -c "$VMRP_URI" domblklist "$vm" | awk -v t="$t" '$1 == t {print $2}')
+    qemu-img convert -U -O raw "$path" "$WORK/ref/$tag-$t.raw" || return 1
+  done
+  vmrp rp-create "$vm" --consistency crash "$@" >"$WORK/ref/$tag.out" 2>&1
+  rc=$?
+  virsh -q -c "$VMRP_URI" resume "$vm" >/dev/null
+  comment "$WORK/ref/$tag.out"
+  [ $rc = 0 ] || return 1
+  vmrp --json rp-list "$vm" | jq -r '.[-1].id' >"$WORK/ref/$tag.id"
+}
+
+# point_of TAG: the id of the point exact_point took as TAG
+point_of() {
+  cat "$WORK/ref/$1.id"
+}
+
+# restores_exact TAG: the point restored beside its VM equals the reference
+restores_exact() {
+  local tag=$1 point out t
+  point=$(point_of "$tag")
+  mkdir -p "$WORK/restore"
+  out=$(vmrp --json rp-restore "$point" --name "$TEST_ID-r$RANDOM" --disk-dir "$WORK/restore") ||
+    return 1
+  for t in $(jq -r '.disks[]' <<<"$out" | cut -d= -f1); do
+    qemu-img compare -q "$WORK/ref/$tag-$t.raw" \
+      "$(jq -r ".disks[] | select(startswith(\"$t=\"))" <<<"$out" | cut -d= -f2-)" ||
+      { echo "# point $tag ($point) disk $t differs"; return 1; }
+  done
+  virsh -q -c "$VMRP_URI" undefine "$(jq -r .name <<<"$out")" >/dev/null
+  rm -f "$WORK"/restore/*
+}

@@ -12,44 +12,10 @@
 
 vm=$(new_vm chain --workload --disks 2)
 virsh_() { virsh -q -c "$VMRP_URI" "$@"; }
-mkdir -p "$WORK/ref" "$WORK/restore"
-points=()
-
-# point N: the disks as the reference, then a crash-consistent point
-take_point() {
-  local n=$1 t path
-  virsh_ suspend "$vm" >/dev/null || return 1
-  for t in vda vdb; do
-    path=$(virsh_ domblklist "$vm" | awk -v t=$t '$1 == t {print $2}')
-    qemu-img convert -U -O raw "$path" "$WORK/ref/$n-$t.raw" || return 1
-  done
-  vmrp rp-create "$vm" --consistency crash >"$WORK/create-$n.out" 2>"$WORK/create-$n.err"
-  local rc=$?
-  virsh_ resume "$vm" >/dev/null
-  comment "$WORK/create-$n.out" "$WORK/create-$n.err"
-  [ $rc = 0 ] || return 1
-  points[$n]=$(vmrp --json rp-list "$vm" | jq -r '.[-1].id')
-}
-
-in_guest() {
-  guest "$vm" exec -- /bin/sh -c "$1" >/dev/null
-}
-
-# restore_exact N: point N restored beside the original equals the reference
-restore_exact() {
-  local n=$1 t out
-  out=$(vmrp --json rp-restore "${points[$n]}" --name "$TEST_ID-r$n-$RANDOM" \
-        --disk-dir "$WORK/restore") || return 1
-  for t in vda vdb; do
-    qemu-img compare -q "$WORK/ref/$n-$t.raw" \
-      "$(jq -r ".disks[] | select(startswith(\"$t=\"))" <<<"$out" | cut -d= -f2-)" ||
-      { echo "# point $n disk $t differs"; return 1; }
-  done
-  virsh_ undefine "$(jq -r .name <<<"$out")" >/dev/null
-  rm -f "$WORK"/restore/*
-}
-
-kind() { vmrp --json rp-info "${points[$1]}" | jq -r .kind; }
+take_point() { exact_point "$vm" "$1"; }
+in_guest() { guest "$vm" exec -- /bin/sh -c "$1" >/dev/null; }
+restore_exact() { restores_exact "$1"; }
+kind() { vmrp --json rp-info "$(point_of "$1")" | jq -r .kind; }
 
 take_point 1
 check "point 1 (full)"
@@ -74,7 +40,7 @@ for n in 2 3 4 5; do
   [ "$(kind $n)" = incremental ] || { echo "# point $n is $(kind $n)"; false; }
   check "point $n is an increment"
 done
-[ "$(vmrp --json rp-info "${points[3]}" | jq '.disks[0].bytes_done')" -lt 16777216 ]
+[ "$(vmrp --json rp-info "$(point_of 3)" | jq '.disks[0].bytes_done')" -lt 16777216 ]
 check "an increment copies only what changed"
 for n in 1 2 3 4 5; do
   restore_exact $n
@@ -89,38 +55,38 @@ check "the VM starts again after QEMU was killed"
 in_guest 'dd if=/dev/urandom of=/dev/vdb bs=1M seek=20 count=1 conv=fsync 2>/dev/null'
 take_point 6
 check "point 6 after the unclean stop"
-[ "$(kind 6)" = full ] && grep -Eq "inconsistent|lost its bitmaps" "$WORK/create-6.err"
+[ "$(kind 6)" = full ] && grep -Eq "inconsistent|lost its bitmaps" "$WORK/ref/6.out"
 check "point 6 is a full, and says the bitmaps were lost"
-[ "$(vmrp --json rp-info "${points[6]}" | jq -r .message)" != null ]
+[ "$(vmrp --json rp-info "$(point_of 6)" | jq -r .message)" != null ]
 check "the manifest records why"
 restore_exact 6
 check "point 6 restores bit for bit"
 
 # libvirt forgets the checkpoint: it is redefined from the repository
-virsh_ checkpoint-delete "$vm" "vmrp-${points[6]}" --metadata >/dev/null
+virsh_ checkpoint-delete "$vm" "vmrp-$(point_of 6)" --metadata >/dev/null
 check "checkpoint metadata of point 6 removed from libvirt"
 in_guest 'dd if=/dev/urandom of=/dev/vdb bs=1M seek=30 count=2 conv=fsync 2>/dev/null'
 take_point 7
 check "point 7 after the checkpoint metadata was lost"
-[ "$(kind 7)" = incremental ] && grep -q "redefined" "$WORK/create-7.err"
+[ "$(kind 7)" = incremental ] && grep -q "redefined" "$WORK/ref/7.out"
 check "point 7 is an increment on the redefined checkpoint"
 restore_exact 7
 check "point 7 restores bit for bit"
 
 # a point in the middle deleted: every other point stays exact
-vmrp rp-delete "${points[3]}" >"$WORK/delete.out" 2>&1
+vmrp rp-delete "$(point_of 3)" >"$WORK/delete.out" 2>&1
 check "rp-delete of point 3 (in the middle of the chain)"
 comment "$WORK/delete.out"
-! vmrp rp-info "${points[3]}" >/dev/null 2>&1 &&
-  [ -z "$(virsh_ checkpoint-list "$vm" --name | grep "${points[3]}")" ]
+! vmrp rp-info "$(point_of 3)" >/dev/null 2>&1 &&
+  [ -z "$(virsh_ checkpoint-list "$vm" --name | grep "$(point_of 3)")" ]
 check "point 3 and its checkpoint are gone"
-[ "$(vmrp --json rp-info "${points[4]}" | jq -r .parent)" = "${points[2]}" ]
+[ "$(vmrp --json rp-info "$(point_of 4)" | jq -r .parent)" = "$(point_of 2)" ]
 check "point 4 now builds on point 2"
 for n in 1 2 4 5 6 7; do
   restore_exact $n
   check "point $n still restores bit for bit"
 done
-vmrp rp-delete "${points[1]}" >/dev/null 2>&1 && restore_exact 2 && restore_exact 5
+vmrp rp-delete "$(point_of 1)" >/dev/null 2>&1 && restore_exact 2 && restore_exact 5
 check "deleting the chain's full point keeps its increments exact"
 
 # the chain goes on after all that
