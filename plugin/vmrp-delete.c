@@ -121,6 +121,11 @@ vmrpDeletePoint(virConnectPtr conn, vmrpRepo *repo, const char *id, GError **err
 
     if (!(point = vmrpRepoFindPoint(repo, id, &dir, error)))
         return NULL;
+    if (point->protected_) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "restore point %s is protected: rp-unprotect it first", id);
+        return NULL;
+    }
     if ((lock = vmrpRepoLockCollection(repo, point->domain_uuid, error)) < 0)
         return NULL;
     if (!(points = vmrpRepoListPoints(repo, point->domain_uuid, error)))

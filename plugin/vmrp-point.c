@@ -178,6 +178,7 @@ vmrpPointToJSON(const vmrpPoint *point)
                            point->freeze_ms < 0 ? NULL : json_object_new_int64(point->freeze_ms));
     json_object_object_add(obj, "consistency", cons);
     json_object_object_add(obj, "duration_ms", json_object_new_int64(point->duration_ms));
+    json_object_object_add(obj, "protected", json_object_new_boolean(point->protected_));
 
     for (i = 0; i < point->disks->len; i++) {
         const vmrpPointDisk *disk = g_ptr_array_index(point->disks, i);
@@ -388,6 +389,17 @@ vmrpPointFromJSON(const char *text, GError **error)
         !getObject(obj, "disks", json_type_array, &disks, error))
         goto cleanup;
     point->freeze_ms = freeze;
+    {
+        json_object *prot;
+        if (json_object_object_get_ex(obj, "protected", &prot)) {
+            if (!json_object_is_type(prot, json_type_boolean)) {
+                g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                            "malformed manifest: 'protected' is not a boolean");
+                goto cleanup;
+            }
+            point->protected_ = json_object_get_boolean(prot);
+        }
+    }
 
     for (point->state = 0; point->state < VMRP_POINT_STATE_LAST; point->state++) {
         if (g_str_equal(state, stateNames[point->state]))

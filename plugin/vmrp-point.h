@@ -46,6 +46,7 @@ typedef struct {
     char *fallback_reason;       /* why achieved is below requested */
     int64_t freeze_ms;           /* -1 when the guest was not frozen */
     int64_t duration_ms;
+    bool protected_;             /* never pruned (rp-protect) */
     GPtrArray *disks;            /* of vmrpPointDisk */
 } vmrpPoint;
 

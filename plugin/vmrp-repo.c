@@ -451,6 +451,29 @@ vmrpRepoPointCommit(vmrpRepo *repo, vmrpPoint *point, char **dir, GError **error
     return vmrpFileSync(parent, error);
 }
 
+bool
+vmrpRepoPointSetProtected(vmrpRepo *repo, const char *id, bool protected_, GError **error)
+{
+    g_autoptr(vmrpPoint) point = NULL;
+    g_autofree char *dir = NULL;
+    int lock;
+    bool ok;
+
+    if (!(point = vmrpRepoFindPoint(repo, id, &dir, error)))
+        return false;
+    if ((lock = vmrpRepoLockCollection(repo, point->domain_uuid, error)) < 0)
+        return false;
+    g_clear_pointer(&point, vmrpPointFree);
+    /* read again under the lock */
+    ok = (point = vmrpRepoLoadPoint(dir, id, error)) != NULL;
+    if (ok) {
+        point->protected_ = protected_;
+        ok = vmrpRepoPointSave(dir, point, error);
+    }
+    close(lock);
+    return ok;
+}
+
 GStrv
 vmrpRepoCleanStale(vmrpRepo *repo, const char *uuid, GError **error)
 {

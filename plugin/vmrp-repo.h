@@ -66,6 +66,10 @@ bool vmrpRepoPointSave(const char *dir, const vmrpPoint *point, GError **error);
  * folder into place.  @dir is updated to the final folder. */
 bool vmrpRepoPointCommit(vmrpRepo *repo, vmrpPoint *point, char **dir, GError **error);
 
+/* Marks a committed point protected or not, under its collection's lock. */
+bool vmrpRepoPointSetProtected(vmrpRepo *repo, const char *id, bool protected_,
+                               GError **error);
+
 /* Removes the .creating-* folders of a collection (call with its lock held);
  * returns the ids of the points removed. */
 GStrv vmrpRepoCleanStale(vmrpRepo *repo, const char *uuid, GError **error);

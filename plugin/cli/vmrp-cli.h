@@ -71,6 +71,8 @@ bool vmrpCmdJobWait(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdJobAbort(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRpList(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdRpProtect(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdRpUnprotect(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRpDelete(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRpInfo(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error);

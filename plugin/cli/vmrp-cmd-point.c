@@ -228,6 +228,8 @@ vmrpCmdRpInfo(vmrpCLI *cli, int argc, char **argv, GError **error)
         printf("%-18s %" G_GINT64_FORMAT " ms\n", "Freeze window:", point->freeze_ms);
     if (point->message)
         printf("%-18s %s\n", "Message:", point->message);
+    if (point->protected_)
+        printf("%-18s %s\n", "Protected:", "yes");
     printf("\n%-8s %-10s %10s %10s", "TARGET", "IMAGE", "SIZE", "COPIED");
     if (instance_view)
         printf(" %8s", "PROGRESS");
@@ -320,4 +322,39 @@ vmrpCmdRpDelete(vmrpCLI *cli, int argc, char **argv, GError **error)
         printf("%s %s", i ? "," : "; its data merged into", res->merged_into[i]);
     printf("\n");
     return true;
+}
+
+static bool
+setProtected(vmrpCLI *cli, int argc, char **argv, bool protected_, GError **error)
+{
+    const char *name = protected_ ? "rp-protect" : "rp-unprotect";
+    g_autoptr(vmrpRepo) repo = NULL;
+
+    if (!vmrpCLIParse(name, "POINT", protected_ ? "Protect a point: no prune removes it."
+                                                : "Let prunes remove a point again.",
+                      NULL, &argc, &argv, 1, 1, error) ||
+        !(repo = vmrpCLIOpenRepo(cli, false, error)) ||
+        !vmrpRepoPointSetProtected(repo, argv[1], protected_, error))
+        return false;
+    if (cli->json) {
+        json_object *obj = json_object_new_object();
+        json_object_object_add(obj, "id", json_object_new_string(argv[1]));
+        json_object_object_add(obj, "protected", json_object_new_boolean(protected_));
+        vmrpCLIPrintJSON(obj);
+    } else {
+        printf("Restore point %s is %s\n", argv[1], protected_ ? "protected" : "not protected");
+    }
+    return true;
+}
+
+bool
+vmrpCmdRpProtect(vmrpCLI *cli, int argc, char **argv, GError **error)
+{
+    return setProtected(cli, argc, argv, true, error);
+}
+
+bool
+vmrpCmdRpUnprotect(vmrpCLI *cli, int argc, char **argv, GError **error)
+{
+    return setProtected(cli, argc, argv, false, error);
 }

@@ -33,6 +33,8 @@ static const vmrpCommand commands[] = {
     { "rp-list", vmrpCmdRpList, "DOMAIN", "list the restore points of a domain" },
     { "rp-info", vmrpCmdRpInfo, "POINT", "show a restore point" },
     { "rp-delete", vmrpCmdRpDelete, "POINT", "delete a restore point" },
+    { "rp-protect", vmrpCmdRpProtect, "POINT", "keep a point from being pruned" },
+    { "rp-unprotect", vmrpCmdRpUnprotect, "POINT", "let prunes remove a point again" },
     { "rp-restore", vmrpCmdRpRestore, "POINT", "restore a point as a domain" },
     { "disk-create", vmrpCmdDiskCreate, "POINT TARGET", "make a disk from a disk restore point" },
     { "job-list", vmrpCmdJobList, "", "list the jobs" },
