@@ -65,6 +65,7 @@ void vmrpCLIJobStarted(vmrpCLI *cli);
 void vmrpCLIJobEnd(vmrpCLI *cli, bool ok, const GError *error);
 
 /* the commands */
+bool vmrpCmdOnStart(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdJobList(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdJobInfo(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdJobWait(vmrpCLI *cli, int argc, char **argv, GError **error);

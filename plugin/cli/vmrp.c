@@ -19,6 +19,7 @@
 #include "config.h"
 #include "vmrp-cli.h"
 #include "vmrp-error.h"
+#include "vmrp-hook.h"
 #include "vmrp-thaw-guard.h"
 
 typedef struct {
@@ -180,6 +181,15 @@ main(int argc, char **argv)
     if (i >= argc) {
         usage(stderr);
         return 1;
+    }
+    /* libvirt's qemu hook (vmrp-hook.h) and the worker it hands off to */
+    if (g_str_equal(argv[i], "__hook"))
+        return vmrpHookMain(cli.repo_path, argc - i - 1, argv + i + 1);
+    if (g_str_equal(argv[i], "__on-start")) {
+        ok = vmrpCmdOnStart(&cli, argc - i, argv + i, &error);
+        if (!ok)
+            fprintf(stderr, "error: %s\n", error->message);
+        return ok ? 0 : 1;
     }
     for (j = 0; j < G_N_ELEMENTS(commands); j++) {
         if (g_str_equal(argv[i], commands[j].name))
