@@ -12,6 +12,7 @@
 #include "vmrp-delete.h"
 #include "vmrp-error.h"
 #include "vmrp-file.h"
+#include "vmrp-instant.h"
 #include "vmrp-run.h"
 
 void
@@ -116,7 +117,9 @@ vmrpDeletePoint(virConnectPtr conn, vmrpRepo *repo, const char *id, GError **err
     g_autoptr(GStrvBuilder) merged = g_strv_builder_new();
     g_autofree char *dir = NULL;
     g_autofree char *gone = NULL;
+    g_autofree char *user = NULL;
     int lock = -1;
+    int use;
     size_t i;
 
     if (!(point = vmrpRepoFindPoint(repo, id, &dir, error)))
@@ -128,6 +131,14 @@ vmrpDeletePoint(virConnectPtr conn, vmrpRepo *repo, const char *id, GError **err
     }
     if ((lock = vmrpRepoLockCollection(repo, point->domain_uuid, error)) < 0)
         return NULL;
+    /* a VM running on the point or a point built on it (instant restore) */
+    if ((use = vmrpInstantPointInUse(repo, point->id, &user, error)) != 0) {
+        if (use > 0)
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_BUSY,
+                        "restore point %s is in use by %s (instant restore): run "
+                        "'vmrp rp-restore --finalize' first", point->id, user);
+        goto fail;
+    }
     if (!(points = vmrpRepoListPoints(repo, point->domain_uuid, error)))
         goto fail;
 

@@ -272,6 +272,7 @@ char *
 vmrpRepoFindCollection(vmrpRepo *repo, const char *name_or_uuid, GError **error)
 {
     g_autoptr(GPtrArray) list = vmrpRepoListCollections(repo, error);
+    g_autofree char *shown = NULL;
     size_t i;
 
     if (!list)
@@ -281,8 +282,9 @@ vmrpRepoFindCollection(vmrpRepo *repo, const char *name_or_uuid, GError **error)
         if (g_str_equal(pair[0], name_or_uuid) || g_str_equal(pair[1], name_or_uuid))
             return g_strdup(pair[0]);
     }
+    shown = g_strescape(name_or_uuid, NULL);
     g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
-                "no restore points of domain '%s' in %s", name_or_uuid, repo->path);
+                "no restore points of domain '%s' in %s", shown, repo->path);
     return NULL;
 }
 

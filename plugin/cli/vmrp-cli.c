@@ -115,7 +115,7 @@ vmrpCLIProgressShow(vmrpCLIProgress *p, const char *what, uint64_t done, uint64_
         p->last_target = g_strdup(what);
         p->last_percent = -1;
     }
-    if (percent / 10 == p->last_percent / 10 && percent != 100)
+    if (p->last_percent >= 0 && percent / 10 == p->last_percent / 10 && percent != 100)
         return;
     if (percent == p->last_percent)
         return;

@@ -11,6 +11,7 @@
 #include "vmrp-error.h"
 #include "vmrp-names.h"
 #include "vmrp-restore.h"
+#include "vmrp-rollback.h"
 
 /* One bar per disk: the progress helper starts a new one for each target. */
 static void
@@ -53,6 +54,59 @@ restoreFinalize(vmrpCLI *cli, const char *domain, GError **error)
     }
     printf("Domain %s no longer depends on the repository: its disks hold all their data\n",
            domain);
+    return true;
+}
+
+static bool
+restoreQuickRollback(vmrpCLI *cli, const char *id, bool power_on, GError **error)
+{
+    g_autoptr(vmrpRepo) repo = NULL;
+    g_autoptr(vmrpRollbackResult) res = NULL;
+    vmrpCLIProgress progress = { cli, -1, NULL };
+    vmrpRollbackOptions opts = { 0 };
+    g_autofree char *written = NULL;
+    g_autofree char *size = NULL;
+    size_t i;
+
+    if (!vmrpNameCheckPoint(id, error) ||
+        !(repo = vmrpCLIOpenRepo(cli, false, error)) || !vmrpCLIConnect(cli, error))
+        return false;
+    opts.power_on = power_on;
+    opts.cancel = cli->cancel;
+    opts.progress = restoreProgress;
+    opts.opaque = &progress;
+    res = vmrpRollbackRun(cli->conn, repo, id, &opts, error);
+    g_free(progress.last_target);
+    if (!res)
+        return false;
+
+    if (cli->json) {
+        json_object *obj = json_object_new_object();
+        json_object *arr = json_object_new_array();
+
+        json_object_object_add(obj, "name", json_object_new_string(res->name));
+        json_object_object_add(obj, "mode", json_object_new_string("quick-rollback"));
+        json_object_object_add(obj, "bytes_written", json_object_new_uint64(res->bytes_written));
+        json_object_object_add(obj, "bytes_disks", json_object_new_uint64(res->bytes_disks));
+        for (i = 0; res->checkpoints_removed[i]; i++)
+            json_object_array_add(arr, json_object_new_string(res->checkpoints_removed[i]));
+        json_object_object_add(obj, "checkpoints_removed", arr);
+        arr = json_object_new_array();
+        for (i = 0; res->excluded[i]; i++)
+            json_object_array_add(arr, json_object_new_string(res->excluded[i]));
+        json_object_object_add(obj, "kept_disks", arr);
+        vmrpCLIPrintJSON(obj);
+        return true;
+    }
+    written = vmrpCLIHumanBytes(res->bytes_written);
+    size = vmrpCLIHumanBytes(res->bytes_disks);
+    printf("Domain %s rolled back to restore point %s: %s written back of %s\n",
+           res->name, id, written, size);
+    for (i = 0; res->excluded[i]; i++)
+        printf("  disk %s: excluded from the point, kept as it is\n", res->excluded[i]);
+    if (res->checkpoints_removed[0])
+        printf("  checkpoints newer than the point removed: %u\n",
+               g_strv_length(res->checkpoints_removed));
     return true;
 }
 
@@ -114,9 +168,13 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
         return false;
     }
     if (quick_rollback) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "--quick-rollback is not supported yet: restore in place without it");
-        return false;
+        if (instant || disk_dir) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "--quick-rollback writes back into the domain's own disks: it takes "
+                        "no --instant or --disk-dir");
+            return false;
+        }
+        return restoreQuickRollback(cli, argv[1], power_on, error);
     }
     if (shutdown_timeout < 0) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,

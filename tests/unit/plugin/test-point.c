@@ -126,6 +126,74 @@ testDamaged(void)
     }
 }
 
+/* Names from a manifest are joined to the repository's paths: whatever could
+ * lead out of the point's folder (or name a file vmrp did not write) is refused. */
+static void
+testHostileNames(void)
+{
+    static const char *const edits[][2] = {
+        { "\"image\": \"vda.qcow2\"", "\"image\": \"/etc/shadow\"" },
+        { "\"image\": \"vda.qcow2\"", "\"image\": \"a/b.qcow2\"" },
+        { "\"image\": \"vda.qcow2\"", "\"image\": \"..\"" },
+        { "\"image\": \"vda.qcow2\"", "\"image\": \".\"" },
+        { "\"image\": \"vda.qcow2\"", "\"image\": \"\"" },
+        { "\"image\": \"vda.qcow2\"", "\"image\": \"..\\/x\"" },
+        { "\"backing\": null", "\"backing\": \"../../../etc/passwd\"" },
+        { "\"backing\": null", "\"backing\": \"/etc/passwd\"" },
+        { "\"backing\": null", "\"backing\": \"../20240102-030405-abcdef/../../x\"" },
+        { "\"backing\": null", "\"backing\": \"../20240102-030405-abcdef/.hidden\"" },
+        { "\"backing\": null", "\"backing\": \"../20240102-030405-abcdef/a/b\"" },
+        { "\"backing\": null", "\"backing\": \"../../20240102-030405-abcdef/vda.qcow2\"" },
+        { "\"target\": \"vda\"", "\"target\": \"vda/../../x\"" },
+        { "\"target\": \"vda\"", "\"target\": \"..\"" },
+        { "\"target\": \"vda\"", "\"target\": \"\"" },
+        { "\"target\": \"vda\"", "\"target\": \"vd\\u0000a\"" },
+        { "\"id\": \"", "\"id\": \"../" },
+        { "\"id\": \"", "\"id\": \"/" },
+        { "\"parent\": null", "\"parent\": \"../../x\"" },
+        { "\"parent\": null", "\"parent\": \"20240102-030405-abcdef/..\"" },
+        { "\"uuid\": \"", "\"uuid\": \"../" },
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(edits); i++) {
+        g_autofree char *text = damaged(edits[i][0], edits[i][1]);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(vmrpPoint) point = vmrpPointFromJSON(text, &error);
+
+        if (point)
+            fprintf(stderr, "accepted hostile manifest #%zu: %s\n", i, edits[i][1]);
+        CU_ASSERT_PTR_NULL(point);
+        CU_ASSERT_PTR_NOT_NULL(error);
+        /* one line, whatever the file held */
+        CU_ASSERT_PTR_NULL(error ? strchr(error->message, '\n') : NULL);
+    }
+}
+
+/* A field that holds a newline does not make the error two lines. */
+static void
+testErrorOneLine(void)
+{
+    static const char *const edits[][2] = {
+        { "\"state\": \"Creating\"", "\"state\": \"Crea\nting\"" },
+        { "\"kind\": \"full\"", "\"kind\": \"fu\\nll\"" },
+        { "\"requested\": \"application\"", "\"requested\": \"app\\nlication\"" },
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(edits); i++) {
+        g_autofree char *text = damaged(edits[i][0], edits[i][1]);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(vmrpPoint) point = vmrpPointFromJSON(text, &error);
+
+        CU_ASSERT_PTR_NULL(point);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(error);
+        if (strchr(error->message, '\n'))
+            fprintf(stderr, "two-line error: %s\n", error->message);
+        CU_ASSERT_PTR_NULL(strchr(error->message, '\n'));
+    }
+}
+
 static void
 testNotJSON(void)
 {
@@ -159,6 +227,8 @@ static const vmrpTestCase cases[] = {
     VMRP_TEST(testRoundTrip),
     VMRP_TEST(testFreezeAbsent),
     VMRP_TEST(testDamaged),
+    VMRP_TEST(testHostileNames),
+    VMRP_TEST(testErrorOneLine),
     VMRP_TEST(testNotJSON),
     VMRP_TEST(testUniqueIds),
     { NULL, NULL }

@@ -75,6 +75,7 @@ testRefuse(void)
     g_autofree char *file = sub("a-file");
     g_autofree char *foreign = sub("foreign");
     g_autofree char *foreign_file = g_build_filename(foreign, "photo.jpg", NULL);
+    g_autofree char *foreign_collections = g_build_filename(foreign, "collections", NULL);
     g_autofree char *future = sub("future");
     g_autofree char *future_manifest = g_build_filename(future, "repository.json", NULL);
     g_autofree char *garbage = sub("garbage");
@@ -92,8 +93,7 @@ testRefuse(void)
     CU_ASSERT_PTR_NOT_NULL(error ? strstr(error->message, "not a vmrp repository") : NULL);
     g_clear_error(&error);
     /* nothing was written into the foreign folder */
-    CU_ASSERT_FALSE(g_file_test(g_build_filename(foreign, "collections", NULL),
-                                G_FILE_TEST_EXISTS));
+    CU_ASSERT_FALSE(g_file_test(foreign_collections, G_FILE_TEST_EXISTS));
 
     g_mkdir(future, 0700);
     g_file_set_contents(future_manifest, "{\"format\": 99}", -1, NULL);

@@ -1,0 +1,46 @@
+/*
+ * vmrp-rollback.h: QuickRollback: an in-place restore that writes back only
+ * the blocks that changed since the point
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <libvirt/libvirt.h>
+#include <gio/gio.h>
+
+#include "vmrp-repo.h"
+
+typedef void (*vmrpRollbackProgressFunc)(const char *target, uint64_t done, uint64_t total,
+                                         void *opaque);
+
+typedef struct {
+    bool power_on;                 /* start the domain afterwards (also if it ran before) */
+    GCancellable *cancel;
+    vmrpRollbackProgressFunc progress;
+    void *opaque;
+} vmrpRollbackOptions;
+
+typedef struct {
+    char *name;
+    uint64_t bytes_written;        /* what was written back, all disks */
+    uint64_t bytes_disks;          /* the disks' size, all disks */
+    GStrv checkpoints_removed;     /* the checkpoints newer than the point */
+    GStrv excluded;                /* disks the point does not hold: left as they are */
+} vmrpRollbackResult;
+
+void vmrpRollbackResultFree(vmrpRollbackResult *res);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpRollbackResult, vmrpRollbackResultFree)
+
+/*
+ * Rolls the domain of point @id back to the point: the blocks its
+ * checkpoint's dirty bitmaps mark as changed since are read from the point's
+ * images and written over the domain's disks, with the domain stopped.  The
+ * checkpoints newer than the point are removed first.  Refused before
+ * anything changes when the point's checkpoint or its bitmaps are gone, or
+ * the disks differ from the point's (a full in-place restore is the way then).
+ */
+vmrpRollbackResult *vmrpRollbackRun(virConnectPtr conn, vmrpRepo *repo, const char *id,
+                                    const vmrpRollbackOptions *opts, GError **error);
