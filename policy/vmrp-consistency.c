@@ -26,6 +26,7 @@ vmrpConsistencyFromString(const char *str,
                           vmrpConsistency *ret_mode,
                           GError **error)
 {
+    g_autofree char *shown = NULL;
     size_t i;
 
     for (i = 0; str && i < VMRP_CONSISTENCY_LAST; i++) {
@@ -34,9 +35,11 @@ vmrpConsistencyFromString(const char *str,
             return true;
         }
     }
+    /* escaped: the string may come from a damaged file, and an error is one line */
+    shown = g_strescape(str ? str : "", NULL);
     g_set_error(error, VMRP_POLICY_ERROR, VMRP_POLICY_ERROR_INVALID,
                 "unknown consistency '%s': expected application, filesystem or crash",
-                str ? str : "");
+                shown);
     return false;
 }
 

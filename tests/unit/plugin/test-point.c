@@ -220,6 +220,8 @@ testUniqueIds(void)
         g_autoptr(vmrpPoint) point = vmrpPointNew("vm", "6f1c9f3e-2a51-4d4c-9a53-0b1e8e0c0d11");
         CU_ASSERT_FALSE(g_hash_table_contains(seen, point->id));
         g_hash_table_add(seen, g_strdup(point->id));
+        /* ids sort in time order; a collection takes one point at a time */
+        g_usleep(1100);
     }
 }
 

@@ -18,7 +18,7 @@ testConsistencyStrings(void)
 
     for (i = 0; i < VMRP_CONSISTENCY_LAST; i++) {
         CU_ASSERT_TRUE(vmrpConsistencyFromString(vmrpConsistencyToString(i), &mode, NULL));
-        CU_ASSERT_EQUAL(mode, i);
+        CU_ASSERT_EQUAL((int)mode, i);
     }
     mode = VMRP_CONSISTENCY_FILESYSTEM;
     CU_ASSERT_FALSE(vmrpConsistencyFromString("Application", &mode, &error));
