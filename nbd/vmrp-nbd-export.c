@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <signal.h>
 #include <unistd.h>
@@ -17,6 +18,14 @@
 #define VMRP_NBD_EXPORT_START_TIMEOUT_US (30 * G_USEC_PER_SEC)
 #define VMRP_NBD_EXPORT_STOP_TIMEOUT_US (10 * G_USEC_PER_SEC)
 #define VMRP_NBD_EXPORT_POLL_US (10 * 1000)
+/* For the writer's qemu-nbd, which allocates a buffer for each request and
+ * frees it after: with glibc's defaults a 2 MiB buffer is a fresh mmap,
+ * faulted in and zeroed page by page, then unmapped (one page fault per 4 KiB
+ * copied). These keep such buffers in the heap and the heap untrimmed. Setting
+ * either also turns glibc's dynamic mmap threshold off; 32 MiB is the highest
+ * threshold glibc accepts on 64-bit. */
+#define VMRP_NBD_EXPORT_WRITER_TUNABLES \
+    "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456"
 
 struct _vmrpNbdExport {
     GPid pid;          /* 0 once reaped */
@@ -144,11 +153,13 @@ vmrpNbdExportDieWithParent(gpointer opaque G_GNUC_UNUSED)
 
 
 /* Runs qemu-nbd with @argv (consumed: NULL-terminated, of g_strdup'ed
- * strings) and waits until @export_name on @socket_path answers. With
- * @die_with_parent qemu-nbd gets SIGTERM if the calling thread ends. */
+ * strings) in the environment @envp (NULL: ours) and waits until
+ * @export_name on @socket_path answers. With @die_with_parent qemu-nbd gets
+ * SIGTERM if the calling thread ends. */
 static vmrpNbdExport *
 vmrpNbdExportSpawn(const char *image,
                    GPtrArray *argv,
+                   const char * const *envp,
                    const char *socket_path,
                    const char *export_name,
                    bool die_with_parent,
@@ -176,7 +187,7 @@ vmrpNbdExportSpawn(const char *image,
     }
     g_unlink(log_path);
 
-    if (!g_spawn_async_with_pipes_and_fds(NULL, (const char * const *)args->pdata, NULL,
+    if (!g_spawn_async_with_pipes_and_fds(NULL, (const char * const *)args->pdata, envp,
                                           G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
                                           G_SPAWN_STDOUT_TO_DEV_NULL,
                                           die_with_parent ? vmrpNbdExportDieWithParent
@@ -245,7 +256,21 @@ vmrpNbdExportStart(const char *image,
     g_ptr_array_add(argv, g_strdup("--shared=8"));
     g_ptr_array_add(argv, g_strdup(image));
     g_ptr_array_add(argv, NULL);
-    return vmrpNbdExportSpawn(image, argv, socket_path, export_name, false, error);
+    return vmrpNbdExportSpawn(image, argv, NULL, socket_path, export_name, false, error);
+}
+
+
+/* True when @image opens with O_DIRECT, which tmpfs before Linux 6.6 and
+ * some FUSE file systems refuse. */
+static bool
+vmrpNbdExportCanWriteDirect(const char *image)
+{
+    int fd = open(image, O_RDWR | O_DIRECT | O_CLOEXEC);
+
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
 }
 
 
@@ -256,14 +281,29 @@ vmrpNbdExportStartWriter(const char *image,
                          GError **error)
 {
     GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
+    g_auto(GStrv) envp = g_get_environ();
+    const char *tunables = g_environ_getenv(envp, "GLIBC_TUNABLES");
+    g_autofree char *value = tunables && *tunables ?
+        g_strconcat(tunables, ":", VMRP_NBD_EXPORT_WRITER_TUNABLES, NULL) :
+        g_strdup(VMRP_NBD_EXPORT_WRITER_TUNABLES);
+
+    /* later settings win: ours, for those two, after the caller's */
+    envp = g_environ_setenv(g_steal_pointer(&envp), "GLIBC_TUNABLES", value, TRUE);
 
     g_ptr_array_add(argv, g_strdup("qemu-nbd"));
     g_ptr_array_add(argv, g_strdup_printf("--socket=%s", socket_path));
     g_ptr_array_add(argv, g_strdup("--export-name="));
     g_ptr_array_add(argv, g_strdup("-f"));
     g_ptr_array_add(argv, g_strdup(format));
-    /* the host's page cache, flushed by the writer at the end */
-    g_ptr_array_add(argv, g_strdup("--cache=writeback"));
+    if (vmrpNbdExportCanWriteDirect(image)) {
+        /* O_DIRECT: no copy into the page cache, and backup data does not
+         * evict the host's working set */
+        g_ptr_array_add(argv, g_strdup("--cache=none"));
+        g_ptr_array_add(argv, g_strdup("--aio=native"));
+    } else {
+        /* the host's page cache, flushed by the writer at the end */
+        g_ptr_array_add(argv, g_strdup("--cache=writeback"));
+    }
     /* zero writes may unmap: on qcow2 v3 they become zero clusters, which
      * hide the backing file's data */
     g_ptr_array_add(argv, g_strdup("--discard=unmap"));
@@ -274,5 +314,6 @@ vmrpNbdExportStartWriter(const char *image,
     g_ptr_array_add(argv, g_strdup("--shared=2"));
     g_ptr_array_add(argv, g_strdup(image));
     g_ptr_array_add(argv, NULL);
-    return vmrpNbdExportSpawn(image, argv, socket_path, "", true, error);
+    return vmrpNbdExportSpawn(image, argv, (const char * const *)envp, socket_path, "",
+                              true, error);
 }

@@ -28,8 +28,10 @@ vmrpNbdExport *vmrpNbdExportStart(const char *image,
                                   GError **error);
 
 /* Runs qemu-nbd on @image for writing, as vmrpNbdCopyToImage does, with
- * the default export name "": --cache=writeback --discard=unmap
- * --detect-zeroes=unmap --persistent --shared=2. Waits as above. The
+ * the default export name "": --cache=none --aio=native (O_DIRECT; when
+ * @image cannot be opened so, --cache=writeback) --discard=unmap
+ * --detect-zeroes=unmap --persistent --shared=2, and glibc malloc tunables
+ * that keep its request buffers in the heap. Waits as above. The
  * client must flush (NBD_CMD_FLUSH) before the export is stopped. Unlike
  * vmrpNbdExportStart's, this qemu-nbd gets SIGTERM when the calling thread
  * ends (PR_SET_PDEATHSIG): stop it from the thread that started it. */

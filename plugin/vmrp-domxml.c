@@ -90,6 +90,61 @@ childText(xmlNodePtr parent, const char *name)
     return ret;
 }
 
+/* How many child elements @name @parent has. */
+static unsigned int
+countChildren(xmlNodePtr parent, const char *name)
+{
+    xmlNodePtr cur;
+    unsigned int n = 0;
+
+    for (cur = parent->children; cur; cur = cur->next)
+        n += isElement(cur, name);
+    return n;
+}
+
+/*
+ * Refuses a second copy of an element that libvirt writes once.  libvirt reads
+ * the disks and interfaces of every <devices> and the first <source> of a
+ * disk: a damaged domain.xml with two of them would have a clone keep the
+ * original's disk, uuid or MAC address where vmrp rewrote only one.
+ */
+static bool
+checkSingles(xmlNodePtr root, GError **error)
+{
+    static const char *const top[] = { "name", "uuid", "genid", "devices" };
+    static const char *const disk[] = { "source", "target", "driver", "backingStore", "mirror" };
+    static const char *const iface[] = { "mac", "target" };
+    xmlNodePtr devices = childElement(root, "devices");
+    const char *what = NULL;
+    const char *where = "domain";
+    xmlNodePtr cur;
+    size_t i;
+
+    for (i = 0; !what && i < G_N_ELEMENTS(top); i++) {
+        if (countChildren(root, top[i]) > 1)
+            what = top[i];
+    }
+    for (cur = devices ? devices->children : NULL; !what && cur; cur = cur->next) {
+        if (isElement(cur, "disk")) {
+            for (i = 0; !what && i < G_N_ELEMENTS(disk); i++) {
+                if (countChildren(cur, disk[i]) > 1)
+                    what = disk[i], where = "disk";
+            }
+        } else if (isElement(cur, "interface")) {
+            for (i = 0; !what && i < G_N_ELEMENTS(iface); i++) {
+                if (countChildren(cur, iface[i]) > 1)
+                    what = iface[i], where = "interface";
+            }
+        }
+    }
+    if (what) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "malformed domain XML: more than one <%s> in a <%s>", what, where);
+        return false;
+    }
+    return true;
+}
+
 vmrpDomainXml *
 vmrpDomainXmlParse(const char *xml, GError **error)
 {
@@ -133,6 +188,8 @@ vmrpDomainXmlParse(const char *xml, GError **error)
                     "malformed domain XML: the root element is not <domain>");
         return NULL;
     }
+    if (!checkSingles(dom->root, error))
+        return NULL;
     dom->name = childText(dom->root, "name");
     dom->uuid = childText(dom->root, "uuid");
     if (!dom->name || !*dom->name) {
@@ -203,6 +260,16 @@ removeNode(xmlNodePtr node)
     xmlFreeNode(node);
 }
 
+/* Removes every child element @name of @parent. */
+static void
+removeChildren(xmlNodePtr parent, const char *name)
+{
+    xmlNodePtr node;
+
+    while ((node = childElement(parent, name)))
+        removeNode(node);
+}
+
 static bool
 setChildText(xmlNodePtr parent, const char *name, const char *text)
 {
@@ -221,16 +288,17 @@ setChildText(xmlNodePtr parent, const char *name, const char *text)
 static bool
 rewriteDisk(xmlNodePtr disk, const char *path, const char *format)
 {
-    xmlNodePtr source = childElement(disk, "source");
+    xmlNodePtr source = NULL;
     xmlNodePtr driver = childElement(disk, "driver");
     xmlNodePtr keep = NULL;
 
     /* a local file; everything about the old source (seclabels, reservations,
-     * the backing chain) described the original disk, not this one */
-    removeNode(childElement(disk, "backingStore"));
-    removeNode(childElement(disk, "mirror"));
-    if (source)
-        removeNode(source);
+     * the backing chain) described the original disk, not this one.  Every
+     * copy goes: libvirt reads the first <source>, and a second one left
+     * before ours would make the clone use the original's disk. */
+    removeChildren(disk, "backingStore");
+    removeChildren(disk, "mirror");
+    removeChildren(disk, "source");
     if (!xmlSetProp(disk, BAD_CAST "type", BAD_CAST "file"))
         return false;
     if (!(source = xmlNewNode(NULL, BAD_CAST "source")) ||
@@ -315,18 +383,18 @@ vmrpDomainXmlPrepareClone(vmrpDomainXml *dom,
         goto oom;
     g_free(dom->name);
     dom->name = g_strdup(new_name);
-    removeNode(childElement(dom->root, "uuid"));
+    removeChildren(dom->root, "uuid");
     g_clear_pointer(&dom->uuid, g_free);
     /* generated identities of the original */
-    removeNode(childElement(dom->root, "genid"));
+    removeChildren(dom->root, "genid");
 
     for (cur = devices ? devices->children : NULL; cur; cur = next) {
         g_autofree char *target = NULL;
 
         next = cur->next;
         if (isElement(cur, "interface")) {
-            removeNode(childElement(cur, "mac"));
-            removeNode(childElement(cur, "target"));
+            removeChildren(cur, "mac");
+            removeChildren(cur, "target");
         } else if (isElement(cur, "channel")) {
             dropGeneratedChannelPath(cur);
             if (!renameCharOutput(cur, new_name))

@@ -174,7 +174,6 @@ vmrpRepoEnsureCollection(vmrpRepo *repo, const char *name, const char *uuid, GEr
     g_autofree char *points = collectionPath(repo, uuid, "points");
     g_autofree char *manifest = collectionPath(repo, uuid, "collection.json");
     g_autofree char *text = NULL;
-    g_autofree char *created = NULL;
     json_object *obj;
     json_object *val;
 
@@ -194,19 +193,65 @@ vmrpRepoEnsureCollection(vmrpRepo *repo, const char *name, const char *uuid, GEr
             json_object_put(obj);
             return true;
         }
-        if (json_object_object_get_ex(obj, "created", &val))
-            created = g_strdup(json_object_get_string(val));
-        json_object_put(obj);
+    } else {
+        g_autofree char *created = nowISO8601();
+        obj = json_object_new_object();
+        json_object_object_add(obj, "format", json_object_new_int(REPO_FORMAT));
+        json_object_object_add(obj, "created", json_object_new_string(created));
     }
-    if (!created)
-        created = nowISO8601();
-    obj = json_object_new_object();
-    json_object_object_add(obj, "format", json_object_new_int(REPO_FORMAT));
+    /* a renamed domain: its name changes, everything else (the policy) stays */
     json_object_object_add(obj, "name", json_object_new_string(name));
     json_object_object_add(obj, "uuid", json_object_new_string(uuid));
-    json_object_object_add(obj, "created", json_object_new_string(created));
     text = jsonText(obj);
     return vmrpFileWriteAtomic(manifest, text, strlen(text), 0600, error);
+}
+
+bool
+vmrpRepoGetPolicy(vmrpRepo *repo, const char *uuid, char **ret_text, bool *ret_on_start,
+                  GError **error)
+{
+    g_autofree char *manifest = collectionPath(repo, uuid, "collection.json");
+    json_object *obj;
+    json_object *policy;
+    json_object *val;
+
+    if (!(obj = readFormatted(manifest, REPO_FORMAT, error)))
+        return false;
+    *ret_text = NULL;
+    *ret_on_start = false;
+    if (json_object_object_get_ex(obj, "policy", &policy) &&
+        json_object_is_type(policy, json_type_object)) {
+        if (json_object_object_get_ex(policy, "text", &val) &&
+            json_object_is_type(val, json_type_string))
+            *ret_text = g_strdup(json_object_get_string(val));
+        if (json_object_object_get_ex(policy, "on_start", &val))
+            *ret_on_start = json_object_get_boolean(val);
+    }
+    json_object_put(obj);
+    return true;
+}
+
+bool
+vmrpRepoSetPolicy(vmrpRepo *repo, const char *uuid, const char *text, bool on_start,
+                  GError **error)
+{
+    g_autofree char *manifest = collectionPath(repo, uuid, "collection.json");
+    g_autofree char *out = NULL;
+    json_object *obj;
+    json_object *policy;
+
+    if (!(obj = readFormatted(manifest, REPO_FORMAT, error)))
+        return false;
+    if (text) {
+        policy = json_object_new_object();
+        json_object_object_add(policy, "text", json_object_new_string(text));
+        json_object_object_add(policy, "on_start", json_object_new_boolean(on_start));
+        json_object_object_add(obj, "policy", policy);
+    } else {
+        json_object_object_del(obj, "policy");
+    }
+    out = jsonText(obj);
+    return vmrpFileWriteAtomic(manifest, out, strlen(out), 0600, error);
 }
 
 int

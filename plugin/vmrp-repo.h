@@ -32,6 +32,14 @@ const char *vmrpRepoGetPath(vmrpRepo *repo);
 bool vmrpRepoEnsureCollection(vmrpRepo *repo, const char *name, const char *uuid,
                               GError **error);
 
+/* The collection's policy (policy/vmrp-policy.h's text form; NULL: none)
+ * and whether a point is taken when its domain starts (the libvirt hook). */
+bool vmrpRepoGetPolicy(vmrpRepo *repo, const char *uuid, char **ret_text, bool *ret_on_start,
+                       GError **error);
+/* Sets the policy; a NULL @text removes it. */
+bool vmrpRepoSetPolicy(vmrpRepo *repo, const char *uuid, const char *text, bool on_start,
+                       GError **error);
+
 /* Takes the collection's lock, held until the returned fd is closed; a
  * collection locked by another vmrp is a BUSY error. */
 int vmrpRepoLockCollection(vmrpRepo *repo, const char *uuid, GError **error);

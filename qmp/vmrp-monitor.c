@@ -167,7 +167,8 @@ vmrpMonitorQueryDirtyBitmaps(vmrpMonitor *mon, GError **error)
             if (!(bitmap = vmrpMonitorBitmapParse(node_name,
                                                   json_object_array_get_idx(bitmaps, j),
                                                   error))) {
-                g_prefix_error(error, "%s: node %s: ", name, node_name);
+                g_autofree char *shown = vmrpQmpPrintable(node_name);
+                g_prefix_error(error, "%s: node %s: ", name, shown);
                 return NULL;
             }
             g_ptr_array_add(list, bitmap);

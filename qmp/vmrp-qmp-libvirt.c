@@ -20,6 +20,7 @@ vmrpQmpLibvirtSetError(const char *name, bool agent, int timeout_s, GError **err
     virErrorPtr verr = virGetLastError();
     const char *msg = virGetLastErrorMessage();
     int code = VMRP_QMP_ERROR_FAILED;
+    g_autofree char *shown = NULL;
     const char *p;
 
     if (verr) {
@@ -56,7 +57,9 @@ vmrpQmpLibvirtSetError(const char *name, bool agent, int timeout_s, GError **err
                     code = VMRP_QMP_ERROR_NOT_FOUND;
                 else
                     code = VMRP_QMP_ERROR_COMMAND;
-                g_set_error(error, VMRP_QMP_ERROR, code, "%s: %s", name, p);
+                /* the guest's words: one printable line */
+                shown = vmrpQmpPrintable(p);
+                g_set_error(error, VMRP_QMP_ERROR, code, "%s: %s", name, shown);
                 virResetLastError();
                 return;
             }
@@ -65,7 +68,8 @@ vmrpQmpLibvirtSetError(const char *name, bool agent, int timeout_s, GError **err
             break;
         }
     }
-    g_set_error(error, VMRP_QMP_ERROR, code, "%s: %s", name, msg);
+    shown = vmrpQmpPrintable(msg);
+    g_set_error(error, VMRP_QMP_ERROR, code, "%s: %s", name, shown);
     virResetLastError();
 }
 

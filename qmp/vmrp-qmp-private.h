@@ -14,6 +14,12 @@
 json_tokener *
 vmrpQmpTokenerNew(void);
 
-/* @obj serialised and cut to a length that fits in an error message. */
+/* @obj serialised, cut to a length that fits in an error message, and made printable
+ * (see vmrpQmpPrintable). */
 char *
 vmrpQmpQuote(json_object *obj);
+
+/* A string from the peer made fit for an error message: valid UTF-8 (invalid bytes become
+ * U+FFFD), on one line, without control characters (\n, \t, \r and \uXXXX instead). */
+char *
+vmrpQmpPrintable(const char *str);

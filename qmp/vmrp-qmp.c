@@ -215,13 +215,38 @@ vmrpQmpToString(json_object *obj)
 }
 
 char *
+vmrpQmpPrintable(const char *str)
+{
+    g_autofree char *valid = g_utf8_make_valid(str ? str : "", -1);
+    GString *out = g_string_sized_new(strlen(valid));
+    const char *p;
+
+    for (p = valid; *p; p = g_utf8_next_char(p)) {
+        gunichar c = g_utf8_get_char(p);
+
+        if (c == '\n')
+            g_string_append(out, "\\n");
+        else if (c == '\t')
+            g_string_append(out, "\\t");
+        else if (c == '\r')
+            g_string_append(out, "\\r");
+        else if (g_unichar_iscntrl(c))
+            g_string_append_printf(out, "\\u%04x", c);
+        else
+            g_string_append_len(out, p, g_utf8_next_char(p) - p);
+    }
+    return g_string_free(out, FALSE);
+}
+
+char *
 vmrpQmpQuote(json_object *obj)
 {
     const char *s = obj ? vmrpQmpToString(obj) : "null";
+    g_autofree char *cut = NULL;
 
     if (strlen(s) > VMRP_QMP_QUOTE_MAX)
-        return g_strdup_printf("%.*s...", VMRP_QMP_QUOTE_MAX, s);
-    return g_strdup(s);
+        cut = g_strdup_printf("%.*s...", VMRP_QMP_QUOTE_MAX, s);
+    return vmrpQmpPrintable(cut ? cut : s);
 }
 
 json_object *
@@ -246,11 +271,14 @@ vmrpQmpReplyGetReturn(json_object *reply, const char *cmd, GError **error)
 
         if (g_strcmp0(klass, "CommandNotFound") == 0)
             code = VMRP_QMP_ERROR_NOT_FOUND;
+        /* the peer's words, made one printable line: a guest may say anything */
         if (desc && *desc) {
-            g_set_error(error, VMRP_QMP_ERROR, code, "%s: %s", cmd, desc);
+            g_autofree char *shown = vmrpQmpPrintable(desc);
+            g_set_error(error, VMRP_QMP_ERROR, code, "%s: %s", cmd, shown);
         } else if (klass) {
+            g_autofree char *shown = vmrpQmpPrintable(klass);
             g_set_error(error, VMRP_QMP_ERROR, code, "%s: failed with error class %s",
-                        cmd, klass);
+                        cmd, shown);
         } else {
             g_autofree char *quote = vmrpQmpQuote(val);
             g_set_error(error, VMRP_QMP_ERROR, VMRP_QMP_ERROR_MALFORMED,

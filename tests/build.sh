@@ -14,5 +14,9 @@ if [ ! -f "$builddir/build.ninja" ]; then
   # CI builds with -Werror: a warning is a failure there
   meson setup "$builddir" ${CI:+-Dwerror=true} >/dev/null
 fi
-ninja -C "$builddir" >/dev/null
+if ! ninja -C "$builddir" >"$builddir/build.log" 2>&1; then
+  grep -E -B2 -A8 'error|FAILED' "$builddir/build.log" | head -n 60 >&2
+  echo "error: the build failed (see $builddir/build.log)" >&2
+  exit 1
+fi
 echo "built: $builddir/plugin/vmrp"

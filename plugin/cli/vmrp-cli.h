@@ -65,6 +65,10 @@ void vmrpCLIJobStarted(vmrpCLI *cli);
 void vmrpCLIJobEnd(vmrpCLI *cli, bool ok, const GError *error);
 
 /* the commands */
+bool vmrpCmdPolicySet(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdPolicyShow(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdPrune(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdRunPolicies(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdOnStart(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdJobList(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdJobInfo(vmrpCLI *cli, int argc, char **argv, GError **error);

@@ -1,14 +1,22 @@
 /*
- * vmrp-cmd-policy.c: automation: the libvirt hook's on-start worker
+ * vmrp-cmd-policy.c: automation: policy-set, policy-show, prune,
+ * run-policies, and the libvirt hook's on-start worker
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <stdio.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include "vmrp-cli.h"
 #include "vmrp-agent.h"
+#include "vmrp-backup.h"
+#include "vmrp-delete.h"
 #include "vmrp-error.h"
+#include "vmrp-policy.h"
 
 #define ON_START_WAIT_S 300
 
@@ -37,4 +45,319 @@ vmrpCmdOnStart(vmrpCLI *cli, int argc, char **argv, GError **error)
         g_usleep(G_USEC_PER_SEC);
     }
     return vmrpCmdRpCreate(cli, G_N_ELEMENTS(create) - 1, create, error);
+}
+
+static bool
+collectionOf(vmrpCLI *cli, vmrpRepo *repo, const char *domain, char **ret_uuid, GError **error)
+{
+    virDomainPtr dom;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+
+    /* a domain libvirt knows gets its collection made; a gone one must have one */
+    if (vmrpCLIConnect(cli, NULL) && (dom = vmrpCLILookupDomain(cli, domain, NULL))) {
+        bool ok = virDomainGetUUIDString(dom, uuid) == 0 &&
+                  vmrpRepoEnsureCollection(repo, virDomainGetName(dom), uuid, error);
+        virDomainFree(dom);
+        if (ok)
+            *ret_uuid = g_strdup(uuid);
+        return ok;
+    }
+    return (*ret_uuid = vmrpRepoFindCollection(repo, domain, error)) != NULL;
+}
+
+bool
+vmrpCmdPolicySet(vmrpCLI *cli, int argc, char **argv, GError **error)
+{
+    int keep[VMRP_RETENTION_RULE_LAST];
+    g_autofree char *schedule = NULL;
+    g_autofree char *consistency = NULL;
+    g_autofree char *exclude = NULL;
+    g_autofree char *max_chain = NULL;
+    gboolean keep_all = FALSE, allow_fallback = FALSE, on_start = FALSE, remove = FALSE;
+    GOptionEntry entries[] = {
+        { "keep-last", 0, 0, G_OPTION_ARG_INT, &keep[VMRP_RETENTION_KEEP_LAST], "keep the N newest points", "N" },
+        { "keep-hourly", 0, 0, G_OPTION_ARG_INT, &keep[VMRP_RETENTION_KEEP_HOURLY], "keep the newest point of N hours", "N" },
+        { "keep-daily", 0, 0, G_OPTION_ARG_INT, &keep[VMRP_RETENTION_KEEP_DAILY], "... of N days", "N" },
+        { "keep-weekly", 0, 0, G_OPTION_ARG_INT, &keep[VMRP_RETENTION_KEEP_WEEKLY], "... of N ISO weeks", "N" },
+        { "keep-monthly", 0, 0, G_OPTION_ARG_INT, &keep[VMRP_RETENTION_KEEP_MONTHLY], "... of N months", "N" },
+        { "keep-yearly", 0, 0, G_OPTION_ARG_INT, &keep[VMRP_RETENTION_KEEP_YEARLY], "... of N years", "N" },
+        { "keep-all", 0, 0, G_OPTION_ARG_NONE, &keep_all, "prune nothing", NULL },
+        { "schedule", 0, 0, G_OPTION_ARG_STRING, &schedule,
+          "'every 15m', 'every 6h', 'daily 02:30' or 'none'", "WHEN" },
+        { "consistency", 0, 0, G_OPTION_ARG_STRING, &consistency,
+          "application (default), filesystem or crash", "MODE" },
+        { "allow-fallback", 0, 0, G_OPTION_ARG_NONE, &allow_fallback,
+          "crash-consistent points when the agent cannot freeze", NULL },
+        { "exclude-disk", 0, 0, G_OPTION_ARG_STRING, &exclude, "disks left out", "T,..." },
+        { "max-chain", 0, 0, G_OPTION_ARG_STRING, &max_chain,
+          "increments after which the next point is a full (default unlimited)", "N" },
+        { "on-start", 0, 0, G_OPTION_ARG_NONE, &on_start,
+          "take a point when the domain starts (the libvirt hook)", NULL },
+        { "remove", 0, 0, G_OPTION_ARG_NONE, &remove, "remove the policy", NULL },
+        { NULL }
+    };
+    g_autoptr(vmrpPolicy) policy = vmrpPolicyNew();
+    g_autoptr(vmrpRepo) repo = NULL;
+    g_autofree char *uuid = NULL;
+    g_autofree char *text = NULL;
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(keep); i++)
+        keep[i] = 0;
+    if (!vmrpCLIParse("policy-set", "DOMAIN", "Set the retention and schedule of a domain's "
+                      "points (Proxmox Backup Server's prune rules).",
+                      entries, &argc, &argv, 1, 1, error))
+        return false;
+    for (i = 0; i < G_N_ELEMENTS(keep); i++)
+        policy->retention.keep[i] = keep[i];
+    policy->retention.keep_all = keep_all;
+    policy->allow_fallback = allow_fallback;
+    if ((schedule && !vmrpScheduleParse(schedule, &policy->schedule, error)) ||
+        (consistency && !vmrpConsistencyFromString(consistency, &policy->consistency, error)) ||
+        (exclude && !vmrpPolicySetExcludeDisks(policy, exclude, error)))
+        return false;
+    if (max_chain && !g_str_equal(max_chain, "unlimited")) {
+        guint64 n;
+        if (!g_ascii_string_to_unsigned(max_chain, 10, 0, VMRP_POLICY_CHAIN_MAX, &n, NULL)) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "--max-chain: expected 'unlimited' or 0 to %d", VMRP_POLICY_CHAIN_MAX);
+            return false;
+        }
+        policy->max_chain = n;
+    }
+    if (!remove && !vmrpPolicyValidate(policy, error))
+        return false;
+    if (!(repo = vmrpCLIOpenRepo(cli, true, error)) ||
+        !collectionOf(cli, repo, argv[1], &uuid, error))
+        return false;
+    text = remove ? NULL : vmrpPolicyFormat(policy);
+    if (!vmrpRepoSetPolicy(repo, uuid, text, on_start, error))
+        return false;
+    if (!cli->json)
+        printf(remove ? "Policy of %s removed\n" : "Policy of %s set\n", argv[1]);
+    return true;
+}
+
+bool
+vmrpCmdPolicyShow(vmrpCLI *cli, int argc, char **argv, GError **error)
+{
+    g_autoptr(vmrpRepo) repo = NULL;
+    g_autofree char *uuid = NULL;
+    g_autofree char *text = NULL;
+    bool on_start;
+
+    if (!vmrpCLIParse("policy-show", "DOMAIN", "Show a domain's policy.",
+                      NULL, &argc, &argv, 1, 1, error) ||
+        !(repo = vmrpCLIOpenRepo(cli, false, error)) ||
+        !(uuid = vmrpRepoFindCollection(repo, argv[1], error)) ||
+        !vmrpRepoGetPolicy(repo, uuid, &text, &on_start, error))
+        return false;
+    if (cli->json) {
+        json_object *obj = json_object_new_object();
+        json_object_object_add(obj, "policy", text ? json_object_new_string(text) : NULL);
+        json_object_object_add(obj, "on_start", json_object_new_boolean(on_start));
+        vmrpCLIPrintJSON(obj);
+    } else if (text) {
+        printf("%son-start=%s\n", text, on_start ? "yes" : "no");
+    } else {
+        printf("no policy\n");
+    }
+    return true;
+}
+
+/* Applies the retention of @policy to the collection; with @dry_run only says. */
+static bool
+pruneCollection(vmrpCLI *cli, vmrpRepo *repo, const char *uuid, const vmrpPolicy *policy,
+                bool dry_run, GError **error)
+{
+    g_autoptr(GPtrArray) points = NULL;
+    g_autofree vmrpRetentionPoint *rp = NULL;
+    g_autofree vmrpRetentionDecision *dec = NULL;
+    g_autoptr(GTimeZone) tz = g_time_zone_new_local();
+    json_object *arr = cli->json ? json_object_new_array() : NULL;
+    size_t i;
+    bool ok = true;
+
+    if (!(points = vmrpRepoListPoints(repo, uuid, error)))
+        return false;
+    rp = g_new0(vmrpRetentionPoint, points->len + 1);
+    for (i = 0; i < points->len; i++) {
+        vmrpPoint *p = g_ptr_array_index(points, i);
+        g_autoptr(GDateTime) t = g_date_time_new_from_iso8601(p->created, NULL);
+
+        rp[i].id = p->id;
+        rp[i].time = t ? g_date_time_to_unix(t) : 0;
+        rp[i].protected = p->protected_;
+        rp[i].parent = p->parent;
+    }
+    if (!vmrpRetentionApply(&policy->retention, rp, points->len, tz, &dec, error))
+        return false;
+    for (i = 0; i < points->len && ok; i++) {
+        const char *what = dec[i].keep ? "keep" : (dry_run ? "would remove" : "remove");
+
+        if (!dec[i].keep && !dry_run) {
+            g_autoptr(vmrpDeleteResult) res = vmrpDeletePoint(cli->conn, repo, rp[i].id, error);
+            ok = res != NULL;
+        }
+        if (arr) {
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "id", json_object_new_string(rp[i].id));
+            json_object_object_add(o, "keep", json_object_new_boolean(dec[i].keep));
+            json_object_object_add(o, "reason", json_object_new_string(dec[i].reason));
+            json_object_object_add(o, "merged", json_object_new_boolean(dec[i].merge));
+            json_object_array_add(arr, o);
+        } else {
+            printf("%-24s %-13s %s%s%s\n", rp[i].id, what, dec[i].keep ? dec[i].reason : "",
+                   dec[i].merge ? "its data merged into the points built on it" : "",
+                   dec[i].needed_by && !dec[i].keep ? "" : "");
+        }
+    }
+    if (arr)
+        vmrpCLIPrintJSON(arr);
+    return ok;
+}
+
+static vmrpPolicy *
+loadPolicy(vmrpRepo *repo, const char *uuid, bool *ret_on_start, GError **error)
+{
+    g_autofree char *text = NULL;
+    bool on_start = false;
+
+    if (!vmrpRepoGetPolicy(repo, uuid, &text, &on_start, error))
+        return NULL;
+    if (ret_on_start)
+        *ret_on_start = on_start;
+    if (!text) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND, "no policy: see policy-set");
+        return NULL;
+    }
+    return vmrpPolicyParse(text, error);
+}
+
+bool
+vmrpCmdPrune(vmrpCLI *cli, int argc, char **argv, GError **error)
+{
+    gboolean dry_run = FALSE;
+    GOptionEntry entries[] = {
+        { "dry-run", 0, 0, G_OPTION_ARG_NONE, &dry_run, "only say what would go", NULL },
+        { NULL }
+    };
+    g_autoptr(vmrpRepo) repo = NULL;
+    g_autoptr(vmrpPolicy) policy = NULL;
+    g_autofree char *uuid = NULL;
+
+    if (!vmrpCLIParse("prune", "DOMAIN", "Remove the points the domain's retention does not "
+                      "keep; a point others build on has its data merged into them first.",
+                      entries, &argc, &argv, 1, 1, error) ||
+        !(repo = vmrpCLIOpenRepo(cli, false, error)) ||
+        !(uuid = vmrpRepoFindCollection(repo, argv[1], error)) ||
+        !(policy = loadPolicy(repo, uuid, NULL, error)))
+        return false;
+    vmrpCLIConnect(cli, NULL);   /* for the checkpoints; the domain may be gone */
+    return pruneCollection(cli, repo, uuid, policy, dry_run, error);
+}
+
+/* One collection's due point and prune; a line on stdout says what happened. */
+static bool
+runPolicy(vmrpCLI *cli, vmrpRepo *repo, const char *uuid, const char *name, gint64 now,
+          GError **error)
+{
+    g_autoptr(vmrpPolicy) policy = NULL;
+    g_autoptr(GPtrArray) points = NULL;
+    g_autoptr(GTimeZone) tz = g_time_zone_new_local();
+    g_autoptr(vmrpBackup) backup = NULL;
+    g_autoptr(vmrpPoint) point = NULL;
+    g_autoptr(GError) local = NULL;
+    vmrpBackupOptions opts = { 0 };
+    gint64 last = VMRP_SCHEDULE_NEVER;
+    guint chain = 0;
+    virDomainPtr dom;
+
+    if (!(policy = loadPolicy(repo, uuid, NULL, &local))) {
+        if (!g_error_matches(local, VMRP_ERROR, VMRP_ERROR_NOT_FOUND))
+            printf("%s: bad policy: %s\n", name, local->message);
+        return true;
+    }
+    if (!(points = vmrpRepoListPoints(repo, uuid, error)))
+        return false;
+    if (points->len) {
+        vmrpPoint *newest = g_ptr_array_index(points, points->len - 1);
+        g_autoptr(GDateTime) t = g_date_time_new_from_iso8601(newest->created, NULL);
+        size_t i;
+
+        last = t ? g_date_time_to_unix(t) : VMRP_SCHEDULE_NEVER;
+        for (i = points->len; i > 0; i--) {
+            vmrpPoint *p = g_ptr_array_index(points, i - 1);
+            if (!p->parent)
+                break;
+            chain++;
+        }
+    }
+    if (!vmrpScheduleIsDue(&policy->schedule, tz, last, now)) {
+        printf("%s: not due\n", name);
+    } else if (!(dom = virDomainLookupByUUIDString(cli->conn, uuid))) {
+        printf("%s: domain gone, no point taken\n", name);
+    } else {
+        opts.consistency = policy->consistency;
+        opts.allow_fallback = policy->allow_fallback;
+        opts.exclude = (const char *const *)policy->exclude_disks;
+        opts.full = vmrpPolicyNeedsFull(policy, chain);
+        opts.agent_timeout_s = 10;
+        opts.cancel = cli->cancel;
+        if ((backup = vmrpBackupPrepare(dom, &opts, &local)))
+            point = vmrpBackupRun(backup, repo, &local);
+        virDomainFree(dom);
+        if (point)
+            printf("%s: point %s taken (%s)\n", name, point->id, point->kind);
+        else    /* off, busy, no agent: reported, tried again at the next run */
+            printf("%s: no point taken, retried next run: %s\n", name, local->message);
+    }
+    if (!policy->retention.keep_all) {
+        g_clear_error(&local);
+        if (!pruneCollection(cli, repo, uuid, policy, false, &local))
+            printf("%s: prune failed: %s\n", name, local->message);
+    }
+    return true;
+}
+
+bool
+vmrpCmdRunPolicies(vmrpCLI *cli, int argc, char **argv, GError **error)
+{
+    gint64 now = 0;
+    GOptionEntry entries[] = {
+        { "now", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT64, &now,
+          "the time to act as if it were (seconds since the epoch; for tests)", "T" },
+        { NULL }
+    };
+    g_autoptr(vmrpRepo) repo = NULL;
+    g_autoptr(GPtrArray) collections = NULL;
+    g_autofree char *lock_path = NULL;
+    int lock;
+    size_t i;
+    bool ok = true;
+
+    if (!vmrpCLIParse("run-policies", "", "Take every due point, then prune, for every "
+                      "domain with a policy.  Safe to run every minute from cron or a "
+                      "timer: overlapping runs do nothing.", entries, &argc, &argv, 0, 0, error))
+        return false;
+    if (!(repo = vmrpCLIOpenRepo(cli, false, error)) || !vmrpCLIConnect(cli, error))
+        return false;
+    lock_path = g_build_filename(vmrpRepoGetPath(repo), ".run-policies.lock", NULL);
+    lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
+        if (lock >= 0)
+            close(lock);
+        printf("another run-policies is running: nothing to do\n");
+        return true;
+    }
+    if (now <= 0)
+        now = g_get_real_time() / G_USEC_PER_SEC;
+    if ((collections = vmrpRepoListCollections(repo, error))) {
+        for (i = 0; ok && i < collections->len; i++) {
+            char **pair = g_ptr_array_index(collections, i);
+            ok = runPolicy(cli, repo, pair[0], pair[1], now, error);
+        }
+    }
+    close(lock);
+    return collections && ok;
 }

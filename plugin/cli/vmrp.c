@@ -42,6 +42,10 @@ static const vmrpCommand commands[] = {
     { "job-info", vmrpCmdJobInfo, "JOB", "show a job" },
     { "job-wait", vmrpCmdJobWait, "JOB", "wait for a job to end" },
     { "job-abort", vmrpCmdJobAbort, "JOB", "abort a running job" },
+    { "policy-set", vmrpCmdPolicySet, "DOMAIN", "set retention and schedule" },
+    { "policy-show", vmrpCmdPolicyShow, "DOMAIN", "show a domain's policy" },
+    { "prune", vmrpCmdPrune, "DOMAIN", "remove points the retention does not keep" },
+    { "run-policies", vmrpCmdRunPolicies, "", "take due points and prune (cron, timers)" },
     { "collection-list", vmrpCmdCollectionList, "", "list the collections" },
 };
 

@@ -134,6 +134,54 @@ testPrepareClone(void)
     CU_ASSERT_STRING_EQUAL(d->source, "/iso/debian.iso");
 }
 
+/* Found by fuzz-domxml: a disk with two <source> elements, two <uuid> or two
+ * <devices> (a damaged or hostile domain.xml in the repository) had the clone
+ * keep the second copy, which libvirt reads: the clone would have used the
+ * original's disk or uuid.  Such XML is refused. */
+static void
+testDuplicates(void)
+{
+    static const char *const xmls[] = {
+        "<domain><name>a</name><devices><disk type='file'>"
+        "<source file='/images/orig.qcow2'/><source file='/images/orig.qcow2'/>"
+        "<target dev='vda'/></disk></devices></domain>",
+        "<domain><name>a</name><devices><disk type='file'><source file='/a.qcow2'/>"
+        "<target dev='vda'/><target dev='vdb'/></disk></devices></domain>",
+        "<domain><name>a</name><uuid>6f1c9f3e-2a51-4d4c-9a53-0b1e8e0c0d11</uuid>"
+        "<uuid>6f1c9f3e-2a51-4d4c-9a53-0b1e8e0c0d11</uuid></domain>",
+        "<domain><name>a</name><name>b</name></domain>",
+        "<domain><name>a</name><devices/><devices><disk type='file'>"
+        "<source file='/images/orig.qcow2'/><target dev='vda'/></disk></devices></domain>",
+        "<domain><name>a</name><devices><interface type='user'>"
+        "<mac address='52:54:00:12:34:56'/><mac address='52:54:00:12:34:57'/>"
+        "</interface></devices></domain>",
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(xmls); i++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(vmrpDomainXml) dom = vmrpDomainXmlParse(xmls[i], &error);
+
+        if (dom)
+            fprintf(stderr, "accepted duplicates #%zu\n", i);
+        CU_ASSERT_PTR_NULL(dom);
+        CU_ASSERT_TRUE(error && strstr(error->message, "more than one"));
+    }
+}
+
+/* An error of libxml2 is one line too. */
+static void
+testErrorOneLine(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(vmrpDomainXml) dom =
+        vmrpDomainXmlParse("<domain><name>\xff\xff\xff\xff</name></domain>", &error);
+
+    CU_ASSERT_PTR_NULL(dom);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(error);
+    CU_ASSERT_PTR_NULL(strchr(error->message, '\n'));
+}
+
 static void
 testMalformed(void)
 {
@@ -164,6 +212,8 @@ static const vmrpTestCase cases[] = {
     VMRP_TEST(testDisks),
     VMRP_TEST(testPrepareClone),
     VMRP_TEST(testMalformed),
+    VMRP_TEST(testDuplicates),
+    VMRP_TEST(testErrorOneLine),
     { NULL, NULL }
 };
 
