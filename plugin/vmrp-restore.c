@@ -133,7 +133,9 @@ domainExists(virConnectPtr conn, const char *name)
 static char *
 restoreGenerateName(virConnectPtr conn, const char *original, GError **error)
 {
-    g_autofree char *base = g_strndup(original, 40);
+    /* the name comes from a file in the repository: never trusted for paths */
+    g_autofree char *base = vmrpNameCheckDomain(original, NULL) ? g_strndup(original, 40)
+                                                                : g_strdup("vm");
     unsigned int n;
 
     for (n = 1; n < 1000; n++) {

@@ -120,6 +120,7 @@ main(int argc, char **argv)
     g_autoptr(vmrpRepo) job_repo = NULL;
     g_autoptr(vmrpJob) job = NULL;
     const char *job_id = NULL;
+    g_autofree char **global_argv = NULL;
     const vmrpCommand *cmd = NULL;
     int i;
     size_t j;
@@ -166,7 +167,8 @@ main(int argc, char **argv)
         }
     }
     /* the global options, for the workers of jobs */
-    cli.global_argv = g_new0(char *, i);
+    global_argv = g_new0(char *, i);
+    cli.global_argv = global_argv;
     for (j = 1; j < (size_t)i; j++)
         cli.global_argv[j - 1] = argv[j];
 
@@ -211,7 +213,6 @@ main(int argc, char **argv)
         vmrpCLIJobEnd(&cli, ok, error);
     if (cli.conn)
         virConnectClose(cli.conn);
-    g_free(cli.global_argv);
     g_free(cli.job_result);
     g_free(cli.job_message);
     if (!ok) {

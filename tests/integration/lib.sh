@@ -91,7 +91,8 @@ new_vm() {
   echo "$name"
 }
 
-# expect_error OUTFILE CMD...: CMD must fail with exactly one line on stderr.
+# expect_error OUTFILE CMD...: CMD must fail with exactly one error line on
+# stderr, its last (progress lines may come before it).
 expect_error() {
   local out=$1
   shift
@@ -100,8 +101,11 @@ expect_error() {
     return 1
   fi
   comment "$out"
-  [ "$(wc -l <"$out")" = 1 ] || { echo "# expected one line of error, got $(wc -l <"$out")"; return 1; }
-  grep -q '^error: ' "$out"
+  [ "$(grep -c '^error: ' "$out")" = 1 ] ||
+    { echo "# expected one error line, got $(grep -c '^error: ' "$out")"; return 1; }
+  [ "$(grep -vc -E '^error: |^[a-z0-9]+: [0-9]+% \(' "$out")" = 0 ] ||
+    { echo "# more than the error on stderr"; return 1; }
+  tail -n 1 "$out" | grep -q '^error: ' 
 }
 
 # A fingerprint of what the test could change: the repository's files, the

@@ -81,7 +81,7 @@ check "the second point is an increment"
 mv "$(pdir "$full")/vda.qcow2" "$WORK/vda.qcow2"
 bad "missing parent image"
 mv "$WORK/vda.qcow2" "$(pdir "$full")/vda.qcow2"
-expect_error "$WORK/e9" vmrp rp-restore "$incr" --quick-rollback
-check "--quick-rollback alone is refused clearly (not supported yet)"
+expect_error "$WORK/e9" vmrp rp-restore "$incr" --quick-rollback --instant
+check "--quick-rollback with --instant is refused clearly"
 expect_error "$WORK/e10" vmrp rp-restore --finalize "$vm"
 check "--finalize of a domain that is not instantly restored is refused"
