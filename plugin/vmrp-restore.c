@@ -685,6 +685,14 @@ vmrpRestoreRun(virConnectPtr conn,
     if (!restoreLoad(&st, error))
         goto cleanup;
     if (opts->in_place) {
+        /* the domain keeps its name: a domain.xml that says otherwise is damaged */
+        if (g_strcmp0(vmrpDomainXmlGetName(st.domxml), st.point->domain_name) != 0) {
+            g_autofree char *shown = g_strescape(vmrpDomainXmlGetName(st.domxml), NULL);
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "restore point %s is damaged: its domain.xml names domain '%s', "
+                        "not %s", id, shown, st.point->domain_name);
+            goto cleanup;
+        }
         st.name = g_strdup(vmrpDomainXmlGetName(st.domxml));
     } else if (opts->name) {
         if (!vmrpNameCheckDomain(opts->name, error))
