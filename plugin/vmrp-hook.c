@@ -14,6 +14,7 @@
 #include "vmrp-hook.h"
 #include "vmrp-domxml.h"
 #include "vmrp-file.h"
+#include "vmrp-repo.h"
 #include "vmrp-state.h"
 
 #define HOOK_XML_MAX (4 * 1024 * 1024)
@@ -51,19 +52,11 @@ hookLog(const char *domain, const char *uuid, const char *op, const char *subop,
 static bool
 hookWantsOnStart(const char *repo_path, const char *uuid)
 {
-    g_autofree char *path = g_build_filename(repo_path, "collections", uuid,
-                                             "collection.json", NULL);
-    g_autofree char *text = vmrpFileRead(path, 1024 * 1024, NULL, NULL);
-    json_object *obj = text ? json_tokener_parse(text) : NULL;
-    json_object *policy;
-    json_object *on_start;
-    bool ret = false;
+    g_autoptr(vmrpRepo) repo = vmrpRepoOpen(repo_path, false, NULL);
+    g_autofree char *text = NULL;
+    bool on_start = false;
 
-    if (obj && json_object_object_get_ex(obj, "policy", &policy) &&
-        json_object_object_get_ex(policy, "on_start", &on_start))
-        ret = json_object_get_boolean(on_start);
-    json_object_put(obj);
-    return ret;
+    return repo && vmrpRepoGetPolicy(repo, uuid, &text, &on_start, NULL) && text && on_start;
 }
 
 /* The worker must not hold libvirtd's pipes: libvirtd reads the hook's
