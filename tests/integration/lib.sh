@@ -34,8 +34,10 @@ export VMRP_STATE_DIR="$WORK/state"
 TAP_N=0
 TAP_FAILED=0
 
+# A test with more to undo defines test_cleanup; it runs first.
 cleanup() {
   local rc=$?
+  declare -F test_cleanup >/dev/null && test_cleanup
   "$TESTVM" cleanup "$TEST_ID" >/dev/null 2>&1 || echo "# cleanup of $TEST_ID domains failed"
   umount "$WORK"/mnt-* 2>/dev/null
   rm -rf "$WORK"

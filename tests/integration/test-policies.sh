@@ -82,7 +82,7 @@ cat >/run/vmrp-test-hook <<EOS
 VMRP_STATE_DIR=$VMRP_STATE_DIR exec $VMRP --repo $VMRP_REPO __hook "\$@"
 EOS
 chmod 0755 /run/vmrp-test-hook
-trap 'rm -f /run/vmrp-test-hook' EXIT
+test_cleanup() { rm -f /run/vmrp-test-hook; }
 vmrp policy-set "$vm" --keep-last 5 --consistency crash --on-start
 check "policy-set --on-start"
 count=$(vmrp --json rp-list "$vm" | jq length)
