@@ -18,7 +18,7 @@ valgrind clang libclang-rt-14-dev
 virtnbdbackup time"
 
 URI=qemu:///system
-WAIT_SECONDS=${VMRP_LIBVIRT_WAIT:-30}
+WAIT_SECONDS=${VMRP_LIBVIRT_WAIT:-120}
 
 die() {
     echo "prepare-host: $*" >&2
@@ -83,36 +83,55 @@ install_test_hook() {
 exit 0
 EOS
     chmod 0755 "$HOOK"
-    if [ -S /run/libvirt/libvirt-sock ] && [ -r /run/libvirtd.pid ]; then
+    if daemon_running libvirtd; then
         echo "prepare-host: restarting libvirtd so that it sees the hook (running VMs stay)"
         kill "$(cat /run/libvirtd.pid)"
-        for _ in $(seq 50); do [ -S /run/libvirt/libvirt-sock ] || break; sleep 0.2; done
-        rm -f /run/libvirt/libvirt-sock
+        for _ in $(seq 50); do daemon_running libvirtd || break; sleep 0.2; done
     fi
+}
+
+# daemon_running NAME: NAME's pid file names a live NAME process.  /run may be
+# on the root file system (no tmpfs here): a machine made from a snapshot of
+# another then holds the sockets and pid files of daemons that no longer run,
+# so neither a socket nor a pid file alone says that a daemon is there.
+daemon_running() {
+    local pid
+    pid=$(cat "/run/$1.pid" 2>/dev/null) || return 1
+    [[ $pid =~ ^[0-9]+$ ]] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ]
+}
+
+# start_daemon NAME SOCKET...: start NAME unless it runs, after removing the
+# sockets and pid file a dead one left.  It logs to /var/log/libvirt/NAME.log.
+start_daemon() {
+    local name=$1
+    shift
+    daemon_running "$name" && return 0
+    echo "prepare-host: starting $name"
+    rm -f "/run/$name.pid" "$@"
+    mkdir -p /var/log/libvirt
+    LIBVIRT_LOG_OUTPUTS="3:file:/var/log/libvirt/$name.log" "$name" -d ||
+        die "$name -d failed"
 }
 
 start_daemons() {
     install_test_hook
     mkdir -p /run/libvirt
-    if [ ! -S /run/libvirt/virtlogd-sock ]; then
-        echo "prepare-host: starting virtlogd"
-        virtlogd -d || die "virtlogd -d failed"
-    fi
-    if [ ! -S /run/libvirt/libvirt-sock ]; then
-        echo "prepare-host: starting libvirtd"
-        libvirtd -d || die "libvirtd -d failed"
-    fi
+    start_daemon virtlogd /run/libvirt/virtlogd-sock /run/libvirt/virtlogd-admin-sock
+    start_daemon libvirtd /run/libvirt/libvirt-sock /run/libvirt/libvirt-sock-ro \
+        /run/libvirt/libvirt-admin-sock
 }
 
 wait_libvirt() {
-    local i
-    for ((i = 0; i < WAIT_SECONDS * 2; i++)); do
+    local deadline=$((SECONDS + WAIT_SECONDS))
+    while ((SECONDS < deadline)); do
         if [ -S /run/libvirt/virtlogd-sock ] &&
             virsh -c "$URI" version >/dev/null 2>&1; then
             return 0
         fi
         sleep 0.5
     done
+    daemon_running libvirtd || echo "prepare-host: libvirtd is not running" >&2
+    tail -n 20 /var/log/libvirt/libvirtd.log >&2 2>/dev/null || true
     die "libvirtd does not answer on $URI after ${WAIT_SECONDS}s (virsh -c $URI version)"
 }
 
