@@ -144,11 +144,15 @@ vmrpNbdExportProbe(vmrpNbdExport *exp)
 }
 
 
-/* In the child: SIGTERM when the thread that spawned it goes away. */
+/* In the child: a process group of its own, so that a terminal's Ctrl-C
+ * reaches vmrp only, which stops its exports in order; with @die_with_parent
+ * (non-NULL), SIGTERM when the thread that spawned it goes away. */
 static void
-vmrpNbdExportDieWithParent(gpointer opaque G_GNUC_UNUSED)
+vmrpNbdExportChildSetup(gpointer die_with_parent)
 {
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    setpgid(0, 0);
+    if (die_with_parent)
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
 
 
@@ -190,9 +194,8 @@ vmrpNbdExportSpawn(const char *image,
     if (!g_spawn_async_with_pipes_and_fds(NULL, (const char * const *)args->pdata, envp,
                                           G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
                                           G_SPAWN_STDOUT_TO_DEV_NULL,
-                                          die_with_parent ? vmrpNbdExportDieWithParent
-                                                          : NULL,
-                                          NULL, -1, -1, exp->log_fd, NULL, NULL, 0,
+                                          vmrpNbdExportChildSetup,
+                                          die_with_parent ? GINT_TO_POINTER(1) : NULL, -1, -1, exp->log_fd, NULL, NULL, 0,
                                           &exp->pid, NULL, NULL, NULL, &local_error)) {
         g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_SPAWN,
                     "qemu-nbd: %s", local_error->message);

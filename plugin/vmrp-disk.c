@@ -12,6 +12,7 @@
 
 #include "vmrp-disk.h"
 #include "vmrp-error.h"
+#include "vmrp-fault.h"
 #include "vmrp-file.h"
 #include "vmrp-names.h"
 #include "vmrp-run.h"
@@ -38,31 +39,70 @@ diskParseProgress(GString *buf, const char *target, uint64_t size,
         g_string_truncate(buf, 0);
 }
 
+/* In qemu-img: a process group of its own, so that a terminal's Ctrl-C
+ * reaches vmrp only, which then stops qemu-img and undoes its work in order. */
+static void
+diskChildSetup(gpointer opaque G_GNUC_UNUSED)
+{
+    setpgid(0, 0);
+}
+
+/* The last line qemu-img wrote that is not progress. */
+static const char *
+diskLastLine(GStrv lines)
+{
+    const char *last = "";
+    size_t i;
+
+    for (i = 0; lines[i]; i++) {
+        g_strstrip(lines[i]);
+        if (*lines[i] && lines[i][0] != '(')
+            last = lines[i];
+    }
+    return last;
+}
+
 /* Runs a qemu-img command given -p, turning its percentages into progress
- * of @size bytes; fails with the last line it wrote. */
+ * of @size bytes; fails with the last line it wrote.  When @copy->cancel is
+ * cancelled, qemu-img is killed and the call fails with G_IO_ERROR_CANCELLED. */
 static bool
 diskRunProgress(const char *const *argv, const char *target, uint64_t size,
-                vmrpDiskProgressFunc progress, void *opaque, GError **error)
+                const vmrpDiskCopyOptions *copy, GError **error)
 {
+    vmrpDiskProgressFunc progress = copy ? copy->progress : NULL;
+    void *opaque = copy ? copy->opaque : NULL;
+    GCancellable *cancel = copy ? copy->cancel : NULL;
+    g_autoptr(GSubprocessLauncher) launcher = NULL;
     g_autoptr(GSubprocess) proc = NULL;
     g_autoptr(GString) buf = g_string_new(NULL);
     g_autoptr(GString) all = g_string_new(NULL);
     g_autoptr(GError) local = NULL;
+    g_auto(GStrv) lines = NULL;
     GInputStream *out;
     char chunk[256];
     gssize n;
 
+    if (g_cancellable_set_error_if_cancelled(cancel, error))
+        return false;
     if (progress)
         progress(target, 0, size, opaque);
     /* stderr is merged into stdout: qemu-img writes little of either */
-    if (!(proc = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                         G_SUBPROCESS_FLAGS_STDERR_MERGE, &local))) {
+    launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                         G_SUBPROCESS_FLAGS_STDERR_MERGE);
+    g_subprocess_launcher_set_child_setup(launcher, diskChildSetup, NULL, NULL);
+    if (!(proc = g_subprocess_launcher_spawnv(launcher, argv, &local))) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "cannot run qemu-img: %s",
                     local->message);
         return false;
     }
+    /* a test stops or fails vmrp here, with qemu-img at work */
+    if (!vmrpFaultCheck("disk-copy-running", error)) {
+        g_subprocess_force_exit(proc);
+        g_subprocess_wait(proc, NULL, NULL);
+        return false;
+    }
     out = g_subprocess_get_stdout_pipe(proc);
-    while ((n = g_input_stream_read(out, chunk, sizeof(chunk), NULL, NULL)) > 0) {
+    while ((n = g_input_stream_read(out, chunk, sizeof(chunk), cancel, NULL)) > 0) {
         g_string_append_len(buf, chunk, n);
         if (all->len < 65536)
             g_string_append_len(all, chunk, n);
@@ -71,19 +111,16 @@ diskRunProgress(const char *const *argv, const char *target, uint64_t size,
         else
             g_string_truncate(buf, 0);
     }
+    if (g_cancellable_is_cancelled(cancel)) {
+        g_subprocess_force_exit(proc);
+        g_subprocess_wait(proc, NULL, NULL);
+        g_cancellable_set_error_if_cancelled(cancel, error);
+        return false;
+    }
     if (!g_subprocess_wait(proc, NULL, &local) || !g_subprocess_get_successful(proc)) {
-        g_auto(GStrv) lines = g_strsplit_set(all->str, "\r\n", -1);
-        const char *last = "";
-        size_t i;
-
-        /* the last line qemu-img wrote that is not progress */
-        for (i = 0; lines[i]; i++) {
-            g_strstrip(lines[i]);
-            if (*lines[i] && lines[i][0] != '(')
-                last = lines[i];
-        }
+        lines = g_strsplit_set(all->str, "\r\n", -1);
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "qemu-img %s failed: %s",
-                    argv[1], last);
+                    argv[1], diskLastLine(lines));
         return false;
     }
     if (progress)
@@ -94,12 +131,12 @@ diskRunProgress(const char *const *argv, const char *target, uint64_t size,
 bool
 vmrpDiskConvert(const char *src, const char *dest, const char *format,
                 const char *target, uint64_t size,
-                vmrpDiskProgressFunc progress, void *opaque, GError **error)
+                const vmrpDiskCopyOptions *copy, GError **error)
 {
     const char *argv[] = { "qemu-img", "convert", "-p", "-f", "qcow2", "-O", format,
                            "-W", "-m", "8", src, dest, NULL };
 
-    if (!diskRunProgress(argv, target, size, progress, opaque, error) ||
+    if (!diskRunProgress(argv, target, size, copy, error) ||
         !vmrpFileSync(dest, error)) {
         unlink(dest);
         return false;
@@ -109,7 +146,7 @@ vmrpDiskConvert(const char *src, const char *dest, const char *format,
 
 bool
 vmrpDiskFlatten(const char *image, const char *target,
-                vmrpDiskProgressFunc progress, void *opaque, GError **error)
+                const vmrpDiskCopyOptions *copy, GError **error)
 {
     const char *info[] = { "qemu-img", "info", "-U", "--output=json", image, NULL };
     const char *argv[] = { "qemu-img", "rebase", "-p", "-f", "qcow2", "-b", "", image, NULL };
@@ -125,7 +162,7 @@ vmrpDiskFlatten(const char *image, const char *target,
             size = json_object_get_int64(val);
         json_object_put(obj);
     }
-    if (!diskRunProgress(argv, target, size, progress, opaque, error))
+    if (!diskRunProgress(argv, target, size, copy, error))
         return false;
     return vmrpFileSync(image, error);
 }
@@ -133,13 +170,12 @@ vmrpDiskFlatten(const char *image, const char *target,
 bool
 vmrpDiskCreate(vmrpRepo *repo, const char *id, const char *target,
                const char *output, const char *format,
-               vmrpDiskProgressFunc progress, void *opaque, GError **error)
+               const vmrpDiskCopyOptions *copy, GError **error)
 {
     g_autoptr(vmrpPoint) point = NULL;
     g_autofree char *dir = NULL;
     g_autofree char *image = NULL;
     g_autofree char *folder = NULL;
-    vmrpPointDisk *pdisk;
 
     if (!format)
         format = "qcow2";
@@ -158,23 +194,8 @@ vmrpDiskCreate(vmrpRepo *repo, const char *id, const char *target,
                     vmrpPointStateToString(point->state));
         return false;
     }
-    if (!(pdisk = vmrpPointFindDisk(point, target))) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
-                    "restore point %s has no disk '%s'", id, target);
+    if (!(image = vmrpRepoPointImage(dir, point, target, error)))
         return false;
-    }
-    if (pdisk->excluded || !pdisk->image) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "disk %s was excluded from restore point %s: it holds no data", target, id);
-        return false;
-    }
-    image = g_build_filename(dir, pdisk->image, NULL);
-    if (access(image, R_OK) < 0) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
-                    "restore point %s is damaged: image of disk %s: %s",
-                    id, target, g_strerror(errno));
-        return false;
-    }
     if (g_file_test(output, G_FILE_TEST_EXISTS) || g_file_test(output, G_FILE_TEST_IS_SYMLINK)) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_EXISTS,
                     "%s already exists: choose another --output", output);
@@ -186,6 +207,8 @@ vmrpDiskCreate(vmrpRepo *repo, const char *id, const char *target,
                     folder, g_strerror(errno));
         return false;
     }
-    return vmrpDiskConvert(image, output, format, target, pdisk->size,
-                           progress, opaque, error);
+    if (copy && copy->started)
+        copy->started(copy->opaque);
+    return vmrpDiskConvert(image, output, format, target,
+                           vmrpPointFindDisk(point, target)->size, copy, error);
 }

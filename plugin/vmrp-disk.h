@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <glib.h>
+#include <gio/gio.h>
 
 #include "vmrp-repo.h"
 
@@ -15,21 +15,33 @@
 typedef void (*vmrpDiskProgressFunc)(const char *target, uint64_t done, uint64_t total,
                                      void *opaque);
 
+/* How a copy reports and stops; every member may be NULL. */
+typedef struct {
+    vmrpDiskProgressFunc progress;
+    void (*started)(void *opaque);   /* the input is checked, the work begins (a job's
+                                      * start: see vmrpCLIJobStarted) */
+    void *opaque;
+    GCancellable *cancel;            /* kills the copy: the call fails with
+                                      * G_IO_ERROR_CANCELLED */
+} vmrpDiskCopyOptions;
+
 /*
  * Copies the image @src (qcow2; its whole backing chain is read, so the
  * top image of an increment gives the disk as at its point) into a new
  * standalone image @dest of @format ("qcow2" or "raw") with qemu-img
- * convert, reporting progress as it goes (@progress nullable).  @dest is
- * fsync'd; on failure it is removed.  @dest must not exist.
+ * convert, reporting progress as it goes (@copy nullable).  @dest is
+ * fsync'd; on failure or cancellation it is removed.  @dest must not exist.
  */
 bool vmrpDiskConvert(const char *src, const char *dest, const char *format,
                      const char *target, uint64_t size,
-                     vmrpDiskProgressFunc progress, void *opaque, GError **error);
+                     const vmrpDiskCopyOptions *copy, GError **error);
 
 /* Copies everything @image's backing chain holds into @image (qcow2), which
- * then has no backing file (qemu-img rebase -b ""), with progress. */
+ * then has no backing file (qemu-img rebase -b ""), with progress.  A
+ * cancelled flatten leaves @image as good as before: still on its backing
+ * chain, which holds the same data. */
 bool vmrpDiskFlatten(const char *image, const char *target,
-                     vmrpDiskProgressFunc progress, void *opaque, GError **error);
+                     const vmrpDiskCopyOptions *copy, GError **error);
 
 /*
  * disk-create: the disk @target of point @id as the standalone image
@@ -38,4 +50,4 @@ bool vmrpDiskFlatten(const char *image, const char *target,
  */
 bool vmrpDiskCreate(vmrpRepo *repo, const char *id, const char *target,
                     const char *output, const char *format,
-                    vmrpDiskProgressFunc progress, void *opaque, GError **error);
+                    const vmrpDiskCopyOptions *copy, GError **error);

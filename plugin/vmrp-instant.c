@@ -152,18 +152,8 @@ instantAddChain(vmrpInstant *inst, const char *target, char **ret_image, GError 
         g_autofree char *image = NULL;
         g_autofree char *parent = NULL;
 
-        if (!pdisk || pdisk->excluded || !pdisk->image) {
-            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                        "restore point %s holds no image of disk %s", id, target);
+        if (!(image = vmrpRepoPointImage(dir, point, target, error)))
             return false;
-        }
-        image = g_build_filename(dir, pdisk->image, NULL);
-        if (access(image, R_OK) < 0) {
-            g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
-                        "restore point %s is damaged: image of disk %s: %s",
-                        id, target, g_strerror(errno));
-            return false;
-        }
         addUnique(inst->dirs, dir);
         addUnique(inst->files, image);
         addUnique(inst->points, id);
@@ -540,12 +530,14 @@ instantHasBacking(const char *overlay, bool *ret_backing, GError **error)
     return true;
 }
 
-/* Pulls the backing chain of a running domain's disk into its overlay. */
+/* Pulls the backing chain of a running domain's disk into its overlay;
+ * cancelled, the block job is aborted and the overlay keeps its backing. */
 static bool
-instantPull(virDomainPtr dom, const char *target,
-            vmrpInstantProgressFunc progress, void *opaque, GError **error)
+instantPull(virDomainPtr dom, const char *target, const vmrpDiskCopyOptions *copy,
+            GError **error)
 {
     virDomainBlockJobInfo info;
+    uint64_t end = 0;
     int ret;
 
     if (virDomainBlockPull(dom, target, 0, 0) < 0) {
@@ -553,16 +545,19 @@ instantPull(virDomainPtr dom, const char *target,
         g_prefix_error(error, "disk %s: ", target);
         return false;
     }
-    uint64_t end = 0;
-
     while ((ret = virDomainGetBlockJobInfo(dom, target, &info, 0)) == 1) {
+        if (g_cancellable_is_cancelled(copy->cancel)) {
+            virDomainBlockJobAbort(dom, target, VIR_DOMAIN_BLOCK_JOB_ABORT_ASYNC);
+            g_cancellable_set_error_if_cancelled(copy->cancel, error);
+            return false;
+        }
         end = info.end;
-        if (progress)
-            progress(target, info.cur, info.end, opaque);
+        if (copy->progress)
+            copy->progress(target, info.cur, info.end, copy->opaque);
         g_usleep(PULL_POLL_US);
     }
-    if (ret == 0 && progress && end)
-        progress(target, end, end, opaque);
+    if (ret == 0 && copy->progress && end)
+        copy->progress(target, end, end, copy->opaque);
     if (ret < 0) {
         vmrpErrorFromLibvirt(error, "cannot follow the copy of the repository's data");
         g_prefix_error(error, "disk %s: ", target);
@@ -599,8 +594,9 @@ instantRelabelConfig(virDomainPtr dom, json_object *disks)
 
 bool
 vmrpInstantFinalize(virDomainPtr dom, vmrpRepo *repo, const char *uuid,
-                    vmrpInstantProgressFunc progress, void *opaque, GError **error)
+                    const vmrpDiskCopyOptions *copy, GError **error)
 {
+    static const vmrpDiskCopyOptions none;
     g_autofree char *path = instantRecordPath(repo, uuid);
     g_autoptr(GError) local = NULL;
     json_object *rec;
@@ -623,6 +619,8 @@ vmrpInstantFinalize(virDomainPtr dom, vmrpRepo *repo, const char *uuid,
         json_object_put(rec);
         return false;
     }
+    if (!copy)
+        copy = &none;
     active = dom && virDomainIsActive(dom) == 1;
     for (i = 0; dom && i < json_object_array_length(disks); i++) {
         json_object *d = json_object_array_get_idx(disks, i);
@@ -635,12 +633,12 @@ vmrpInstantFinalize(virDomainPtr dom, vmrpRepo *repo, const char *uuid,
             goto fail;
         }
         if (active) {
-            if (!instantPull(dom, target, progress, opaque, error))
+            if (!instantPull(dom, target, copy, error))
                 goto fail;
         } else {
             if (!instantHasBacking(overlay, &backing, error))
                 goto fail;
-            if (backing && !vmrpDiskFlatten(overlay, target, progress, opaque, error))
+            if (backing && !vmrpDiskFlatten(overlay, target, copy, error))
                 goto fail;
         }
         if (!instantHasBacking(overlay, &backing, error))

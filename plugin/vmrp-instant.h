@@ -22,6 +22,7 @@
 #include <libvirt/libvirt.h>
 #include <glib.h>
 
+#include "vmrp-disk.h"
 #include "vmrp-repo.h"
 
 typedef struct _vmrpInstant vmrpInstant;
@@ -62,18 +63,16 @@ int vmrpInstantPointInUse(vmrpRepo *repo, const char *id, char **ret_user, GErro
 /* The domain uuids with a record (for listings). */
 GStrv vmrpInstantListDomains(vmrpRepo *repo, GError **error);
 
-typedef void (*vmrpInstantProgressFunc)(const char *target, uint64_t done, uint64_t total,
-                                        void *opaque);
-
 /*
  * rp-restore --finalize: copies the repository's data into the overlays
  * of domain @dom (virDomainBlockPull while it runs, qemu-img rebase when it
  * is off), so that it no longer depends on the repository, then releases
  * the use.  @dom may be NULL when the domain is gone: @uuid's record is
- * then only released.
+ * then only released.  Cancelled, it stops the copy: the domain still runs
+ * on the repository, as before.
  */
 bool vmrpInstantFinalize(virDomainPtr dom, vmrpRepo *repo, const char *uuid,
-                         vmrpInstantProgressFunc progress, void *opaque, GError **error);
+                         const vmrpDiskCopyOptions *copy, GError **error);
 
 /* The collection (domain uuid) of the point a domain's record names, or
  * NULL when @uuid has no record. */

@@ -103,6 +103,7 @@ vmrpJobToJSON(const vmrpJob *job)
     addString(obj, "finished", job->finished);
     addString(obj, "state", vmrpJobStateToString(job->state));
     json_object_object_add(obj, "percent", json_object_new_int(job->percent));
+    json_object_object_add(obj, "started", json_object_new_boolean(job->started));
     addString(obj, "message", job->message);
     addString(obj, "result", job->result);
     json_object_object_add(obj, "pid", json_object_new_int64(job->pid));
@@ -150,6 +151,8 @@ jobLoad(const char *path, const char *id, GError **error)
     state = getStr(obj, "state");
     if (json_object_object_get_ex(obj, "percent", &val))
         job->percent = CLAMP(json_object_get_int(val), 0, 100);
+    if (json_object_object_get_ex(obj, "started", &val))
+        job->started = json_object_get_boolean(val);
     if (json_object_object_get_ex(obj, "pid", &val))
         job->pid = json_object_get_int64(val);
     json_object_put(obj);
@@ -347,4 +350,21 @@ bool
 vmrpJobFail(vmrpJob *job, const char *message, GError **error)
 {
     return jobEnd(job, VMRP_JOB_FAILED, NULL, message, error);
+}
+
+char *
+vmrpJobLogPath(const vmrpJob *job)
+{
+    return g_strdup_printf("%.*s.log", (int)(strlen(job->path) - strlen(".json")), job->path);
+}
+
+void
+vmrpJobRemove(vmrpJob *job)
+{
+    g_autofree char *log = vmrpJobLogPath(job);
+    g_autofree char *lock = lockPath(job->path);
+
+    unlink(job->path);
+    unlink(log);
+    unlink(lock);
 }

@@ -32,6 +32,7 @@ typedef struct {
     char *finished;
     vmrpJobState state;
     unsigned int percent;
+    bool started;           /* the worker checked its input and began the work */
     char *message;          /* progress, the result, or why it failed */
     char *result;           /* e.g. the new point's id */
     int64_t pid;
@@ -68,3 +69,10 @@ bool vmrpJobFail(vmrpJob *job, const char *message, GError **error);
 bool vmrpJobSave(vmrpJob *job, GError **error);
 
 char *vmrpJobToJSON(const vmrpJob *job);
+
+/* The job's log: its worker's stdout and stderr (a new string). */
+char *vmrpJobLogPath(const vmrpJob *job);
+
+/* Removes the job's files and log: a job that failed on bad input before it
+ * started is the command's own error, not a job to keep. */
+void vmrpJobRemove(vmrpJob *job);

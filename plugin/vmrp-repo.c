@@ -412,6 +412,33 @@ vmrpRepoListCreating(vmrpRepo *repo, const char *uuid, GError **error)
     return listPoints(repo, uuid, true, error);
 }
 
+char *
+vmrpRepoPointImage(const char *dir, vmrpPoint *point, const char *target, GError **error)
+{
+    vmrpPointDisk *pdisk = vmrpPointFindDisk(point, target);
+    g_autofree char *image = NULL;
+
+    if (!pdisk) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
+                    "restore point %s has no disk '%s'", point->id, target);
+        return NULL;
+    }
+    if (pdisk->excluded || !pdisk->image) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "disk %s was excluded from restore point %s: it holds no data",
+                    target, point->id);
+        return NULL;
+    }
+    image = g_build_filename(dir, pdisk->image, NULL);
+    if (access(image, R_OK) < 0) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
+                    "restore point %s is damaged: image of disk %s: %s",
+                    point->id, target, g_strerror(errno));
+        return NULL;
+    }
+    return g_steal_pointer(&image);
+}
+
 vmrpPoint *
 vmrpRepoFindPoint(vmrpRepo *repo, const char *id, char **ret_dir, GError **error)
 {

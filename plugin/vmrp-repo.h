@@ -63,6 +63,12 @@ vmrpPoint *vmrpRepoFindPoint(vmrpRepo *repo, const char *id, char **ret_dir, GEr
 /* Loads a point folder's manifest, checking that it names @id. */
 vmrpPoint *vmrpRepoLoadPoint(const char *dir, const char *id, GError **error);
 
+/* The path of @point's image of disk @target in the point's folder @dir,
+ * found readable: NOT_FOUND when the point has no such disk or the image
+ * is missing (the point is damaged), INVALID when the disk was excluded. */
+char *vmrpRepoPointImage(const char *dir, vmrpPoint *point, const char *target,
+                         GError **error);
+
 /* Starts a point: creates its .creating-<id> folder and writes the manifest;
  * returns the folder. */
 char *vmrpRepoPointBegin(vmrpRepo *repo, const vmrpPoint *point, GError **error);

@@ -7,6 +7,8 @@
  *   [in place: checkpoint metadata removed] -> domain defined -> [instant:
  *   use recorded, QEMU let read the images] -> started -> [in place: the
  *   set-aside disks removed]
+ * A cancellation (job-abort, Ctrl-C) until the domain is defined undoes
+ * the work as a failure does; after that the restore runs to its end.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -180,7 +182,7 @@ restoreLoad(restoreState *st, GError **error)
     return true;
 }
 
-/* Whether the point's image of a disk, with its backing chain, is whole. */
+/* Whether the point's image of a disk, with its backing chain, is readable. */
 static bool
 restoreCheckImage(restoreState *st, const char *target, const char *image, GError **error)
 {
@@ -189,12 +191,6 @@ restoreCheckImage(restoreState *st, const char *target, const char *image, GErro
     g_autofree char *out = NULL;
     g_autoptr(GError) local = NULL;
 
-    if (access(image, R_OK) < 0) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
-                    "restore point %s is damaged: image of disk %s: %s",
-                    st->id, target, g_strerror(errno));
-        return false;
-    }
     if (!vmrpRun(argv, &out, &local)) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
                     "restore point %s is damaged: image of disk %s: %s",
@@ -246,8 +242,9 @@ restorePlanDisks(restoreState *st, GError **error)
                 g_ptr_array_add(st->res->excluded, g_strdup(pdisk->target));
             continue;
         }
+        if (!(rd.image = vmrpRepoPointImage(st->dir, st->point, pdisk->target, error)))
+            return false;
         rd.target = g_strdup(pdisk->target);
-        rd.image = g_build_filename(st->dir, pdisk->image, NULL);
         rd.size = pdisk->size;
         if (opts->instant)
             rd.format = g_strdup("qcow2");
@@ -444,8 +441,11 @@ restoreStopOriginal(restoreState *st, GError **error)
     if (st->opts->shutdown_timeout_s > 0 && virDomainShutdown(st->orig) == 0) {
         deadline = g_get_monotonic_time() +
                    (gint64)st->opts->shutdown_timeout_s * G_USEC_PER_SEC;
-        while (virDomainIsActive(st->orig) == 1 && g_get_monotonic_time() < deadline)
+        while (virDomainIsActive(st->orig) == 1 && g_get_monotonic_time() < deadline &&
+               !g_cancellable_is_cancelled(st->opts->copy.cancel))
             g_usleep(SHUTDOWN_POLL_US);
+        if (g_cancellable_set_error_if_cancelled(st->opts->copy.cancel, error))
+            return false;
     }
     if (virDomainIsActive(st->orig) == 1 && virDomainDestroy(st->orig) < 0) {
         vmrpErrorFromLibvirt(error, "cannot stop the original domain");
@@ -499,7 +499,7 @@ restoreMakeDisks(restoreState *st, GError **error)
         }
         rd->created = true;
         if (!vmrpDiskConvert(rd->image, rd->dest, rd->format, rd->target, rd->size,
-                             opts->progress, opts->opaque, error)) {
+                             &opts->copy, error)) {
             g_prefix_error(error, "cannot restore disk %s: ", rd->target);
             return false;
         }
@@ -624,6 +624,7 @@ restoreRollback(restoreState *st)
 static bool
 restoreRunSteps(restoreState *st, GError **error)
 {
+    GCancellable *cancel = st->opts->copy.cancel;
     g_autofree char *xml = NULL;
     size_t i;
 
@@ -636,7 +637,10 @@ restoreRunSteps(restoreState *st, GError **error)
             !vmrpFaultCheck("restore-after-set-aside", error))
             return false;
     }
-    if (!restoreMakeDisks(st, error))
+    /* an abort (job-abort, Ctrl-C) counts until the domain is defined */
+    if (g_cancellable_set_error_if_cancelled(cancel, error) ||
+        !restoreMakeDisks(st, error) ||
+        g_cancellable_set_error_if_cancelled(cancel, error))
         return false;
     if (st->opts->in_place && !restoreDeleteCheckpoints(st, error))
         return false;
@@ -720,6 +724,8 @@ vmrpRestoreRun(virConnectPtr conn,
         goto cleanup;
 
     /* from here on, every failure undoes what was done */
+    if (opts->copy.started)
+        opts->copy.started(opts->copy.opaque);
     if (!restoreRunSteps(&st, error)) {
         restoreRollback(&st);
         goto cleanup;
@@ -745,8 +751,7 @@ char *
 vmrpRestoreFinalize(virConnectPtr conn,
                     vmrpRepo *repo,
                     const char *name_or_uuid,
-                    vmrpRestoreProgressFunc progress,
-                    void *opaque,
+                    const vmrpDiskCopyOptions *copy,
                     GError **error)
 {
     virDomainPtr dom = NULL;
@@ -786,7 +791,9 @@ vmrpRestoreFinalize(virConnectPtr conn,
             virDomainFree(dom);
         return NULL;
     }
-    ok = vmrpInstantFinalize(dom, repo, uuid, progress, opaque, error);
+    if (copy && copy->started)
+        copy->started(copy->opaque);
+    ok = vmrpInstantFinalize(dom, repo, uuid, copy, error);
     close(lock);
     if (dom)
         virDomainFree(dom);

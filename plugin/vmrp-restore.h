@@ -12,12 +12,10 @@
 #include <libvirt/libvirt.h>
 #include <glib.h>
 
+#include "vmrp-disk.h"
 #include "vmrp-repo.h"
 
 #define VMRP_RESTORE_SHUTDOWN_TIMEOUT_S 30
-
-typedef void (*vmrpRestoreProgressFunc)(const char *target, uint64_t done,
-                                        uint64_t total, void *opaque);
 
 typedef struct {
     bool in_place;           /* replace the original (Veeam's KeepOriginalVM=false) */
@@ -28,8 +26,8 @@ typedef struct {
                               * (implies power_on) */
     int shutdown_timeout_s;  /* in place: how long a running original may take to shut
                               * down before it is destroyed; 0: destroyed at once */
-    vmrpRestoreProgressFunc progress;
-    void *opaque;
+    vmrpDiskCopyOptions copy;  /* progress; started once every check passed; cancel:
+                              * everything done is undone, as on a failure */
 } vmrpRestoreOptions;
 
 typedef struct {
@@ -82,6 +80,5 @@ vmrpRestoreResult *vmrpRestoreRun(virConnectPtr conn,
 char *vmrpRestoreFinalize(virConnectPtr conn,
                           vmrpRepo *repo,
                           const char *name_or_uuid,
-                          vmrpRestoreProgressFunc progress,
-                          void *opaque,
+                          const vmrpDiskCopyOptions *copy,
                           GError **error);

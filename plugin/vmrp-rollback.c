@@ -206,8 +206,8 @@ rollbackCopyProgress(uint64_t done, uint64_t total, void *opaque)
 {
     rollbackProgress *rp = opaque;
 
-    if (rp->opts->progress)
-        rp->opts->progress(rp->target, done, total, rp->opts->opaque);
+    if (rp->opts->copy.progress)
+        rp->opts->copy.progress(rp->target, done, total, rp->opts->copy.opaque);
 }
 
 static bool
@@ -228,7 +228,7 @@ rollbackCopy(rollbackDisk *rd, const char *job_dir, const vmrpRollbackOptions *o
                     "disk %s was resized since the point", rd->pdisk->target);
         return false;
     }
-    copts.cancel = opts->cancel;
+    /* no cancel: see vmrpRollbackRun() */
     copts.progress = rollbackCopyProgress;
     copts.opaque = &rp;
     if (!vmrpNbdCopyToImage(src, rd->map, rd->path, "qcow2", &copts, NULL, error)) {
@@ -272,7 +272,11 @@ vmrpRollbackRun(virConnectPtr conn, vmrpRepo *repo, const char *id,
         !rollbackCheckBitmaps(dom, point, disks->len, error))
         goto cleanup;
 
-    /* from here on the domain changes */
+    /* from here on the domain changes, and the rollback runs to its end */
+    if (opts->copy.started)
+        opts->copy.started(opts->copy.opaque);
+    if (g_cancellable_set_error_if_cancelled(opts->copy.cancel, error))
+        goto cleanup;
     if (was_running && virDomainDestroy(dom) < 0) {
         vmrpErrorFromLibvirt(error, "cannot stop the domain");
         goto cleanup;

@@ -11,16 +11,13 @@
 #include <libvirt/libvirt.h>
 #include <gio/gio.h>
 
+#include "vmrp-disk.h"
 #include "vmrp-repo.h"
-
-typedef void (*vmrpRollbackProgressFunc)(const char *target, uint64_t done, uint64_t total,
-                                         void *opaque);
 
 typedef struct {
     bool power_on;                 /* start the domain afterwards (also if it ran before) */
-    GCancellable *cancel;
-    vmrpRollbackProgressFunc progress;
-    void *opaque;
+    vmrpDiskCopyOptions copy;      /* progress; started once every check passed; cancel:
+                                    * heeded until the domain is stopped (see below) */
 } vmrpRollbackOptions;
 
 typedef struct {
@@ -41,6 +38,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpRollbackResult, vmrpRollbackResultFree)
  * checkpoints newer than the point are removed first.  Refused before
  * anything changes when the point's checkpoint or its bitmaps are gone, or
  * the disks differ from the point's (a full in-place restore is the way then).
+ *
+ * A cancellation before the domain is stopped changes nothing; after it, the
+ * rollback runs to its end: the blocks it writes back cannot be given back,
+ * and a disk half rolled back would be neither the point nor the original.
  */
 vmrpRollbackResult *vmrpRollbackRun(virConnectPtr conn, vmrpRepo *repo, const char *id,
                                     const vmrpRollbackOptions *opts, GError **error);

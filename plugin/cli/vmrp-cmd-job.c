@@ -35,8 +35,6 @@ workerSetup(gpointer data)
     }
 }
 
-static const char *started = "running";
-
 bool
 vmrpCLIAsyncStart(vmrpCLI *cli, int argc, char **argv, const char *subject, GError **error)
 {
@@ -52,7 +50,7 @@ vmrpCLIAsyncStart(vmrpCLI *cli, int argc, char **argv, const char *subject, GErr
     if (!(repo = vmrpCLIOpenRepo(cli, true, error)) ||
         !(job = vmrpJobCreate(repo, argv[0], subject, error)))
         return false;
-    log = g_strdup_printf("%.*s.log", (int)(strlen(job->path) - strlen(".json")), job->path);
+    log = vmrpJobLogPath(job);
 
     g_ptr_array_add(args, "/proc/self/exe");
     for (i = 0; cli->global_argv[i]; i++)
@@ -79,11 +77,12 @@ vmrpCLIAsyncStart(vmrpCLI *cli, int argc, char **argv, const char *subject, GErr
 
         if (!now)
             return false;
-        if (now->state == VMRP_JOB_FAILED) {
+        if (now->state == VMRP_JOB_FAILED && !now->started) {
             g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "%s", now->message);
+            vmrpJobRemove(now);
             return false;
         }
-        if (now->state == VMRP_JOB_FINISHED || g_strcmp0(now->message, "starting") != 0)
+        if (now->started || now->state != VMRP_JOB_RUNNING)
             break;
         if (g_get_monotonic_time() > deadline) {
             g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED,
@@ -108,8 +107,9 @@ vmrpCLIJobStarted(vmrpCLI *cli)
 {
     if (!cli->job)
         return;
+    cli->job->started = true;
     g_free(cli->job->message);
-    cli->job->message = g_strdup(started);
+    cli->job->message = g_strdup("running");
     vmrpJobSave(cli->job, NULL);
 }
 

@@ -21,6 +21,24 @@ restoreProgress(const char *target, uint64_t done, uint64_t total, void *opaque)
 }
 
 static void
+restoreStarted(void *opaque)
+{
+    vmrpCLIProgress *progress = opaque;
+
+    vmrpCLIJobStarted(progress->cli);
+}
+
+/* Progress bars, the job's start (in a job's worker) and cancellation by
+ * job-abort or Ctrl-C. */
+static vmrpDiskCopyOptions
+restoreCopyOptions(vmrpCLIProgress *progress)
+{
+    vmrpDiskCopyOptions copy = { restoreProgress, restoreStarted, progress,
+                                 progress->cli->cancel };
+    return copy;
+}
+
+static void
 printStrings(json_object *obj, const char *key, GPtrArray *arr)
 {
     json_object *a = json_object_new_array();
@@ -37,13 +55,17 @@ restoreFinalize(vmrpCLI *cli, const char *domain, GError **error)
     g_autoptr(vmrpRepo) repo = NULL;
     g_autofree char *uuid = NULL;
     vmrpCLIProgress progress = { cli, -1, NULL };
+    vmrpDiskCopyOptions copy = restoreCopyOptions(&progress);
 
     if (!(repo = vmrpCLIOpenRepo(cli, false, error)) || !vmrpCLIConnect(cli, error))
         return false;
-    uuid = vmrpRestoreFinalize(cli->conn, repo, domain, restoreProgress, &progress, error);
+    uuid = vmrpRestoreFinalize(cli->conn, repo, domain, &copy, error);
     g_free(progress.last_target);
     if (!uuid)
         return false;
+    cli->job_result = g_strdup(domain);
+    cli->job_message = g_strdup_printf("Domain %s no longer depends on the repository: its "
+                                       "disks hold all their data", domain);
     if (cli->json) {
         json_object *obj = json_object_new_object();
         json_object_object_add(obj, "domain", json_object_new_string(domain));
@@ -52,8 +74,7 @@ restoreFinalize(vmrpCLI *cli, const char *domain, GError **error)
         vmrpCLIPrintJSON(obj);
         return true;
     }
-    printf("Domain %s no longer depends on the repository: its disks hold all their data\n",
-           domain);
+    printf("%s\n", cli->job_message);
     return true;
 }
 
@@ -72,13 +93,17 @@ restoreQuickRollback(vmrpCLI *cli, const char *id, bool power_on, GError **error
         !(repo = vmrpCLIOpenRepo(cli, false, error)) || !vmrpCLIConnect(cli, error))
         return false;
     opts.power_on = power_on;
-    opts.cancel = cli->cancel;
-    opts.progress = restoreProgress;
-    opts.opaque = &progress;
+    opts.copy = restoreCopyOptions(&progress);
     res = vmrpRollbackRun(cli->conn, repo, id, &opts, error);
     g_free(progress.last_target);
     if (!res)
         return false;
+
+    written = vmrpCLIHumanBytes(res->bytes_written);
+    size = vmrpCLIHumanBytes(res->bytes_disks);
+    cli->job_result = g_strdup(res->name);
+    cli->job_message = g_strdup_printf("Domain %s rolled back to restore point %s: %s written "
+                                       "back of %s", res->name, id, written, size);
 
     if (cli->json) {
         json_object *obj = json_object_new_object();
@@ -98,10 +123,7 @@ restoreQuickRollback(vmrpCLI *cli, const char *id, bool power_on, GError **error
         vmrpCLIPrintJSON(obj);
         return true;
     }
-    written = vmrpCLIHumanBytes(res->bytes_written);
-    size = vmrpCLIHumanBytes(res->bytes_disks);
-    printf("Domain %s rolled back to restore point %s: %s written back of %s\n",
-           res->name, id, written, size);
+    printf("%s\n", cli->job_message);
     for (i = 0; res->excluded[i]; i++)
         printf("  disk %s: excluded from the point, kept as it is\n", res->excluded[i]);
     if (res->checkpoints_removed[0])
@@ -120,6 +142,7 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
     gboolean quick_rollback = FALSE;
     gboolean instant = FALSE;
     gboolean finalize = FALSE;
+    gboolean async = FALSE;
     int shutdown_timeout = VMRP_RESTORE_SHUTDOWN_TIMEOUT_S;
     GOptionEntry entries[] = {
         { "name", 0, 0, G_OPTION_ARG_STRING, &name,
@@ -140,12 +163,15 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
           "destroyed (default 30, 0: at once)", "S" },
         { "quick-rollback", 0, 0, G_OPTION_ARG_NONE, &quick_rollback,
           "write back only what changed since the point (in place)", NULL },
+        { "async", 0, 0, G_OPTION_ARG_NONE, &async,
+          "run as a job: print its id and return (see job-info; job-abort undoes it)", NULL },
         { NULL }
     };
     g_autoptr(vmrpRepo) repo = NULL;
     g_autoptr(vmrpRestoreResult) res = NULL;
     vmrpRestoreOptions opts = { 0 };
     vmrpCLIProgress progress = { cli, -1, NULL };
+    g_auto(GStrv) orig_argv = g_strdupv(argv);
     size_t i;
 
     if (!vmrpCLIParse("rp-restore", "POINT | --finalize DOMAIN",
@@ -156,9 +182,11 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
     if (finalize) {
         if (name || keep_original || power_on || disk_dir || instant || quick_rollback) {
             g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                        "--finalize DOMAIN takes no other option");
+                        "--finalize DOMAIN takes no other option than --async");
             return false;
         }
+        if (async)
+            return vmrpCLIAsyncStart(cli, g_strv_length(orig_argv), orig_argv, argv[1], error);
         return restoreFinalize(cli, argv[1], error);
     }
     if (quick_rollback && (name || keep_original)) {
@@ -174,6 +202,8 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
                         "no --instant or --disk-dir");
             return false;
         }
+        if (async)
+            return vmrpCLIAsyncStart(cli, g_strv_length(orig_argv), orig_argv, argv[1], error);
         return restoreQuickRollback(cli, argv[1], power_on, error);
     }
     if (shutdown_timeout < 0) {
@@ -190,6 +220,8 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
     if (!vmrpNameCheckPoint(argv[1], error) ||
         (name && !vmrpNameCheckDomain(name, error)))
         return false;
+    if (async)
+        return vmrpCLIAsyncStart(cli, g_strv_length(orig_argv), orig_argv, argv[1], error);
     if (!(repo = vmrpCLIOpenRepo(cli, false, error)) || !vmrpCLIConnect(cli, error))
         return false;
 
@@ -199,12 +231,17 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
     opts.power_on = power_on;
     opts.instant = instant;
     opts.shutdown_timeout_s = shutdown_timeout;
-    opts.progress = restoreProgress;
-    opts.opaque = &progress;
+    opts.copy = restoreCopyOptions(&progress);
     res = vmrpRestoreRun(cli->conn, repo, argv[1], &opts, error);
     g_free(progress.last_target);
     if (!res)
         return false;
+
+    cli->job_result = g_strdup(res->name);
+    cli->job_message = g_strdup_printf("Restore point %s restored %s domain %s%s%s", argv[1],
+                                       res->in_place ? "in place of" : "as", res->name,
+                                       res->instant ? ", instantly" : "",
+                                       res->running ? " (running)" : "");
 
     if (cli->json) {
         json_object *obj = json_object_new_object();
@@ -221,12 +258,7 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
         vmrpCLIPrintJSON(obj);
         return true;
     }
-    if (res->in_place)
-        printf("Restore point %s restored in place of domain %s%s%s\n", argv[1], res->name,
-               res->instant ? ", instantly" : "", res->running ? " (running)" : "");
-    else
-        printf("Restore point %s restored as domain %s%s%s\n", argv[1], res->name,
-               res->instant ? ", instantly" : "", res->running ? " (running)" : "");
+    printf("%s\n", cli->job_message);
     for (i = 0; i < res->disks->len; i++)
         printf("  disk %s%s\n", (char *)g_ptr_array_index(res->disks, i),
                res->instant ? " (overlay over the point's image)" : "");
@@ -247,15 +279,20 @@ vmrpCmdDiskCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
 {
     g_autofree char *output = NULL;
     g_autofree char *format = NULL;
+    gboolean async = FALSE;
     GOptionEntry entries[] = {
         { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
           "the new image (must not exist)", "FILE" },
         { "format", 0, 0, G_OPTION_ARG_STRING, &format,
           "qcow2 (default) or raw", "FORMAT" },
+        { "async", 0, 0, G_OPTION_ARG_NONE, &async,
+          "run as a job: print its id and return (see job-info)", NULL },
         { NULL }
     };
     g_autoptr(vmrpRepo) repo = NULL;
     vmrpCLIProgress progress = { cli, -1, NULL };
+    vmrpDiskCopyOptions copy = restoreCopyOptions(&progress);
+    g_auto(GStrv) orig_argv = g_strdupv(argv);
     bool ok;
 
     if (!vmrpCLIParse("disk-create", "POINT TARGET --output FILE",
@@ -268,13 +305,18 @@ vmrpCmdDiskCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
     }
     if (!vmrpNameCheckPoint(argv[1], error) || !vmrpNameCheckTarget(argv[2], error))
         return false;
+    if (async)
+        return vmrpCLIAsyncStart(cli, g_strv_length(orig_argv), orig_argv, argv[1], error);
     if (!(repo = vmrpCLIOpenRepo(cli, false, error)))
         return false;
-    ok = vmrpDiskCreate(repo, argv[1], argv[2], output, format ? format : "qcow2",
-                        restoreProgress, &progress, error);
+    ok = vmrpDiskCreate(repo, argv[1], argv[2], output, format ? format : "qcow2", &copy,
+                        error);
     g_free(progress.last_target);
     if (!ok)
         return false;
+    cli->job_result = g_strdup(output);
+    cli->job_message = g_strdup_printf("Disk %s of restore point %s written to %s (%s)",
+                                       argv[2], argv[1], output, format ? format : "qcow2");
     if (cli->json) {
         json_object *obj = json_object_new_object();
         json_object_object_add(obj, "point", json_object_new_string(argv[1]));
@@ -284,7 +326,6 @@ vmrpCmdDiskCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
         vmrpCLIPrintJSON(obj);
         return true;
     }
-    printf("Disk %s of restore point %s written to %s (%s)\n", argv[2], argv[1], output,
-           format ? format : "qcow2");
+    printf("%s\n", cli->job_message);
     return true;
 }

@@ -110,6 +110,17 @@ expect_error() {
   tail -n 1 "$out" | grep -q '^error: ' 
 }
 
+# wait_reached PHASE: waits (30 s at most) until a fault point fired PHASE;
+# run vmrp with VMRP_FAULT_REACHED="$WORK/fault-reached" (see vmrp-fault.h).
+wait_reached() {
+  local i
+  for i in $(seq 300); do
+    grep -qx "$1" "$WORK/fault-reached" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # A fingerprint of what the test could change: the repository's files, the
 # defined domains and every checkpoint of the test's domains.
 state_snapshot() {

@@ -30,15 +30,6 @@ nothing_left() {
   [ -z "$(virsh_ domjobinfo "$vm" | grep -i 'backup')" ] || { echo "# a job remains"; return 1; }
 }
 
-wait_reached() {
-  local i
-  for i in $(seq 300); do
-    grep -qx "$1" "$reached" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
 vmrp rp-create "$vm" >/dev/null 2>&1
 check "a first point"
 

@@ -30,6 +30,11 @@ qemu-img compare -q "$(pdir "$incr")/vda.qcow2" "$WORK/incr-vda.raw" &&
 check "its raw image is exact: the whole chain was read"
 grep -q '100%' "$WORK/dc.err"
 check "disk-create reports progress"
+job=$(vmrp --json disk-create "$incr" vda --output "$WORK/async-vda.qcow2" --async | jq -r .job)
+vmrp job-wait "$job" >/dev/null &&
+  [ "$(vmrp --json job-info "$job" | jq -r .result)" = "$WORK/async-vda.qcow2" ] &&
+  qemu-img compare -q "$(pdir "$incr")/vda.qcow2" "$WORK/async-vda.qcow2"
+check "disk-create --async: job-wait, then its image is exact"
 
 before=$(state_snapshot)
 expect_error "$WORK/e1" vmrp disk-create "$full" vda --output "$WORK/full-vda.qcow2"
@@ -41,6 +46,9 @@ expect_error "$WORK/e3" vmrp disk-create "$full" vdb --output "$WORK/x.qcow2" &&
 check "disk-create refuses an excluded disk"
 expect_error "$WORK/e4" vmrp disk-create "$full" vda --output "$WORK/x.vmdk" --format vmdk
 check "disk-create refuses an unknown format"
+expect_error "$WORK/e5" vmrp disk-create "$full" vdz --output "$WORK/x.qcow2" --async &&
+  grep -q "no disk 'vdz'" "$WORK/e5"
+check "disk-create --async refuses an unknown target itself, not as a failed job"
 [ ! -e "$WORK/x.qcow2" ] && [ ! -e "$WORK/x.vmdk" ] && [ "$before" = "$(state_snapshot)" ]
 check "nothing was written"
 
@@ -50,6 +58,12 @@ check "restore beside of a point with an excluded disk"
 [ "$(jq -r '.excluded_disks[0]' "$WORK/beside.json")" = vdb ] &&
   ! virsh -q -c "$VMRP_URI" domblklist "$TEST_ID-beside" | grep -q '^ *vdb '
 check "the new VM has no vdb and the output says so"
+job=$(vmrp --json rp-restore "$incr" --name "$TEST_ID-async" --async | jq -r .job)
+vmrp job-wait "$job" >/dev/null &&
+  [ "$(vmrp --json job-info "$job" | jq -r .result)" = "$TEST_ID-async" ] &&
+  qemu-img compare -q "$(pdir "$incr")/vda.qcow2" \
+    "$(virsh -q -c "$VMRP_URI" domblklist "$TEST_ID-async" | awk '$1 == "vda" {print $2}')"
+check "rp-restore --async beside: job-wait, its result is the new domain, its disk exact"
 
 # --- corrupt points: refused before anything changes, original untouched
 uuid=$(virsh -q -c "$VMRP_URI" domuuid "$vm")

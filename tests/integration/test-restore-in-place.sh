@@ -3,7 +3,8 @@
 # stopped and replaced by the point, keeping its name, UUID and MAC; a
 # failure after its disks were set aside (a define that fails for real, and
 # the fault point restore-after-set-aside when built with -Dfault_points)
-# gives the original back exactly; a restore while the domain is busy is
+# gives the original back exactly, and so does job-abort of a restore run
+# with --async while qemu-img copies; a restore while the domain is busy is
 # refused before anything changes.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
@@ -113,6 +114,26 @@ if grep -q '^#define VMRP_FAULT_POINTS' "$(dirname "$VMRP")/../config.h" 2>/dev/
   diff "$WORK/orig.before" "$WORK/orig.after" | comment
   [ "$(virsh_ domstate "$vm")" = running ]
   check "after the fault the original is back exactly and running"
+
+  # an in-place restore run as a job, aborted while qemu-img writes a disk
+  out=$(VMRP_FAULT=disk-copy-running:hang VMRP_FAULT_REACHED="$WORK/fault-reached" \
+    vmrp --json rp-restore "$point" --power-on --shutdown-timeout 0 --async)
+  check "rp-restore --async returns"
+  job=$(jq -r .job <<<"$out")
+  wait_reached disk-copy-running && [ "$(vmrp --json job-info "$job" | jq -r .state)" = Running ] &&
+    [ "$(virsh_ domstate "$vm")" = "shut off" ] &&
+    ls "$(dirname "$(disk_of "$vm" vda)")" | grep -q vmrp-old
+  check "job $job runs: the original is stopped, its disks set aside, qemu-img started"
+  vmrp job-abort "$job" >"$WORK/abort.out"
+  check "job-abort"
+  comment "$WORK/abort.out"
+  [ "$(vmrp --json job-info "$job" | jq -r .state)" = Failed ] &&
+    vmrp --json job-info "$job" | jq -r .message | grep -q '^aborted'
+  check "the aborted job says Failed: aborted"
+  original_state >"$WORK/orig.after"
+  diff "$WORK/orig.before" "$WORK/orig.after" | comment
+  [ "$(virsh_ domstate "$vm")" = running ]
+  check "after the abort the original is back exactly and running"
   virsh_ destroy "$vm" >/dev/null
 else
   echo "# vmrp built without -Dfault_points: the fault point restore-after-set-aside is not tested"
