@@ -5,7 +5,8 @@
  * removed -> domain stopped (QEMU stores the bitmaps in the images) -> for
  * each disk, the map of blocks changed since the point read from its bitmap
  * (qemu-nbd -B), then those blocks copied from the point's image over the
- * disk -> domain started again.
+ * disk -> the bitmaps of the point's checkpoint cleared (the disks hold the
+ * point again: nothing changed since) -> domain started again.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -98,8 +99,9 @@ rollbackCheck(virDomainPtr dom, vmrpPoint *point, const char *dir, GArray *disks
                         point->id, pdisk->target);
             return false;
         }
+        if (!(rd.image = vmrpRepoPointImage(dir, point, pdisk->target, error)))
+            return false;
         rd.path = g_strdup(now->source);
-        rd.image = g_build_filename(dir, pdisk->image, NULL);
         g_array_append_val(disks, rd);
     }
     return true;
@@ -252,6 +254,7 @@ vmrpRollbackRun(virConnectPtr conn, vmrpRepo *repo, const char *id,
     g_autofree char *job_name = NULL;
     virDomainPtr dom = NULL;
     bool was_running;
+    gint64 write_back_start;
     int lock = -1;
     bool ok = false;
     size_t i;
@@ -283,6 +286,7 @@ vmrpRollbackRun(virConnectPtr conn, vmrpRepo *repo, const char *id,
     }
     if (!(res->checkpoints_removed = rollbackRemoveNewer(dom, point, disks, error)))
         goto cleanup;
+    write_back_start = g_get_monotonic_time();
     job_name = g_strdup_printf("rollback-%s", point->id);
     if (!(job_dir = vmrpStateMakeJobDir(job_name, error)))
         goto cleanup;
@@ -297,6 +301,20 @@ vmrpRollbackRun(virConnectPtr conn, vmrpRepo *repo, const char *id,
                           &res->bytes_written, error))
             goto cleanup;
     }
+    /* the disks are the point's again: the next rollback writes back only
+     * what changes from now on */
+    for (i = 0; i < disks->len; i++) {
+        rollbackDisk *rd = &g_array_index(disks, rollbackDisk, i);
+        const char *argv[] = { "qemu-img", "bitmap", "--clear", "-f", "qcow2", rd->path,
+                               point->checkpoint, NULL };
+        g_autoptr(GError) local = NULL;
+
+        if (!vmrpRun(argv, NULL, &local))
+            g_warning("disk %s: cannot clear the bitmap of point %s (the next rollback "
+                      "writes back more than it needs to): %s", rd->pdisk->target, point->id,
+                      local->message);
+    }
+    res->write_back_ms = (g_get_monotonic_time() - write_back_start) / 1000;
     if ((was_running || opts->power_on) && virDomainCreate(dom) < 0) {
         vmrpErrorFromLibvirt(error, "cannot start the domain again");
         goto cleanup;

@@ -24,6 +24,7 @@ typedef struct {
     char *name;
     uint64_t bytes_written;        /* what was written back, all disks */
     uint64_t bytes_disks;          /* the disks' size, all disks */
+    int64_t write_back_ms;         /* finding and writing back the changed blocks */
     GStrv checkpoints_removed;     /* the checkpoints newer than the point */
     GStrv excluded;                /* disks the point does not hold: left as they are */
 } vmrpRollbackResult;

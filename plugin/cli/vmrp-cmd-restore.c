@@ -103,7 +103,8 @@ restoreQuickRollback(vmrpCLI *cli, const char *id, bool power_on, GError **error
     size = vmrpCLIHumanBytes(res->bytes_disks);
     cli->job_result = g_strdup(res->name);
     cli->job_message = g_strdup_printf("Domain %s rolled back to restore point %s: %s written "
-                                       "back of %s", res->name, id, written, size);
+                                       "back of %s in %.1f s", res->name, id, written, size,
+                                       res->write_back_ms / 1000.0);
 
     if (cli->json) {
         json_object *obj = json_object_new_object();
@@ -113,6 +114,7 @@ restoreQuickRollback(vmrpCLI *cli, const char *id, bool power_on, GError **error
         json_object_object_add(obj, "mode", json_object_new_string("quick-rollback"));
         json_object_object_add(obj, "bytes_written", json_object_new_uint64(res->bytes_written));
         json_object_object_add(obj, "bytes_disks", json_object_new_uint64(res->bytes_disks));
+        json_object_object_add(obj, "write_back_ms", json_object_new_int64(res->write_back_ms));
         for (i = 0; res->checkpoints_removed[i]; i++)
             json_object_array_add(arr, json_object_new_string(res->checkpoints_removed[i]));
         json_object_object_add(obj, "checkpoints_removed", arr);

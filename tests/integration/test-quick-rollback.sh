@@ -2,7 +2,8 @@
 # QuickRollback: an in-place restore that writes back only the blocks that
 # changed since the point, found from the point's checkpoint bitmaps.  The
 # disks then equal the point bit for bit, fewer bytes than the disks hold
-# were written, the checkpoints newer than the point are gone, and the next
+# were written, the checkpoints newer than the point are gone, the next
+# rollback writes back only what changed since the last one, and the next
 # rp-create is correct.  This is also the CI-runner reset: prepared VM,
 # point, a job changes the VM, rollback.
 #
@@ -44,6 +45,9 @@ check "a domain that was off stays off"
 ! virsh_ checkpoint-list "$vm" --name | grep -q "$(point_of later)"
 check "the checkpoint newer than the point is gone"
 echo "# quick rollback: $(awk "BEGIN {print $end - $start}") s"
+vmrp --json rp-restore "$prepared" --quick-rollback >"$WORK/qr-again.json" 2>/dev/null &&
+  [ "$(jq .bytes_written "$WORK/qr-again.json")" = 0 ]
+check "a second rollback with nothing changed since writes nothing back"
 
 # the next point is correct: the chain goes on from what the disks hold
 virsh_ start "$vm" >/dev/null && guest "$vm" wait 120 >/dev/null
