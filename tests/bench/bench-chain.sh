@@ -26,152 +26,24 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -euo pipefail
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-SRC=$(cd "$HERE/../.." && pwd)
-BUILD=$(cd "${1:-$SRC/build}" && pwd)
-VMRP=$BUILD/plugin/vmrp
-GUEST=$BUILD/tests/tools/vmrp-guest
-TESTVM=$SRC/vm-images/testvm.sh
-URI=${VMRP_URI:-qemu:///system}
-TESTDIR=${VMRP_TESTVM_DIR:-/var/lib/libvirt/images/vmrp-test}
-
-ROUNDS=${BENCH_ROUNDS:-3}
-DATA_MIB=${BENCH_DATA_MIB:-1536}
-REWRITE_MIB=${BENCH_REWRITE_MIB:-200}
-DISK_SIZE=${BENCH_DISK_SIZE:-4G}
-PREFIX=vmrpbench-$$-
+BENCH=bench-chain
+# shellcheck source=tests/bench/bench-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 VM_A=${PREFIX}vmrp
 VM_B=${PREFIX}vnb
-WORK=
 REF_JOB=
 
-die() {
-    echo "bench-chain: $*" >&2
-    exit 1
-}
-
-log() {
-    echo "bench-chain: $*" >&2
-}
-
-cleanup() {
-    local rc=$?
-    set +e
+abort_reference() {
     [ -z "$REF_JOB" ] || virsh -q -c "$URI" domjobabort "$VM_A" >/dev/null 2>&1
-    "$TESTVM" cleanup "$PREFIX" >/dev/null 2>&1
-    if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-        if [ "${BENCH_KEEP:-0}" = 1 ]; then
-            log "work folder kept: $WORK"
-        else
-            rm -rf "$WORK"
-        fi
-    fi
-    exit "$rc"
 }
+BENCH_CLEANUP=abort_reference
+bench_setup "$@" -- virtnbdbackup /usr/bin/python3
 
-[ "$(id -u)" -eq 0 ] || die "must run as root"
-for prog in "$VMRP" "$GUEST"; do
-    [ -x "$prog" ] || die "$prog missing: build first (meson setup BUILD && ninja -C BUILD)"
-done
-for prog in virtnbdbackup qemu-img jq virsh numfmt /usr/bin/time /usr/bin/python3; do
-    command -v "$prog" >/dev/null || die "$prog missing: run vm-images/prepare-host.sh"
-done
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive number"
-DISK_MIB=$(($(numfmt --from=iec "$DISK_SIZE") / 1048576))
-if [ "$DATA_MIB" -ge "$DISK_MIB" ] || [ "$REWRITE_MIB" -lt 8 ]; then
-    die "BENCH_DATA_MIB must be below the disk size, BENCH_REWRITE_MIB at least 8"
-fi
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# QEMU (libvirt-qemu) writes the sockets and scratch files: every parent is searchable.
-WORK=$(mktemp -d /var/tmp/vmrpbench.XXXXXX)
-chmod 0711 "$WORK"
 mkdir -p "$WORK/state" "$WORK/ref" "$WORK/vnb-state" "$WORK/repo-vmrp"
 chown libvirt-qemu "$WORK/state" "$WORK/ref" "$WORK/vnb-state"
 chmod 0700 "$WORK/state" "$WORK/ref" "$WORK/vnb-state"
-
-# per step and round ("vfull,2"); read through namerefs in median and maximum
-# shellcheck disable=SC2034
-declare -A T=() HWM=() RSS=() FREEZE=() BYTES=()
-
-now_ms() {
-    echo $(($(date +%s%N) / 1000000))
-}
-
-# Allocated bytes under a path.
-du_bytes() {
-    du -s --block-size=1 "$@" | awk '{ s += $1 } END { printf "%.0f\n", s }'
-}
-
-# run_timed KEY CMD...: runs CMD under GNU time with cold caches. T[KEY] is the wall
-# time in ms, RSS[KEY] GNU time's maximum RSS in KiB (CMD and the children it reaped),
-# HWM[KEY] the peak RSS of CMD's process alone (VmHWM, polled from /proc).
-run_timed() {
-    local key=$1 start end pid child hwm=0 v rc=0
-    shift
-    sync
-    echo 3 >/proc/sys/vm/drop_caches
-    start=$(now_ms)
-    /usr/bin/time -v -o "$WORK/time-$key" "$@" >"$WORK/out-$key" 2>&1 &
-    pid=$!
-    while kill -0 "$pid" 2>/dev/null; do
-        child=$(pgrep -P "$pid" | head -n 1 || true)
-        if [ -n "$child" ]; then
-            v=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$child/status" \
-                2>/dev/null || true)
-            if [ -n "$v" ] && [ "$v" -gt "$hwm" ]; then
-                hwm=$v
-            fi
-        fi
-        sleep 0.05
-    done
-    wait "$pid" || rc=$?
-    end=$(now_ms)
-    if [ "$rc" -ne 0 ]; then
-        tail -n 20 "$WORK/out-$key" >&2
-        die "$key failed (exit $rc)"
-    fi
-    T[$key]=$((end - start))
-    # shellcheck disable=SC2034
-    RSS[$key]=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/time-$key")
-    # shellcheck disable=SC2034
-    HWM[$key]=$hwm
-}
-
-# --- the VMs -------------------------------------------------------------------------
-# DATA_MIB of random data in 6 regions spread over the disk; the rest never written.
-prepare_image() {
-    local raw=$WORK/data.raw nreg=6 i
-    truncate -s "$DISK_SIZE" "$raw"
-    for ((i = 0; i < nreg; i++)); do
-        dd if=/dev/urandom of="$raw" bs=1M seek=$((i * DISK_MIB / nreg)) \
-            count=$((DATA_MIB / nreg)) conv=notrunc status=none
-    done
-    qemu-img convert -q -f raw -O qcow2 -o compat=1.1 "$raw" "$WORK/data.qcow2"
-    rm -f "$raw"
-}
-
-# A VM whose vdb is a copy of the prepared image, started.
-create_vm() {
-    local name=$1
-    "$TESTVM" create "$name" --disks 2 --disk-size "$DISK_SIZE" >/dev/null
-    cp --sparse=always "$WORK/data.qcow2" "$TESTDIR/$name/vdb.qcow2"
-    chmod 0644 "$TESTDIR/$name/vdb.qcow2"
-    "$TESTVM" start "$name"
-}
-
-# The guest overwrites REWRITE_MIB of vdb with random data: 8 pieces spread over the 6
-# regions that hold data, so that every full point copies the same DATA_MIB.
-rewrite() {
-    local name=$1 round=$2 script="" i piece=$((REWRITE_MIB / 8)) seek
-    for ((i = 0; i < 8; i++)); do
-        seek=$(((i % 6) * DISK_MIB / 6 + (i / 6) * DATA_MIB / 12 + round * 3))
-        script+="dd if=/dev/urandom of=/dev/vdb bs=1M count=$piece seek=$seek"
-        script+=" conv=notrunc,fsync 2>/dev/null || exit 1; "
-    done
-    "$GUEST" -c "$URI" "$name" exec --timeout 900 -- /bin/sh -c "${script}sync"
-}
+# shellcheck disable=SC2034 # read through namerefs
+declare -A FREEZE=()
 
 # --- the reference: qemu-img convert of libvirt's pull-mode export -------------------
 reference() {
@@ -256,8 +128,6 @@ vnb_backup() {
 }
 
 # --- the run -------------------------------------------------------------------------
-log "$(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-log "preparing a $DISK_SIZE image holding $DATA_MIB MiB of random data"
 prepare_image
 log "creating $VM_A and $VM_B"
 create_vm "$VM_A"
@@ -269,8 +139,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
     reference "ref,$r"
     vmrp_point "vfull,$r" --full
     vnb_backup "nfull,$r" full "$WORK/repo-vnb-$r"
-    rewrite "$VM_A" "$r"
-    rewrite "$VM_B" "$r"
+    rewrite "$VM_A" "$REWRITE_MIB" "$r"
+    rewrite "$VM_B" "$REWRITE_MIB" "$r"
     vmrp_point "vinc,$r"
     vnb_backup "ninc,$r" inc "$WORK/repo-vnb-$r"
     log "round $r: qemu-img ${T[ref,$r]} ms; vmrp full ${T[vfull,$r]}," \
@@ -279,37 +149,6 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 # --- the table -----------------------------------------------------------------------
-# median ARRAY STEP: the median over the rounds (the lower one of an even count).
-median() {
-    local -n arr=$1
-    local r
-    for ((r = 1; r <= ROUNDS; r++)); do
-        echo "${arr[$2,$r]}"
-    done | sort -n | sed -n "$(((ROUNDS + 1) / 2))p"
-}
-maximum() {
-    local -n arr=$1
-    local r
-    for ((r = 1; r <= ROUNDS; r++)); do
-        echo "${arr[$2,$r]}"
-    done | sort -n | tail -n 1
-}
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
-}
-mib() {
-    awk -v k="$1" -v d="$2" 'BEGIN { printf "%.1f", k / d }'
-}
-
-# ratios A B: the median over the rounds of T[A,r] / T[B,r]
-ratios() {
-    local r
-    for ((r = 1; r <= ROUNDS; r++)); do
-        ratio "${T[$1,$r]}" "${T[$2,$r]}"
-        echo
-    done | sort -n | sed -n "$(((ROUNDS + 1) / 2))p"
-}
-
 declare -A MT=()
 for s in ref vfull nfull vinc ninc; do
     MT[$s]=$(median T "$s")
@@ -346,16 +185,6 @@ echo "covers the children it reaped (vmrp's qemu-nbd writer). repo: bytes alloca
 echo "the step (virtnbdbackup also saves the kernel and initrd, 12 MiB, at each backup)."
 echo
 
-ok=1
-target() {
-    local what=$1 cond=$2
-    if awk "BEGIN { exit !($cond) }"; then
-        echo "target met:    $what"
-    else
-        echo "target missed: $what"
-        ok=0
-    fi
-}
 peak=$(printf '%s\n' "$(maximum HWM vfull)" "$(maximum HWM vinc)" | sort -n | tail -n 1)
 r_full_ref=$(ratios vfull ref)
 r_full_vnb=$(ratios nfull vfull)
@@ -364,4 +193,4 @@ target "full within 1.3x of qemu-img convert (${r_full_ref}x)" "$r_full_ref <= 1
 target "full at least 2x faster than virtnbdbackup (${r_full_vnb}x)" "$r_full_vnb >= 2"
 target "increment at least 2x faster than virtnbdbackup's (${r_inc_vnb}x)" "$r_inc_vnb >= 2"
 target "peak RSS of vmrp under 64 MiB ($(mib "$peak" 1024) MiB)" "$peak < 65536"
-[ "$ok" = 1 ]
+[ "$BENCH_OK" = 1 ]
