@@ -195,7 +195,8 @@ vmrpNbdExportSpawn(const char *image,
                                           G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
                                           G_SPAWN_STDOUT_TO_DEV_NULL,
                                           vmrpNbdExportChildSetup,
-                                          die_with_parent ? GINT_TO_POINTER(1) : NULL, -1, -1, exp->log_fd, NULL, NULL, 0,
+                                          die_with_parent ? GINT_TO_POINTER(1) : NULL,
+                                          -1, -1, exp->log_fd, NULL, NULL, 0,
                                           &exp->pid, NULL, NULL, NULL, &local_error)) {
         g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_SPAWN,
                     "qemu-nbd: %s", local_error->message);

@@ -176,6 +176,7 @@ vmrpDiskCreate(vmrpRepo *repo, const char *id, const char *target,
     g_autofree char *dir = NULL;
     g_autofree char *image = NULL;
     g_autofree char *folder = NULL;
+    uint64_t size;
 
     if (!format)
         format = "qcow2";
@@ -207,8 +208,8 @@ vmrpDiskCreate(vmrpRepo *repo, const char *id, const char *target,
                     folder, g_strerror(errno));
         return false;
     }
+    size = vmrpPointFindDisk(point, target)->size;   /* there: it has an image */
     if (copy && copy->started)
         copy->started(copy->opaque);
-    return vmrpDiskConvert(image, output, format, target,
-                           vmrpPointFindDisk(point, target)->size, copy, error);
+    return vmrpDiskConvert(image, output, format, target, size, copy, error);
 }
