@@ -160,11 +160,12 @@ slope=$(awk -v a="$qrs_ms" -v b="$qr_ms" -v d=$((REWRITE_MIB - SMALL_MIB)) \
     'BEGIN { printf "%.1f", (b - a) / d }')
 fixed=$(awk -v a="$qrs_ms" -v s="$slope" -v m="$SMALL_MIB" \
     'BEGIN { printf "%.2f", (a - s * m) / 1000 }')
-echo "quick rollback write-back: $slope ms per changed MiB (from the $SMALL_MIB and" \
-    "$REWRITE_MIB MiB rollbacks) plus $fixed s; the rest of its time is the domain's"
-echo "stop and start. RSS: GNU time's maximum, which covers the children reaped"
-echo "(qemu-nbd, virsh). written: the rollback's bytes_written in MiB (both disks; the"
-echo "guest's own writes count); write-back: its write_back_ms in s."
+echo "quick rollback write-back: $slope ms per changed MiB plus $fixed s (from the" \
+    "$SMALL_MIB and"
+echo "$REWRITE_MIB MiB rollbacks); the rest of its time is the domain's stop and start."
+echo "RSS: GNU time's maximum, which covers the children reaped (qemu-nbd, virsh)."
+echo "written: the rollback's bytes_written in MiB (both disks; the guest's own writes"
+echo "count); write-back: its write_back_ms in s."
 echo
 
 r_vnb=$(ratios vnb full)
