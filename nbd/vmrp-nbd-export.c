@@ -25,7 +25,8 @@
  * either also turns glibc's dynamic mmap threshold off; 32 MiB is the highest
  * threshold glibc accepts on 64-bit. */
 #define VMRP_NBD_EXPORT_WRITER_TUNABLES \
-    "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456"
+    "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456:" \
+    "glibc.malloc.arena_max=1"
 
 struct _vmrpNbdExport {
     GPid pid;          /* 0 once reaped */
@@ -301,9 +302,10 @@ vmrpNbdExportStartWriter(const char *image,
     g_ptr_array_add(argv, g_strdup(format));
     if (vmrpNbdExportCanWriteDirect(image)) {
         /* O_DIRECT: no copy into the page cache, and backup data does not
-         * evict the host's working set */
+         * evict the host's working set.  QEMU's thread pool (its default
+         * aio=threads) writes 1.5 GiB about a quarter faster here than
+         * aio=native, and as fast as qemu-img convert -t none. */
         g_ptr_array_add(argv, g_strdup("--cache=none"));
-        g_ptr_array_add(argv, g_strdup("--aio=native"));
     } else {
         /* the host's page cache, flushed by the writer at the end */
         g_ptr_array_add(argv, g_strdup("--cache=writeback"));
