@@ -91,12 +91,18 @@ rollbackCheck(virDomainPtr dom, vmrpPoint *point, const char *dir, GArray *disks
             if (g_strcmp0(d->target, pdisk->target) == 0)
                 now = d;
         }
-        if (!now || g_strcmp0(now->source, pdisk->source) != 0 ||
-            g_strcmp0(now->format, "qcow2") != 0) {
+        if (!now || g_strcmp0(now->source, pdisk->source) != 0) {
             g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                        "cannot roll back to point %s quickly: disk %s is not the qcow2 disk it "
+                        "cannot roll back to point %s quickly: disk %s is not the disk it "
                         "was at the point; restore it in place without --quick-rollback",
                         point->id, pdisk->target);
+            return false;
+        }
+        if (g_strcmp0(now->format, "qcow2") != 0) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "cannot roll back to point %s quickly: disk %s is %s, not qcow2, and "
+                        "keeps no bitmaps; restore it in place without --quick-rollback",
+                        point->id, pdisk->target, now->format ? now->format : "of no format");
             return false;
         }
         if (!(rd.image = vmrpRepoPointImage(dir, point, pdisk->target, error)))

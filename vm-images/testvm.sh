@@ -15,9 +15,10 @@ usage() {
 usage: testvm.sh COMMAND ...   (as root; libvirt URI \$VMRP_URI, default qemu:///system)
 
   create NAME [--no-agent] [--no-channel] [--no-nic] [--type qemu|kvm] [--disks N]
-              [--disk-size SIZE] [--workload] [--memory MiB] [--start]
+              [--disk-size SIZE] [--raw] [--workload] [--memory MiB] [--start]
         define a persistent domain; disks in $TESTDIR/NAME/:
         vda.qcow2 (copy of the ext4 data disk, /data in the guest), vdb.qcow2... blank
+        --raw         the blank disks are raw files (vdb.raw...): no persistent bitmaps
         --no-agent    agent channel present, agent not started (vmrp.agent=0)
         --no-channel  no agent channel at all
   start NAME                   start the domain
@@ -75,7 +76,7 @@ cmd_create() {
     local name=$1
     shift
     check_name "$name"
-    local agent=1 channel=1 nic=1 type=qemu disks=1 disk_size=64M workload=0
+    local agent=1 channel=1 nic=1 type=qemu disks=1 disk_size=64M workload=0 raw=0
     local memory=256 start=0
     while [ $# -gt 0 ]; do
         case "$1" in
@@ -85,6 +86,7 @@ cmd_create() {
             --type) type=${2:?--type needs qemu or kvm}; shift ;;
             --disks) disks=${2:?--disks needs a number}; shift ;;
             --disk-size) disk_size=${2:?--disk-size needs a size}; shift ;;
+            --raw) raw=1 ;;
             --workload) workload=1 ;;
             --memory) memory=${2:?--memory needs MiB}; shift ;;
             --start) start=1 ;;
@@ -106,18 +108,20 @@ cmd_create() {
     mkdir -p "$dir"
     chmod 0755 "$TESTDIR" "$dir"
 
-    local disks_xml="" i target letters=abcdefghijklmnopqrstuvwxyz
+    local disks_xml="" i target fmt letters=abcdefghijklmnopqrstuvwxyz
     for ((i = 0; i < disks; i++)); do
         target=vd${letters:i:1}
+        fmt=qcow2
         if [ "$i" -eq 0 ]; then
             cp "$BASE/data.qcow2" "$dir/$target.qcow2"
         else
-            qemu-img create -q -f qcow2 "$dir/$target.qcow2" "$disk_size"
+            [ "$raw" -eq 0 ] || fmt=raw
+            qemu-img create -q -f "$fmt" "$dir/$target.$fmt" "$disk_size"
         fi
-        chmod 0644 "$dir/$target.qcow2"
+        chmod 0644 "$dir/$target.$fmt"
         disks_xml+="    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='$dir/$target.qcow2'/>
+      <driver name='qemu' type='$fmt'/>
+      <source file='$dir/$target.$fmt'/>
       <target dev='$target' bus='virtio'/>
     </disk>
 "
