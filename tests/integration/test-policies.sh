@@ -26,7 +26,7 @@ check "a policy that keeps nothing and schedules nothing is refused"
 expect_error "$WORK/bad" vmrp policy-set "$TEST_ID-nosuchvm" --keep-last 3
 check "a policy for an unknown domain is refused"
 
-vmrp policy-set "$vm" --keep-last 2 --schedule "every 1m" --consistency crash --max-chain 10
+vmrp policy-set "$vm" --keep-last 2 --schedule "every 1m" --consistency crash --max-chain 10 | comment
 check "policy-set --keep-last 2 --schedule 'every 1m'"
 vmrp policy-show "$vm" | grep -qx "keep-last=2" && vmrp policy-show "$vm" | grep -q "schedule=every 1m"
 check "policy-show shows it"
@@ -83,7 +83,7 @@ VMRP_STATE_DIR=$VMRP_STATE_DIR exec $VMRP --repo $VMRP_REPO __hook "\$@"
 EOS
 chmod 0755 /run/vmrp-test-hook
 test_cleanup() { rm -f /run/vmrp-test-hook; }
-vmrp policy-set "$vm" --keep-last 5 --consistency crash --on-start
+vmrp policy-set "$vm" --keep-last 5 --consistency crash --on-start | comment
 check "policy-set --on-start"
 count=$(vmrp --json rp-list "$vm" | jq length)
 virsh_ destroy "$vm" >/dev/null
