@@ -722,7 +722,9 @@ vmrpBackupPrepare(virDomainPtr dom, const vmrpBackupOptions *opts, GError **erro
         vmrpErrorFromLibvirt(error, "cannot read the domain's uuid");
         return NULL;
     }
-    st->point = vmrpPointNew(virDomainGetName(dom), uuid);
+    st->point = opts->created_at > 0 ?
+                vmrpPointNewAt(virDomainGetName(dom), uuid, opts->created_at) :
+                vmrpPointNew(virDomainGetName(dom), uuid);
 
     if (virDomainIsActive(dom) != 1) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,

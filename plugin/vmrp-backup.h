@@ -24,6 +24,8 @@ typedef struct {
     const char *const *exclude;    /* disk targets left out; nullable */
     int agent_timeout_s;           /* bound on each guest agent call */
     GCancellable *cancel;          /* aborts the point (job-abort, a signal); nullable */
+    gint64 created_at;             /* the point's creation time (unix seconds) when not
+                                    * now: run-policies --now, a test's clock; 0: now */
     vmrpBackupProgressFunc progress;
     void *opaque;
 } vmrpBackupOptions;

@@ -66,11 +66,10 @@ pointAlloc(void)
     return point;
 }
 
-vmrpPoint *
-vmrpPointNew(const char *domain_name, const char *domain_uuid)
+static vmrpPoint *
+pointNew(const char *domain_name, const char *domain_uuid, GDateTime *now)
 {
     vmrpPoint *point = pointAlloc();
-    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
     g_autofree char *stamp = g_date_time_format(now, "%Y%m%d-%H%M%S");
 
     /* ids sort in time order: milliseconds first, then a random part */
@@ -83,6 +82,28 @@ vmrpPointNew(const char *domain_name, const char *domain_uuid)
     point->kind = g_strdup("full");
     point->state = VMRP_POINT_CREATING;
     return point;
+}
+
+vmrpPoint *
+vmrpPointNew(const char *domain_name, const char *domain_uuid)
+{
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+
+    return pointNew(domain_name, domain_uuid, now);
+}
+
+vmrpPoint *
+vmrpPointNewAt(const char *domain_name, const char *domain_uuid, gint64 unix_time)
+{
+    g_autoptr(GDateTime) at = g_date_time_new_from_unix_utc(unix_time);
+    g_autoptr(GDateTime) real = g_date_time_new_now_utc();
+    g_autoptr(GDateTime) now = NULL;
+
+    /* the real milliseconds keep ids apart within the same second */
+    if (!at)
+        return vmrpPointNew(domain_name, domain_uuid);
+    now = g_date_time_add(at, g_date_time_get_microsecond(real));
+    return pointNew(domain_name, domain_uuid, now);
 }
 
 vmrpPointDisk *

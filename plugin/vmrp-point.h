@@ -56,6 +56,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpPoint, vmrpPointFree)
 
 /* A new point in state Creating, with a fresh id from the current time. */
 vmrpPoint *vmrpPointNew(const char *domain_name, const char *domain_uuid);
+/* The same, created at @unix_time (seconds; run-policies --now, a test's clock). */
+vmrpPoint *vmrpPointNewAt(const char *domain_name, const char *domain_uuid, gint64 unix_time);
 
 vmrpPointDisk *vmrpPointAddDisk(vmrpPoint *point, const char *target);
 vmrpPointDisk *vmrpPointFindDisk(vmrpPoint *point, const char *target);

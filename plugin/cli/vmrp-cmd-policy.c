@@ -257,10 +257,11 @@ vmrpCmdPrune(vmrpCLI *cli, int argc, char **argv, GError **error)
     return pruneCollection(cli, repo, uuid, policy, dry_run, error);
 }
 
-/* One collection's due point and prune; a line on stdout says what happened. */
+/* One collection's due point and prune; a line on stdout says what happened.
+ * With @simulated, @now is a test's clock, and the point is made at @now. */
 static bool
 runPolicy(vmrpCLI *cli, vmrpRepo *repo, const char *uuid, const char *name, gint64 now,
-          GError **error)
+          bool simulated, GError **error)
 {
     g_autoptr(vmrpPolicy) policy = NULL;
     g_autoptr(GPtrArray) points = NULL;
@@ -304,6 +305,7 @@ runPolicy(vmrpCLI *cli, vmrpRepo *repo, const char *uuid, const char *name, gint
         opts.full = vmrpPolicyNeedsFull(policy, chain);
         opts.agent_timeout_s = 10;
         opts.cancel = cli->cancel;
+        opts.created_at = simulated ? now : 0;
         if ((backup = vmrpBackupPrepare(dom, &opts, &local)))
             point = vmrpBackupRun(backup, repo, &local);
         virDomainFree(dom);
@@ -326,7 +328,8 @@ vmrpCmdRunPolicies(vmrpCLI *cli, int argc, char **argv, GError **error)
     gint64 now = 0;
     GOptionEntry entries[] = {
         { "now", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT64, &now,
-          "the time to act as if it were (seconds since the epoch; for tests)", "T" },
+          "the time to act as if it were (seconds since the epoch; for tests): "
+          "points taken are stamped with it", "T" },
         { NULL }
     };
     g_autoptr(vmrpRepo) repo = NULL;
@@ -335,6 +338,7 @@ vmrpCmdRunPolicies(vmrpCLI *cli, int argc, char **argv, GError **error)
     int lock;
     size_t i;
     bool ok = true;
+    bool simulated;
 
     if (!vmrpCLIParse("run-policies", "", "Take every due point, then prune, for every "
                       "domain with a policy.  Safe to run every minute from cron or a "
@@ -350,12 +354,13 @@ vmrpCmdRunPolicies(vmrpCLI *cli, int argc, char **argv, GError **error)
         printf("another run-policies is running: nothing to do\n");
         return true;
     }
-    if (now <= 0)
+    simulated = now > 0;
+    if (!simulated)
         now = g_get_real_time() / G_USEC_PER_SEC;
     if ((collections = vmrpRepoListCollections(repo, error))) {
         for (i = 0; ok && i < collections->len; i++) {
             char **pair = g_ptr_array_index(collections, i);
-            ok = runPolicy(cli, repo, pair[0], pair[1], now, error);
+            ok = runPolicy(cli, repo, pair[0], pair[1], now, simulated, error);
         }
     }
     close(lock);

@@ -1,7 +1,9 @@
 #!/bin/bash
 # Policies: policy-set/policy-show, run-policies over simulated time (its
-# --now clock) taking due points and pruning with keep-last, every kept point
-# exact after prunes that merged chains; overlapping runs; bad policies; and
+# --now clock, which also stamps the points it takes) taking due points and
+# pruning with keep-last, then over simulated days with keep-last, -hourly
+# and -daily, every kept point exact after prunes that merged chains;
+# overlapping runs; bad policies; and
 # the libvirt hook taking a point when a domain with an on-start policy
 # starts, through a real libvirtd.
 #
@@ -33,14 +35,14 @@ check "policy-show shows it"
 
 # run-policies as the minutes pass: a point each time, paused for the reference
 now=$(date +%s)
-run_at() {  # run_at TAG SECONDS-FROM-NOW
+run_at() {  # run_at TAG TIME (seconds since the epoch)
   local t
   virsh_ suspend "$vm" >/dev/null
   for t in vda vdb; do
     qemu-img convert -U -O raw "$(virsh_ domblklist "$vm" | awk -v t=$t '$1 == t {print $2}')" \
       "$WORK/ref/$1-$t.raw"
   done
-  vmrp run-policies --now $((now + $2)) >"$WORK/run-$1.out" 2>&1
+  vmrp run-policies --now "$2" >"$WORK/run-$1.out" 2>&1
   local rc=$?
   virsh_ resume "$vm" >/dev/null
   comment "$WORK/run-$1.out"
@@ -48,16 +50,16 @@ run_at() {  # run_at TAG SECONDS-FROM-NOW
   return $rc
 }
 mkdir -p "$WORK/ref"
-run_at 1 60 && grep -q "point .* taken (full)" "$WORK/run-1.out"
+run_at 1 $((now + 60)) && grep -q "point .* taken (full)" "$WORK/run-1.out"
 check "run-policies takes the first, full point"
 taken=$(date -d "$(vmrp --json rp-info "$(point_of 1)" | jq -r .created)" +%s)
 vmrp run-policies --now "$taken" >"$WORK/run-x.out" 2>&1 && grep -q "not due" "$WORK/run-x.out"
 check "a second run at the same instant takes none"
 in_guest 'dd if=/dev/urandom of=/dev/vdb bs=1M seek=2 count=3 conv=fsync 2>/dev/null'
-run_at 2 180 && grep -q "taken (incremental)" "$WORK/run-2.out"
+run_at 2 $((now + 180)) && grep -q "taken (incremental)" "$WORK/run-2.out"
 check "two minutes later: an increment"
 in_guest 'dd if=/dev/urandom of=/dev/vdb bs=1M seek=9 count=2 conv=fsync 2>/dev/null'
-run_at 3 300 && grep -q "taken (incremental)" "$WORK/run-3.out"
+run_at 3 $((now + 300)) && grep -q "taken (incremental)" "$WORK/run-3.out"
 check "and another"
 [ "$(vmrp --json rp-list "$vm" | jq length)" = 2 ]
 check "keep-last 2: the oldest point was pruned"
@@ -67,6 +69,38 @@ restores_exact 2 && restores_exact 3
 check "both kept points restore bit for bit after the prune merged the chain"
 vmrp prune "$vm" --dry-run | grep -q "keep-last"
 check "prune --dry-run says which rule keeps each point"
+
+# simulated days, in the host's time zone: points at D 01:00, 02:00, 03:00,
+# D+1 01:00, 02:00 and D+2 01:00.  Proxmox's rules in order: keep-last 1
+# keeps the last; keep-hourly 2 the two before it (hours not yet kept);
+# keep-daily 2 the newest of D, the one day not yet kept: the first two go.
+for p in $(vmrp --json rp-list "$vm" | jq -r '.[].id' | tac); do
+  vmrp rp-delete "$p" >/dev/null 2>&1 || bail "cannot delete point $p"
+done
+vmrp policy-set "$vm" --keep-last 1 --keep-hourly 2 --keep-daily 2 --schedule "every 1h" \
+  --consistency crash | comment
+check "policy-set --keep-last 1 --keep-hourly 2 --keep-daily 2"
+day=$(date -d "$(date -d '+10 days' +%F) 00:00" +%s)
+i=0
+for at in "0 1" "0 2" "0 3" "1 1" "1 2" "2 1"; do
+  read -r d h <<<"$at"
+  i=$((i + 1))
+  in_guest "dd if=/dev/urandom of=/dev/vdb bs=1M seek=$((12 + i)) count=1 conv=fsync 2>/dev/null"
+  run_at "d$i" $((day + d * 86400 + h * 3600)) && grep -q "taken" "$WORK/run-d$i.out"
+  check "day $d, $h:00: a point"
+done
+[ "$(point_field "$(point_of d6)" .created)" = "$(date -u -d "@$((day + 2 * 86400 + 3600))" +%FT%TZ)" ]
+check "a point taken at a simulated time carries it"
+kept=$(vmrp --json rp-list "$vm" | jq -r '.[].id' | sort | tr '\n' ' ')
+[ "$kept" = "$(cat "$WORK"/ref/d{3,4,5,6}.id | sort | tr '\n' ' ')" ]
+check "the last four points are kept, the first two pruned"
+vmrp prune "$vm" --dry-run >"$WORK/dry.out"
+comment "$WORK/dry.out"
+grep -q "^$(point_of d3) .*keep-daily" "$WORK/dry.out" &&
+  grep -q "^$(point_of d5) .*keep-hourly" "$WORK/dry.out"
+check "prune --dry-run names keep-daily and keep-hourly"
+restores_exact d3 && restores_exact d6
+check "the oldest kept point (its chain merged) and the newest restore bit for bit"
 
 # overlapping runs do no harm
 flock "$VMRP_REPO/.run-policies.lock" sleep 5 &

@@ -225,6 +225,23 @@ testUniqueIds(void)
     }
 }
 
+/* A point made at a given time (run-policies --now) carries it in its id
+ * and creation stamp; ids made in one second stay apart. */
+static void
+testCreatedAt(void)
+{
+    const char *uuid = "6f1c9f3e-2a51-4d4c-9a53-0b1e8e0c0d11";
+    g_autoptr(vmrpPoint) a = vmrpPointNewAt("vm", uuid, 1893456000);   /* 2030-01-01 */
+    g_autoptr(vmrpPoint) b = NULL;
+
+    CU_ASSERT_TRUE(g_str_has_prefix(a->id, "20300101-000000-"));
+    CU_ASSERT_STRING_EQUAL(a->created, "2030-01-01T00:00:00Z");
+    CU_ASSERT_TRUE(vmrpNameCheckPoint(a->id, NULL));
+    g_usleep(1100);
+    b = vmrpPointNewAt("vm", uuid, 1893456000);
+    CU_ASSERT_STRING_NOT_EQUAL(a->id, b->id);
+}
+
 static const vmrpTestCase cases[] = {
     VMRP_TEST(testRoundTrip),
     VMRP_TEST(testFreezeAbsent),
@@ -233,6 +250,7 @@ static const vmrpTestCase cases[] = {
     VMRP_TEST(testErrorOneLine),
     VMRP_TEST(testNotJSON),
     VMRP_TEST(testUniqueIds),
+    VMRP_TEST(testCreatedAt),
     { NULL, NULL }
 };
 
