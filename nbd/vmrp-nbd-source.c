@@ -30,8 +30,13 @@ vmrpNbdErrorFromLibnbd(GError **error, const char *what)
 {
     const char *msg = nbd_get_error();
 
-    g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_FAILED, "%s: %s",
-                what, msg && *msg ? msg : g_strerror(nbd_get_errno()));
+    /* libnbd's own message often names the call already ("nbd_pread: read:
+     * command failed: ...") */
+    if (msg && *msg && g_str_has_prefix(msg, what) && msg[strlen(what)] == ':')
+        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_FAILED, "%s", msg);
+    else
+        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_FAILED, "%s: %s",
+                    what, msg && *msg ? msg : g_strerror(nbd_get_errno()));
 }
 
 

@@ -18,6 +18,9 @@ typedef void (*vmrpDiskProgressFunc)(const char *target, uint64_t done, uint64_t
 /* How a copy reports and stops; every member may be NULL. */
 typedef struct {
     vmrpDiskProgressFunc progress;
+    /* before copying several disks one after the other: each one's size, so
+     * that a job's percent covers them all from the start */
+    void (*planned)(const char *target, uint64_t total, void *opaque);
     void (*started)(void *opaque);   /* the input is checked, the work begins (a job's
                                       * start: see vmrpCLIJobStarted) */
     void *opaque;

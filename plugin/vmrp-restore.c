@@ -488,6 +488,10 @@ restoreMakeDisks(restoreState *st, GError **error)
     if (opts->instant &&
         !(st->instant = vmrpInstantNew(st->repo, st->id, st->dir, error)))
         return false;
+    for (i = 0; !opts->instant && opts->copy.planned && i < st->disks->len; i++) {
+        restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
+        opts->copy.planned(rd->target, rd->size, opts->copy.opaque);
+    }
     for (i = 0; i < st->disks->len; i++) {
         restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
 

@@ -20,6 +20,17 @@ restoreProgress(const char *target, uint64_t done, uint64_t total, void *opaque)
     vmrpCLIProgressShow(opaque, target, done, total);
 }
 
+/* A job's percent covers every disk from the start; a terminal shows each
+ * disk's bar as it comes. */
+static void
+restorePlanned(const char *target, uint64_t total, void *opaque)
+{
+    vmrpCLIProgress *progress = opaque;
+
+    if (progress->cli->job)
+        vmrpJobProgress(progress->cli->job, target, 0, total);
+}
+
 static void
 restoreStarted(void *opaque)
 {
@@ -33,8 +44,13 @@ restoreStarted(void *opaque)
 static vmrpDiskCopyOptions
 restoreCopyOptions(vmrpCLIProgress *progress)
 {
-    vmrpDiskCopyOptions copy = { restoreProgress, restoreStarted, progress,
-                                 progress->cli->cancel };
+    vmrpDiskCopyOptions copy = {
+        .progress = restoreProgress,
+        .planned = restorePlanned,
+        .started = restoreStarted,
+        .opaque = progress,
+        .cancel = progress->cli->cancel,
+    };
     return copy;
 }
 

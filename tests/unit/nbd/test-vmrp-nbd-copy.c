@@ -319,15 +319,16 @@ testCopyReadError(void)
             CU_ASSERT_TRUE(g_error_matches(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_FAILED));
             CU_ASSERT_STRING_EQUAL(error->message, "nbd_aio_pread: Input/output error");
         }
-        /* the connection survives a failed read: a read that fails is an
-         * error, one that succeeds has the pattern (big-endian offsets) */
+        /* the connection survives a failed read: a read that fails (5 % of
+         * them) is an error naming the call and EIO, once; one that succeeds
+         * has the pattern (big-endian offsets) */
         g_clear_error(&error);
         if (vmrpNbdSourcePread(src, buf, sizeof(buf), 8, &error)) {
             CU_ASSERT_EQUAL(buf[7], 8);
         } else {
-            if (strcmp(error->message, "nbd_pread: Input/output error") != 0)
-                fprintf(stderr, "pread error: %s\n", error->message);
-            CU_ASSERT_STRING_EQUAL(error->message, "nbd_pread: Input/output error");
+            CU_ASSERT_TRUE(g_str_has_prefix(error->message, "nbd_pread: "));
+            CU_ASSERT_PTR_NOT_NULL(strstr(error->message, "Input/output error"));
+            CU_ASSERT_PTR_NULL(strstr(error->message + 1, "nbd_pread"));
         }
     } else {
         CU_FAIL("no source");

@@ -151,7 +151,8 @@ testConvertExact(void)
     g_autofree char *raw = g_build_filename(tmpdir, "out.raw", NULL);
     g_autoptr(GError) error = NULL;
     progressRecord rec = { 0 };
-    vmrpDiskCopyOptions copy = { recordProgress, recordStarted, &rec, NULL };
+    vmrpDiskCopyOptions copy = { .progress = recordProgress, .started = recordStarted,
+                                 .opaque = &rec };
 
     CU_ASSERT_TRUE_FATAL(vmrpDiskConvert(top, qcow2, "qcow2", "vdb", DISK_SIZE, &copy, &error));
     CU_ASSERT_TRUE(sameData(top, qcow2));
@@ -188,7 +189,7 @@ testConvertCancelled(void)
     g_autoptr(GCancellable) cancel = g_cancellable_new();
     g_autoptr(GError) error = NULL;
     progressRecord rec = { .cancel_at_start = cancel };
-    vmrpDiskCopyOptions copy = { recordProgress, NULL, &rec, cancel };
+    vmrpDiskCopyOptions copy = { .progress = recordProgress, .opaque = &rec, .cancel = cancel };
 
     CU_ASSERT_FALSE(vmrpDiskConvert(top, out, "qcow2", "vdb", DISK_SIZE, &copy, &error));
     CU_ASSERT_TRUE(g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
@@ -211,7 +212,7 @@ testFlatten(void)
     g_autoptr(GCancellable) cancel = g_cancellable_new();
     g_autoptr(GError) error = NULL;
     progressRecord rec = { .cancel_at_start = cancel };
-    vmrpDiskCopyOptions copy = { recordProgress, NULL, &rec, cancel };
+    vmrpDiskCopyOptions copy = { .progress = recordProgress, .opaque = &rec, .cancel = cancel };
 
     CU_ASSERT_TRUE_FATAL(run(argv));
     /* cancelled: still on its backing chain, the same data */
