@@ -100,9 +100,8 @@ vmrpPointNewAt(const char *domain_name, const char *domain_uuid, gint64 unix_tim
     g_autoptr(GDateTime) now = NULL;
 
     /* the real milliseconds keep ids apart within the same second */
-    if (!at)
+    if (!at || !(now = g_date_time_add(at, g_date_time_get_microsecond(real))))
         return vmrpPointNew(domain_name, domain_uuid);
-    now = g_date_time_add(at, g_date_time_get_microsecond(real));
     return pointNew(domain_name, domain_uuid, now);
 }
 
