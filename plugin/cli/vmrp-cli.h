@@ -55,9 +55,11 @@ typedef struct {
 
 void vmrpCLIProgressShow(vmrpCLIProgress *p, const char *what, uint64_t done, uint64_t total);
 
-/* --async: starts the command in a detached worker, waits until it has
- * checked its input, and prints the job id. */
-bool vmrpCLIAsyncStart(vmrpCLI *cli, int argc, char **argv, const char *subject,
+/* --async: starts the command @argv (as given, options included) in a
+ * detached worker, waits until it has checked its input, and prints the job
+ * id.  Only a command that makes the repository (rp-create) passes
+ * @create_repo: the others fail on a missing one without making it. */
+bool vmrpCLIAsyncStart(vmrpCLI *cli, char **argv, const char *subject, bool create_repo,
                        GError **error);
 /* In a job's worker: the input is checked, the work begins. */
 void vmrpCLIJobStarted(vmrpCLI *cli);

@@ -36,7 +36,8 @@ workerSetup(gpointer data)
 }
 
 bool
-vmrpCLIAsyncStart(vmrpCLI *cli, int argc, char **argv, const char *subject, GError **error)
+vmrpCLIAsyncStart(vmrpCLI *cli, char **argv, const char *subject, bool create_repo,
+                  GError **error)
 {
     g_autoptr(vmrpRepo) repo = NULL;
     g_autoptr(vmrpJob) job = NULL;
@@ -47,7 +48,7 @@ vmrpCLIAsyncStart(vmrpCLI *cli, int argc, char **argv, const char *subject, GErr
     GPid pid;
     int i;
 
-    if (!(repo = vmrpCLIOpenRepo(cli, true, error)) ||
+    if (!(repo = vmrpCLIOpenRepo(cli, create_repo, error)) ||
         !(job = vmrpJobCreate(repo, argv[0], subject, error)))
         return false;
     log = vmrpJobLogPath(job);
@@ -57,7 +58,7 @@ vmrpCLIAsyncStart(vmrpCLI *cli, int argc, char **argv, const char *subject, GErr
         g_ptr_array_add(args, cli->global_argv[i]);
     g_ptr_array_add(args, "__job");
     g_ptr_array_add(args, job->id);
-    for (i = 0; i < argc; i++) {
+    for (i = 0; argv[i]; i++) {
         if (!g_str_equal(argv[i], "--async"))
             g_ptr_array_add(args, argv[i]);
     }

@@ -69,7 +69,7 @@ vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
         return false;
     if (async) {
         virDomainFree(dom);
-        return vmrpCLIAsyncStart(cli, g_strv_length(orig_argv), orig_argv, argv[1], error);
+        return vmrpCLIAsyncStart(cli, orig_argv, argv[1], true, error);
     }
     opts.allow_fallback = allow_fallback;
     opts.cancel = cli->cancel;

@@ -204,7 +204,7 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
             return false;
         }
         if (async)
-            return vmrpCLIAsyncStart(cli, g_strv_length(orig_argv), orig_argv, argv[1], error);
+            return vmrpCLIAsyncStart(cli, orig_argv, argv[1], false, error);
         return restoreFinalize(cli, argv[1], error);
     }
     if (quick_rollback && (name || keep_original)) {
@@ -221,7 +221,7 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
             return false;
         }
         if (async)
-            return vmrpCLIAsyncStart(cli, g_strv_length(orig_argv), orig_argv, argv[1], error);
+            return vmrpCLIAsyncStart(cli, orig_argv, argv[1], false, error);
         return restoreQuickRollback(cli, argv[1], power_on, error);
     }
     if (shutdown_timeout < 0) {
@@ -239,7 +239,7 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
         (name && !vmrpNameCheckDomain(name, error)))
         return false;
     if (async)
-        return vmrpCLIAsyncStart(cli, g_strv_length(orig_argv), orig_argv, argv[1], error);
+        return vmrpCLIAsyncStart(cli, orig_argv, argv[1], false, error);
     if (!(repo = vmrpCLIOpenRepo(cli, false, error)) || !vmrpCLIConnect(cli, error))
         return false;
 
@@ -324,7 +324,7 @@ vmrpCmdDiskCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
     if (!vmrpNameCheckPoint(argv[1], error) || !vmrpNameCheckTarget(argv[2], error))
         return false;
     if (async)
-        return vmrpCLIAsyncStart(cli, g_strv_length(orig_argv), orig_argv, argv[1], error);
+        return vmrpCLIAsyncStart(cli, orig_argv, argv[1], false, error);
     if (!(repo = vmrpCLIOpenRepo(cli, false, error)))
         return false;
     ok = vmrpDiskCreate(repo, argv[1], argv[2], output, format ? format : "qcow2", &copy,

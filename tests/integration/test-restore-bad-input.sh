@@ -49,6 +49,9 @@ check "disk-create refuses an unknown format"
 expect_error "$WORK/e5" vmrp disk-create "$full" vdz --output "$WORK/x.qcow2" --async &&
   grep -q "no disk 'vdz'" "$WORK/e5"
 check "disk-create --async refuses an unknown target itself, not as a failed job"
+expect_error "$WORK/e6" vmrp --repo "$WORK/no-repo" rp-restore "$full" --name "$TEST_ID-x" \
+  --async && [ ! -e "$WORK/no-repo" ]
+check "rp-restore --async with no repository there: refused, none made"
 [ ! -e "$WORK/x.qcow2" ] && [ ! -e "$WORK/x.vmdk" ] && [ "$before" = "$(state_snapshot)" ]
 check "nothing was written"
 
