@@ -47,22 +47,28 @@ vmrpCmdOnStart(vmrpCLI *cli, int argc, char **argv, GError **error)
     return vmrpCmdRpCreate(cli, G_N_ELEMENTS(create) - 1, create, error);
 }
 
-static bool
-collectionOf(vmrpCLI *cli, vmrpRepo *repo, const char *domain, char **ret_uuid, GError **error)
+/* A domain libvirt knows (@dom) gets its repository and collection made; a
+ * gone one must have them. */
+static char *
+collectionOf(vmrpCLI *cli, virDomainPtr dom, const char *domain, vmrpRepo **ret_repo,
+             GError **error)
 {
-    virDomainPtr dom;
     char uuid[VIR_UUID_STRING_BUFLEN];
 
-    /* a domain libvirt knows gets its collection made; a gone one must have one */
-    if (vmrpCLIConnect(cli, NULL) && (dom = vmrpCLILookupDomain(cli, domain, NULL))) {
-        bool ok = virDomainGetUUIDString(dom, uuid) == 0 &&
-                  vmrpRepoEnsureCollection(repo, virDomainGetName(dom), uuid, error);
-        virDomainFree(dom);
-        if (ok)
-            *ret_uuid = g_strdup(uuid);
-        return ok;
+    if (!(*ret_repo = vmrpCLIOpenRepo(cli, dom != NULL, error))) {
+        if (!dom)
+            g_prefix_error(error, "no domain '%s', and ", domain);
+        return NULL;
     }
-    return (*ret_uuid = vmrpRepoFindCollection(repo, domain, error)) != NULL;
+    if (!dom)
+        return vmrpRepoFindCollection(*ret_repo, domain, error);
+    if (virDomainGetUUIDString(dom, uuid) < 0) {
+        vmrpErrorFromLibvirt(error, "cannot read the domain's uuid");
+        return NULL;
+    }
+    if (!vmrpRepoEnsureCollection(*ret_repo, virDomainGetName(dom), uuid, error))
+        return NULL;
+    return g_strdup(uuid);
 }
 
 bool
@@ -100,6 +106,7 @@ vmrpCmdPolicySet(vmrpCLI *cli, int argc, char **argv, GError **error)
     g_autoptr(vmrpRepo) repo = NULL;
     g_autofree char *uuid = NULL;
     g_autofree char *text = NULL;
+    virDomainPtr dom = NULL;
     size_t i;
 
     for (i = 0; i < G_N_ELEMENTS(keep); i++)
@@ -127,8 +134,12 @@ vmrpCmdPolicySet(vmrpCLI *cli, int argc, char **argv, GError **error)
     }
     if (!remove && !vmrpPolicyValidate(policy, error))
         return false;
-    if (!(repo = vmrpCLIOpenRepo(cli, true, error)) ||
-        !collectionOf(cli, repo, argv[1], &uuid, error))
+    if (vmrpCLIConnect(cli, NULL))
+        dom = vmrpCLILookupDomain(cli, argv[1], NULL);
+    uuid = collectionOf(cli, dom, argv[1], &repo, error);
+    if (dom)
+        virDomainFree(dom);
+    if (!uuid)
         return false;
     text = remove ? NULL : vmrpPolicyFormat(policy);
     if (!vmrpRepoSetPolicy(repo, uuid, text, on_start, error))

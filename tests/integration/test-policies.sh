@@ -27,6 +27,9 @@ expect_error "$WORK/bad" vmrp policy-set "$vm"
 check "a policy that keeps nothing and schedules nothing is refused"
 expect_error "$WORK/bad" vmrp policy-set "$TEST_ID-nosuchvm" --keep-last 3
 check "a policy for an unknown domain is refused"
+expect_error "$WORK/bad" vmrp --repo "$WORK/no-repo" policy-set "$TEST_ID-nosuchvm" \
+  --keep-last 3 && [ ! -e "$WORK/no-repo" ]
+check "and with no repository there, none is made"
 
 vmrp policy-set "$vm" --keep-last 2 --schedule "every 1m" --consistency crash --max-chain 10 | comment
 check "policy-set --keep-last 2 --schedule 'every 1m'"
