@@ -171,3 +171,62 @@ vmrpDeletePoint(virConnectPtr conn, vmrpRepo *repo, const char *id, GError **err
     close(lock);
     return NULL;
 }
+
+GStrv
+vmrpDeleteCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid,
+                     GStrv *ret_warnings, GError **error)
+{
+    g_autoptr(GPtrArray) points = NULL;
+    g_autoptr(GPtrArray) creating = NULL;
+    g_autoptr(GStrvBuilder) deleted = g_strv_builder_new();
+    g_autoptr(GStrvBuilder) warnings = g_strv_builder_new();
+    g_autofree char *user = NULL;
+    GStrv ret = NULL;
+    int lock;
+    int use;
+    guint i;
+
+    if ((lock = vmrpRepoLockCollection(repo, uuid, error)) < 0)
+        return NULL;
+    if (!(points = vmrpRepoListPoints(repo, uuid, error)) ||
+        !(creating = vmrpRepoListCreating(repo, uuid, error)))
+        goto cleanup;
+    /* every check before anything changes */
+    for (i = 0; i < points->len; i++) {
+        vmrpPoint *point = g_ptr_array_index(points, i);
+
+        if (point->protected_) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "restore point %s is protected: rp-unprotect it first", point->id);
+            goto cleanup;
+        }
+        if ((use = vmrpInstantPointInUse(repo, point->id, &user, error)) != 0) {
+            if (use > 0)
+                g_set_error(error, VMRP_ERROR, VMRP_ERROR_BUSY,
+                            "restore point %s is in use by %s (instant restore): run "
+                            "'vmrp rp-restore --finalize' first", point->id, user);
+            goto cleanup;
+        }
+    }
+
+    /* newest first: libvirt merges each checkpoint's bitmap into its parent's,
+     * and a half-made point a crash left (.creating-*) goes the same way */
+    for (i = 0; i < points->len; i++)
+        g_strv_builder_add(deleted, ((vmrpPoint *)g_ptr_array_index(points, i))->id);
+    g_ptr_array_extend_and_steal(points, g_steal_pointer(&creating));
+    for (i = points->len; i > 0; i--) {
+        g_autofree char *warning = deleteCheckpoint(conn, g_ptr_array_index(points, i - 1));
+
+        if (warning)
+            g_strv_builder_add(warnings, warning);
+    }
+    if (!vmrpRepoRemoveCollection(repo, uuid, error))
+        goto cleanup;
+    ret = g_strv_builder_end(deleted);
+    if (ret_warnings)
+        *ret_warnings = g_strv_builder_end(warnings);
+
+ cleanup:
+    close(lock);
+    return ret;
+}

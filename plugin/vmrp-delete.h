@@ -29,3 +29,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpDeleteResult, vmrpDeleteResultFree)
  */
 vmrpDeleteResult *vmrpDeletePoint(virConnectPtr conn, vmrpRepo *repo, const char *id,
                                   GError **error);
+
+/*
+ * collection-delete: every point of collection @uuid, newest first (so no
+ * data is merged), with its libvirt checkpoint when the domain still exists
+ * (@conn may be NULL), then the collection itself (its policy too).
+ * Refused before anything changes when a point is protected or used by an
+ * instant restore, or another vmrp works on the domain.  Returns the ids of
+ * the points deleted; @ret_warnings (nullable) gets what could not be
+ * undone in libvirt.
+ */
+GStrv vmrpDeleteCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid,
+                           GStrv *ret_warnings, GError **error);

@@ -279,6 +279,25 @@ vmrpRepoLockCollection(vmrpRepo *repo, const char *uuid, GError **error)
     return fd;
 }
 
+bool
+vmrpRepoRemoveCollection(vmrpRepo *repo, const char *uuid, GError **error)
+{
+    g_autofree char *dir = collectionPath(repo, uuid, NULL);
+    g_autofree char *name = g_strdup_printf(".deleting-%s", uuid);
+    g_autofree char *gone = g_build_filename(repo->path, "collections", name, NULL);
+
+    if (!g_uuid_string_is_valid(uuid)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "invalid domain uuid '%s'", uuid);
+        return false;
+    }
+    if (rename(dir, gone) < 0) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot delete %s: %s",
+                    dir, g_strerror(errno));
+        return false;
+    }
+    return vmrpFileRemoveTree(gone, error);
+}
+
 GPtrArray *
 vmrpRepoListCollections(vmrpRepo *repo, GError **error)
 {

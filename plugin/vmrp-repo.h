@@ -44,6 +44,10 @@ bool vmrpRepoSetPolicy(vmrpRepo *repo, const char *uuid, const char *text, bool 
  * collection locked by another vmrp is a BUSY error. */
 int vmrpRepoLockCollection(vmrpRepo *repo, const char *uuid, GError **error);
 
+/* Removes the collection's folder, points and all: out of sight at once (a
+ * rename), then deleted.  The caller holds the collection's lock. */
+bool vmrpRepoRemoveCollection(vmrpRepo *repo, const char *uuid, GError **error);
+
 /* Collections as (name, uuid) pairs: a GPtrArray of GStrv {uuid, name}. */
 GPtrArray *vmrpRepoListCollections(vmrpRepo *repo, GError **error);
 

@@ -1,6 +1,7 @@
 /*
  * vmrp-cmd-point.c: the commands on restore points and collections:
- * rp-create, rp-list, rp-info, collection-list
+ * rp-create, rp-list, rp-info, rp-delete, rp-protect, rp-unprotect,
+ * collection-list, collection-info, collection-delete
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -282,6 +283,123 @@ vmrpCmdCollectionList(vmrpCLI *cli, int argc, char **argv, GError **error)
         g_autoptr(GPtrArray) points = vmrpRepoListPoints(repo, pair[0], NULL);
         printf("%-36s  %-24s %6u\n", pair[0], pair[1], points ? points->len : 0);
     }
+    return true;
+}
+
+bool
+vmrpCmdCollectionInfo(vmrpCLI *cli, int argc, char **argv, GError **error)
+{
+    g_autoptr(vmrpRepo) repo = NULL;
+    g_autoptr(GPtrArray) points = NULL;
+    g_autoptr(GPtrArray) list = NULL;
+    g_autofree char *uuid = NULL;
+    g_autofree char *policy = NULL;
+    g_autofree char *size = NULL;
+    const char *name = NULL;
+    const char *full = NULL;
+    uint64_t bytes = 0;
+    guint protected_ = 0;
+    guint chain = 0;
+    bool on_start = false;
+    size_t i;
+
+    if (!vmrpCLIParse("collection-info", "DOMAIN", "Show a domain's collection: its points, "
+                      "their size, the current chain and the policy.",
+                      NULL, &argc, &argv, 1, 1, error))
+        return false;
+    if (!(repo = vmrpCLIOpenRepo(cli, false, error)) ||
+        !(uuid = vmrpRepoFindCollection(repo, argv[1], error)) ||
+        !(points = vmrpRepoListPoints(repo, uuid, error)) ||
+        !(list = vmrpRepoListCollections(repo, error)) ||
+        !vmrpRepoGetPolicy(repo, uuid, &policy, &on_start, error))
+        return false;
+    for (i = 0; i < list->len; i++) {
+        char **pair = g_ptr_array_index(list, i);
+        if (g_str_equal(pair[0], uuid))
+            name = pair[1];
+    }
+    for (i = 0; i < points->len; i++) {
+        vmrpPoint *p = g_ptr_array_index(points, i);
+
+        bytes += vmrpPointBytes(p);
+        protected_ += p->protected_;
+        /* the current chain: the newest full point and the increments on it */
+        chain = p->parent ? chain + 1 : 1;
+        if (!p->parent)
+            full = p->id;
+    }
+
+    if (cli->json) {
+        json_object *obj = json_object_new_object();
+        json_object *ids = json_object_new_array();
+
+        json_object_object_add(obj, "name", json_object_new_string(name ? name : ""));
+        json_object_object_add(obj, "uuid", json_object_new_string(uuid));
+        for (i = 0; i < points->len; i++)
+            json_object_array_add(ids, json_object_new_string(
+                ((vmrpPoint *)g_ptr_array_index(points, i))->id));
+        json_object_object_add(obj, "points", ids);
+        json_object_object_add(obj, "bytes", json_object_new_uint64(bytes));
+        json_object_object_add(obj, "protected", json_object_new_int(protected_));
+        json_object_object_add(obj, "chain_length", json_object_new_int(chain));
+        json_object_object_add(obj, "chain_full", full ? json_object_new_string(full) : NULL);
+        json_object_object_add(obj, "policy", policy ? json_object_new_string(policy) : NULL);
+        json_object_object_add(obj, "on_start", json_object_new_boolean(on_start));
+        vmrpCLIPrintJSON(obj);
+        return true;
+    }
+    size = vmrpCLIHumanBytes(bytes);
+    printf("%-11s %s\n", "Name:", name ? name : "");
+    printf("%-11s %s\n", "UUID:", uuid);
+    printf("%-11s %u (%u protected), %s\n", "Points:", points->len, protected_, size);
+    if (points->len) {
+        printf("%-11s %s\n", "Oldest:", ((vmrpPoint *)g_ptr_array_index(points, 0))->id);
+        printf("%-11s %s\n", "Newest:",
+               ((vmrpPoint *)g_ptr_array_index(points, points->len - 1))->id);
+        printf("%-11s %u point(s) from the full point %s\n", "Chain:", chain,
+               full ? full : "-");
+    }
+    printf("%-11s %s%s\n", "Policy:", policy ? "yes (policy-show)" : "none",
+           on_start ? ", a point at each start" : "");
+    return true;
+}
+
+bool
+vmrpCmdCollectionDelete(vmrpCLI *cli, int argc, char **argv, GError **error)
+{
+    g_autoptr(vmrpRepo) repo = NULL;
+    g_autoptr(GError) conn_error = NULL;
+    g_auto(GStrv) deleted = NULL;
+    g_auto(GStrv) warnings = NULL;
+    g_autofree char *uuid = NULL;
+    size_t i;
+
+    if (!vmrpCLIParse("collection-delete", "DOMAIN", "Delete a domain's collection: every "
+                      "restore point, their checkpoints, and the policy.",
+                      NULL, &argc, &argv, 1, 1, error))
+        return false;
+    if (!(repo = vmrpCLIOpenRepo(cli, false, error)) ||
+        !(uuid = vmrpRepoFindCollection(repo, argv[1], error)))
+        return false;
+    /* the domain may be gone: then there is no checkpoint to delete */
+    vmrpCLIConnect(cli, &conn_error);
+    if (!(deleted = vmrpDeleteCollection(cli->conn, repo, uuid, &warnings, error)))
+        return false;
+    for (i = 0; warnings[i]; i++)
+        fprintf(stderr, "warning: %s\n", warnings[i]);
+    if (cli->json) {
+        json_object *obj = json_object_new_object();
+        json_object *arr = json_object_new_array();
+
+        json_object_object_add(obj, "uuid", json_object_new_string(uuid));
+        for (i = 0; deleted[i]; i++)
+            json_object_array_add(arr, json_object_new_string(deleted[i]));
+        json_object_object_add(obj, "deleted", arr);
+        vmrpCLIPrintJSON(obj);
+        return true;
+    }
+    printf("Collection of %s (%s) deleted: %u restore point(s)\n", argv[1], uuid,
+           g_strv_length(deleted));
     return true;
 }
 

@@ -47,6 +47,9 @@ static const vmrpCommand commands[] = {
     { "prune", vmrpCmdPrune, "DOMAIN", "remove points the retention does not keep" },
     { "run-policies", vmrpCmdRunPolicies, "", "take due points and prune (cron, timers)" },
     { "collection-list", vmrpCmdCollectionList, "", "list the collections" },
+    { "collection-info", vmrpCmdCollectionInfo, "DOMAIN", "show a domain's collection" },
+    { "collection-delete", vmrpCmdCollectionDelete, "DOMAIN",
+      "delete a domain's collection and every point in it" },
 };
 
 /* SIGINT, SIGTERM and SIGHUP cancel the command, which then undoes what

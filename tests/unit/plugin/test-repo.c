@@ -227,6 +227,30 @@ testLock(void)
     close(second);
 }
 
+/* A removed collection is gone from the listing and the disk; a name that
+ * is not a uuid cannot reach outside the collections' folder. */
+static void
+testRemoveCollection(void)
+{
+    g_autofree char *path = sub("repo-remove");
+    g_autoptr(vmrpRepo) repo = vmrpRepoOpen(path, true, NULL);
+    g_autoptr(GPtrArray) list = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *dir = g_build_filename(path, "collections", UUID, NULL);
+
+    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL));
+    CU_ASSERT_FALSE(vmrpRepoRemoveCollection(repo, "..", &error));
+    CU_ASSERT_TRUE(g_error_matches(error, VMRP_ERROR, VMRP_ERROR_INVALID));
+    CU_ASSERT_TRUE(g_file_test(dir, G_FILE_TEST_IS_DIR));
+    CU_ASSERT_TRUE(vmrpRepoRemoveCollection(repo, UUID, NULL));
+    CU_ASSERT_FALSE(g_file_test(dir, G_FILE_TEST_EXISTS));
+    list = vmrpRepoListCollections(repo, NULL);
+    CU_ASSERT_TRUE(list && list->len == 0);
+    g_clear_error(&error);
+    CU_ASSERT_FALSE(vmrpRepoRemoveCollection(repo, UUID, &error));
+    CU_ASSERT_TRUE(g_error_matches(error, VMRP_ERROR, VMRP_ERROR_IO));
+}
+
 static void
 testUnwritable(void)
 {
@@ -251,6 +275,7 @@ static const vmrpTestCase cases[] = {
     VMRP_TEST(testPointLifecycle),
     VMRP_TEST(testStaleAndDamaged),
     VMRP_TEST(testLock),
+    VMRP_TEST(testRemoveCollection),
     VMRP_TEST(testUnwritable),
     { NULL, NULL }
 };
