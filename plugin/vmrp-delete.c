@@ -108,6 +108,26 @@ deleteCheckpoint(virConnectPtr conn, vmrpPoint *point)
     return warning;
 }
 
+/* Neither protected nor used by a VM that runs on the point or on a point
+ * built on it (instant restore). */
+static bool
+deleteCheckDeletable(vmrpRepo *repo, const vmrpPoint *point, GError **error)
+{
+    g_autofree char *user = NULL;
+    int use;
+
+    if (point->protected_) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "restore point %s is protected: rp-unprotect it first", point->id);
+        return false;
+    }
+    if ((use = vmrpInstantPointInUse(repo, point->id, &user, error)) > 0)
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_BUSY,
+                    "restore point %s is in use by %s (instant restore): run "
+                    "'vmrp rp-restore --finalize' first", point->id, user);
+    return use == 0;
+}
+
 vmrpDeleteResult *
 vmrpDeletePoint(virConnectPtr conn, vmrpRepo *repo, const char *id, GError **error)
 {
@@ -117,29 +137,15 @@ vmrpDeletePoint(virConnectPtr conn, vmrpRepo *repo, const char *id, GError **err
     g_autoptr(GStrvBuilder) merged = g_strv_builder_new();
     g_autofree char *dir = NULL;
     g_autofree char *gone = NULL;
-    g_autofree char *user = NULL;
     int lock = -1;
-    int use;
     size_t i;
 
     if (!(point = vmrpRepoFindPoint(repo, id, &dir, error)))
         return NULL;
-    if (point->protected_) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "restore point %s is protected: rp-unprotect it first", id);
-        return NULL;
-    }
     if ((lock = vmrpRepoLockCollection(repo, point->domain_uuid, error)) < 0)
         return NULL;
-    /* a VM running on the point or a point built on it (instant restore) */
-    if ((use = vmrpInstantPointInUse(repo, point->id, &user, error)) != 0) {
-        if (use > 0)
-            g_set_error(error, VMRP_ERROR, VMRP_ERROR_BUSY,
-                        "restore point %s is in use by %s (instant restore): run "
-                        "'vmrp rp-restore --finalize' first", point->id, user);
-        goto fail;
-    }
-    if (!(points = vmrpRepoListPoints(repo, point->domain_uuid, error)))
+    if (!deleteCheckDeletable(repo, point, error) ||
+        !(points = vmrpRepoListPoints(repo, point->domain_uuid, error)))
         goto fail;
 
     for (i = 0; i < points->len; i++) {
@@ -180,10 +186,8 @@ vmrpDeleteCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid,
     g_autoptr(GPtrArray) creating = NULL;
     g_autoptr(GStrvBuilder) deleted = g_strv_builder_new();
     g_autoptr(GStrvBuilder) warnings = g_strv_builder_new();
-    g_autofree char *user = NULL;
     GStrv ret = NULL;
     int lock;
-    int use;
     guint i;
 
     if ((lock = vmrpRepoLockCollection(repo, uuid, error)) < 0)
@@ -193,20 +197,8 @@ vmrpDeleteCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid,
         goto cleanup;
     /* every check before anything changes */
     for (i = 0; i < points->len; i++) {
-        vmrpPoint *point = g_ptr_array_index(points, i);
-
-        if (point->protected_) {
-            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                        "restore point %s is protected: rp-unprotect it first", point->id);
+        if (!deleteCheckDeletable(repo, g_ptr_array_index(points, i), error))
             goto cleanup;
-        }
-        if ((use = vmrpInstantPointInUse(repo, point->id, &user, error)) != 0) {
-            if (use > 0)
-                g_set_error(error, VMRP_ERROR, VMRP_ERROR_BUSY,
-                            "restore point %s is in use by %s (instant restore): run "
-                            "'vmrp rp-restore --finalize' first", point->id, user);
-            goto cleanup;
-        }
     }
 
     /* newest first: libvirt merges each checkpoint's bitmap into its parent's,
