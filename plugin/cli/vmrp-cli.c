@@ -88,6 +88,16 @@ vmrpCLIPointToJSON(const vmrpPoint *point)
     return json_tokener_parse(text);
 }
 
+json_object *
+vmrpCLIStrvToJSON(const char *const *strv)
+{
+    json_object *arr = json_object_new_array();
+
+    for (; strv && *strv; strv++)
+        json_object_array_add(arr, json_object_new_string(*strv));
+    return arr;
+}
+
 void
 vmrpCLIProgressShow(vmrpCLIProgress *p, const char *what, uint64_t done, uint64_t total)
 {

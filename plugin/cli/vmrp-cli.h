@@ -45,6 +45,8 @@ char *vmrpCLIHumanBytes(uint64_t bytes);
 /* Prints @obj on stdout and releases it. */
 void vmrpCLIPrintJSON(json_object *obj);
 json_object *vmrpCLIPointToJSON(const vmrpPoint *point);
+/* A JSON array of the strings of @strv (NULL-terminated). */
+json_object *vmrpCLIStrvToJSON(const char *const *strv);
 
 /* Progress on stderr: a bar on a terminal, a line every 10 % otherwise. */
 typedef struct {

@@ -389,12 +389,9 @@ vmrpCmdCollectionDelete(vmrpCLI *cli, int argc, char **argv, GError **error)
         fprintf(stderr, "warning: %s\n", warnings[i]);
     if (cli->json) {
         json_object *obj = json_object_new_object();
-        json_object *arr = json_object_new_array();
 
         json_object_object_add(obj, "uuid", json_object_new_string(uuid));
-        for (i = 0; deleted[i]; i++)
-            json_object_array_add(arr, json_object_new_string(deleted[i]));
-        json_object_object_add(obj, "deleted", arr);
+        json_object_object_add(obj, "deleted", vmrpCLIStrvToJSON((const char *const *)deleted));
         vmrpCLIPrintJSON(obj);
         return true;
     }
@@ -426,12 +423,10 @@ vmrpCmdRpDelete(vmrpCLI *cli, int argc, char **argv, GError **error)
         fprintf(stderr, "warning: %s\n", res->warning);
     if (cli->json) {
         json_object *obj = json_object_new_object();
-        json_object *arr = json_object_new_array();
 
         json_object_object_add(obj, "id", json_object_new_string(res->id));
-        for (i = 0; res->merged_into[i]; i++)
-            json_object_array_add(arr, json_object_new_string(res->merged_into[i]));
-        json_object_object_add(obj, "merged_into", arr);
+        json_object_object_add(obj, "merged_into",
+                               vmrpCLIStrvToJSON((const char *const *)res->merged_into));
         vmrpCLIPrintJSON(obj);
         return true;
     }

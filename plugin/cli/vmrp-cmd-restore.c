@@ -124,20 +124,16 @@ restoreQuickRollback(vmrpCLI *cli, const char *id, bool power_on, GError **error
 
     if (cli->json) {
         json_object *obj = json_object_new_object();
-        json_object *arr = json_object_new_array();
 
         json_object_object_add(obj, "name", json_object_new_string(res->name));
         json_object_object_add(obj, "mode", json_object_new_string("quick-rollback"));
         json_object_object_add(obj, "bytes_written", json_object_new_uint64(res->bytes_written));
         json_object_object_add(obj, "bytes_disks", json_object_new_uint64(res->bytes_disks));
         json_object_object_add(obj, "write_back_ms", json_object_new_int64(res->write_back_ms));
-        for (i = 0; res->checkpoints_removed[i]; i++)
-            json_object_array_add(arr, json_object_new_string(res->checkpoints_removed[i]));
-        json_object_object_add(obj, "checkpoints_removed", arr);
-        arr = json_object_new_array();
-        for (i = 0; res->excluded[i]; i++)
-            json_object_array_add(arr, json_object_new_string(res->excluded[i]));
-        json_object_object_add(obj, "kept_disks", arr);
+        json_object_object_add(obj, "checkpoints_removed",
+                               vmrpCLIStrvToJSON((const char *const *)res->checkpoints_removed));
+        json_object_object_add(obj, "kept_disks",
+                               vmrpCLIStrvToJSON((const char *const *)res->excluded));
         vmrpCLIPrintJSON(obj);
         return true;
     }
