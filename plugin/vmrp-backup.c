@@ -52,6 +52,7 @@ struct _vmrpBackup {
     gulong cancel_handler;       /* forwards opts->cancel */
     GMutex lock;                 /* the manifest, while disks are copied in threads */
     gint64 last_save;
+    char *note;                  /* what the user should know beside the point */
 
     /* what was done, for the rollback */
     bool frozen;                 /* the guest may be frozen */
@@ -73,6 +74,7 @@ vmrpBackupFree(vmrpBackup *st)
     if (!st)
         return;
     vmrpAgentFree(st->agent);
+    g_free(st->note);
     if (st->dom)
         virDomainFree(st->dom);
     vmrpPointFree(st->point);
@@ -377,6 +379,7 @@ backupChooseParent(backupState *st, GError **error)
 {
     g_autoptr(GPtrArray) points = NULL;
     g_autofree char *parent_dir = NULL;
+    g_autofree char *damaged = NULL;
     vmrpPoint *parent;
     unsigned int bitmap_disks = 0;
     size_t i;
@@ -387,11 +390,23 @@ backupChooseParent(backupState *st, GError **error)
     }
     if (!(points = vmrpRepoListPoints(st->repo, st->point->domain_uuid, error)))
         return false;
-    if (points->len == 0) {
-        backupGoFull(st, NULL);
+    /* the newest point that can be read: libvirt's increment from its
+     * checkpoint holds the changes of the damaged points' checkpoints too */
+    for (i = points->len; i > 0; i--) {
+        vmrpPoint *p = g_ptr_array_index(points, i - 1);
+        if (p->state != VMRP_POINT_DAMAGED)
+            break;
+        if (!damaged)
+            damaged = g_strdup_printf("point %s is damaged (%s)", p->id, p->message);
+    }
+    if (i == 0) {
+        if (damaged)
+            backupGoFull(st, "%s and no older point can be built on", damaged);
+        else
+            backupGoFull(st, NULL);
         return true;
     }
-    parent = g_ptr_array_steal_index(points, points->len - 1);
+    parent = g_ptr_array_steal_index(points, i - 1);
     st->parent = parent;
     if (!parent->checkpoint) {
         backupGoFull(st, "the previous point %s has no checkpoint", parent->id);
@@ -442,6 +457,11 @@ backupChooseParent(backupState *st, GError **error)
     st->point->parent = g_strdup(parent->id);
     g_free(st->point->kind);
     st->point->kind = g_strdup("incremental");
+    if (damaged) {
+        g_free(st->point->message);
+        st->point->message = g_strdup_printf("%s: this increment builds on point %s",
+                                             damaged, parent->id);
+    }
     return true;
 }
 
@@ -815,6 +835,12 @@ backupCleanStale(virDomainPtr dom, vmrpRepo *repo, const char *uuid, GError **er
     return true;
 }
 
+const char *
+vmrpBackupGetNote(vmrpBackup *st)
+{
+    return st->note;
+}
+
 vmrpPoint *
 vmrpBackupRun(vmrpBackup *st, vmrpRepo *repo, GError **error)
 {
@@ -822,7 +848,8 @@ vmrpBackupRun(vmrpBackup *st, vmrpRepo *repo, GError **error)
     int lock;
     bool ok;
 
-    if (!vmrpRepoEnsureCollection(repo, point->domain_name, point->domain_uuid, error))
+    if (!vmrpRepoEnsureCollection(repo, point->domain_name, point->domain_uuid, &st->note,
+                                  error))
         return NULL;
     if ((lock = vmrpRepoLockCollection(repo, point->domain_uuid, error)) < 0)
         return NULL;

@@ -51,3 +51,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpBackup, vmrpBackupFree)
  * no frozen guest.  Returns the committed point.
  */
 vmrpPoint *vmrpBackupRun(vmrpBackup *backup, vmrpRepo *repo, GError **error);
+
+/* What the user should know of the run beside the point (a repair made on
+ * the way), or NULL. */
+const char *vmrpBackupGetNote(vmrpBackup *backup);

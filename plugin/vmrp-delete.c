@@ -49,6 +49,13 @@ deleteMergeInto(vmrpRepo *repo, vmrpPoint *point, vmrpPoint *child, GError **err
             continue;
         }
         pd = vmrpPointFindDisk(point, cd->target);
+        if (point->state == VMRP_POINT_DAMAGED) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "restore point %s is damaged (%s) and point %s builds on it: "
+                        "deleting it would lose data that %s needs; delete %s first",
+                        point->id, point->message, child->id, child->id, child->id);
+            return false;
+        }
         if (!pd || !pd->image) {
             g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
                         "point %s: disk %s is backed by point %s, which has no image of it",
@@ -140,7 +147,8 @@ vmrpDeletePoint(virConnectPtr conn, vmrpRepo *repo, const char *id, GError **err
     int lock = -1;
     size_t i;
 
-    if (!(point = vmrpRepoFindPoint(repo, id, &dir, error)))
+    /* a damaged point can be deleted too (its folder and checkpoint) */
+    if (!(point = vmrpRepoFindPointEntry(repo, id, &dir, error)))
         return NULL;
     if ((lock = vmrpRepoLockCollection(repo, point->domain_uuid, error)) < 0)
         return NULL;

@@ -9,6 +9,7 @@
 #include "vmrp-point.h"
 #include "vmrp-names.h"
 #include "vmrp-error.h"
+#include "vmrp-json.h"
 
 #define POINT_FORMAT 1
 
@@ -16,6 +17,7 @@ static const char *const stateNames[VMRP_POINT_STATE_LAST] = {
     [VMRP_POINT_CREATING] = "Creating",
     [VMRP_POINT_SUCCEEDED] = "Succeeded",
     [VMRP_POINT_FAILED] = "Failed",
+    [VMRP_POINT_DAMAGED] = "Damaged",
 };
 
 const char *
@@ -103,6 +105,25 @@ vmrpPointNewAt(const char *domain_name, const char *domain_uuid, gint64 unix_tim
     if (!at || !(now = g_date_time_add(at, g_date_time_get_microsecond(real))))
         return vmrpPointNew(domain_name, domain_uuid);
     return pointNew(domain_name, domain_uuid, now);
+}
+
+vmrpPoint *
+vmrpPointNewDamaged(const char *id, const char *domain_uuid, const char *reason)
+{
+    vmrpPoint *point = pointAlloc();
+
+    point->id = g_strdup(id);
+    point->domain_uuid = g_strdup(domain_uuid);
+    point->domain_name = g_strdup("");
+    /* the id starts with the time: YYYYMMDD-HHMMSS */
+    point->created = g_strdup_printf("%.4s-%.2s-%.2sT%.2s:%.2s:%.2sZ", id, id + 4, id + 6,
+                                     id + 9, id + 11, id + 13);
+    point->kind = g_strdup("unknown");
+    /* vmrp names a point's checkpoint after it: rp-delete removes it */
+    point->checkpoint = g_strdup_printf("vmrp-%s", id);
+    point->state = VMRP_POINT_DAMAGED;
+    point->message = g_strdup(reason);
+    return point;
 }
 
 vmrpPointDisk *
@@ -227,7 +248,18 @@ vmrpPointToJSON(const vmrpPoint *point)
     return ret;
 }
 
-/* Strict readers: a field of the wrong type is an error naming the field. */
+/* Strict readers: a missing field or one of the wrong type is an error
+ * naming the field. */
+static bool
+fieldError(GError **error, const char *key, bool missing, const char *what)
+{
+    if (missing)
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "missing field '%s'", key);
+    else
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "field '%s' is not %s", key, what);
+    return false;
+}
+
 static bool
 getString(json_object *obj, const char *key, bool nullable, char **ret, GError **error)
 {
@@ -236,15 +268,14 @@ getString(json_object *obj, const char *key, bool nullable, char **ret, GError *
     if (!json_object_object_get_ex(obj, key, &val) || !val) {
         if (nullable)
             return true;
+        return fieldError(error, key, true, NULL);
     } else if (json_object_is_type(val, json_type_string) &&
                /* "\u0000" would cut the string short where C reads it */
                strlen(json_object_get_string(val)) == (size_t)json_object_get_string_len(val)) {
         *ret = g_strdup(json_object_get_string(val));
         return true;
     }
-    g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                "malformed manifest: '%s' is missing or not a string", key);
-    return false;
+    return fieldError(error, key, false, "a string");
 }
 
 static bool
@@ -255,24 +286,21 @@ getInt(json_object *obj, const char *key, bool nullable, int64_t *ret, GError **
     if (!json_object_object_get_ex(obj, key, &val) || !val) {
         if (nullable)
             return true;
+        return fieldError(error, key, true, NULL);
     } else if (json_object_is_type(val, json_type_int) && json_object_get_int64(val) >= 0) {
         *ret = json_object_get_int64(val);
         return true;
     }
-    g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                "malformed manifest: '%s' is missing or not a non-negative integer", key);
-    return false;
+    return fieldError(error, key, false, "a number (a non-negative integer)");
 }
 
 static bool
 getObject(json_object *obj, const char *key, json_type type, json_object **ret, GError **error)
 {
-    if (!json_object_object_get_ex(obj, key, ret) || !json_object_is_type(*ret, type)) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "malformed manifest: '%s' is missing or not an %s", key,
-                    type == json_type_array ? "array" : "object");
-        return false;
-    }
+    if (!json_object_object_get_ex(obj, key, ret) || !*ret)
+        return fieldError(error, key, true, NULL);
+    if (!json_object_is_type(*ret, type))
+        return fieldError(error, key, false, type == json_type_array ? "a list" : "an object");
     return true;
 }
 
@@ -286,7 +314,7 @@ parseDisk(vmrpPoint *point, json_object *d, GError **error)
 
     if (!json_object_is_type(d, json_type_object)) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "malformed manifest: a disk is not an object");
+                    "a disk is not an object");
         return false;
     }
     if (!getString(d, "target", false, &target, error) ||
@@ -294,7 +322,7 @@ parseDisk(vmrpPoint *point, json_object *d, GError **error)
         return false;
     if (vmrpPointFindDisk(point, target)) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "malformed manifest: disk '%s' is listed twice", target);
+                    "disk '%s' is listed twice", target);
         return false;
     }
     disk = vmrpPointAddDisk(point, target);
@@ -304,12 +332,14 @@ parseDisk(vmrpPoint *point, json_object *d, GError **error)
         !getString(d, "backing", true, &disk->backing, error) ||
         !getInt(d, "size", false, &size, error) ||
         !getInt(d, "bytes_total", false, &total, error) ||
-        !getInt(d, "bytes_done", false, &done, error))
+        !getInt(d, "bytes_done", false, &done, error)) {
+        g_prefix_error(error, "disk %s: ", target);
         return false;
+    }
     if (!json_object_object_get_ex(d, "excluded", &excl) ||
         !json_object_is_type(excl, json_type_boolean)) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "malformed manifest: 'excluded' of disk '%s' is not a boolean", target);
+                    "'excluded' of disk '%s' is not a boolean", target);
         return false;
     }
     disk->excluded = json_object_get_boolean(excl);
@@ -320,20 +350,20 @@ parseDisk(vmrpPoint *point, json_object *d, GError **error)
     if (disk->image && (disk->excluded || !*disk->image || strchr(disk->image, '/') ||
                         disk->image[0] == '.')) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "malformed manifest: bad image name for disk '%s'", target);
+                    "bad image name for disk '%s'", target);
         return false;
     }
     if (disk->backing) {
         g_autofree char *parent = vmrpPointDiskBackingPoint(disk);
         if (!disk->image || !parent) {
             g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                        "malformed manifest: bad backing image for disk '%s'", target);
+                        "bad backing image for disk '%s'", target);
             return false;
         }
     }
     if (!disk->image && !disk->excluded) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "malformed manifest: disk '%s' has no image and is not excluded", target);
+                    "disk '%s' has no image and is not excluded", target);
         return false;
     }
     return true;
@@ -346,7 +376,6 @@ vmrpPointFromJSON(const char *text, GError **error)
     g_autofree char *state = NULL;
     g_autofree char *requested = NULL;
     g_autofree char *achieved = NULL;
-    json_tokener *tok;
     json_object *obj;
     json_object *dom, *cons, *disks;
     int64_t format = 0;
@@ -354,31 +383,8 @@ vmrpPointFromJSON(const char *text, GError **error)
     size_t i;
     bool ok = false;
 
-    tok = json_tokener_new();
-    obj = json_tokener_parse_ex(tok, text, strlen(text));
-    if (!obj || json_tokener_get_error(tok) != json_tokener_success ||
-        tok->char_offset != (int)strlen(text)) {
-        /* trailing white space is fine; anything else is not */
-        const char *rest = text + (obj ? tok->char_offset : 0);
-        while (obj && *rest && g_ascii_isspace(*rest))
-            rest++;
-        if (!obj || *rest) {
-            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                        "malformed manifest: %s",
-                        obj ? "trailing data" :
-                        json_tokener_error_desc(json_tokener_get_error(tok)));
-            json_tokener_free(tok);
-            json_object_put(obj);
-            return NULL;
-        }
-    }
-    json_tokener_free(tok);
-
-    if (!json_object_is_type(obj, json_type_object)) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "malformed manifest: not a JSON object");
-        goto cleanup;
-    }
+    if (!(obj = vmrpJSONParseObject(text, error)))
+        return NULL;
     if (!getInt(obj, "format", false, &format, error))
         goto cleanup;
     if (format != POINT_FORMAT) {
@@ -414,7 +420,7 @@ vmrpPointFromJSON(const char *text, GError **error)
         if (json_object_object_get_ex(obj, "protected", &prot)) {
             if (!json_object_is_type(prot, json_type_boolean)) {
                 g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                            "malformed manifest: 'protected' is not a boolean");
+                            "'protected' is not a boolean");
                 goto cleanup;
             }
             point->protected_ = json_object_get_boolean(prot);
@@ -428,20 +434,20 @@ vmrpPointFromJSON(const char *text, GError **error)
     if (point->state == VMRP_POINT_STATE_LAST) {
         g_autofree char *shown = g_strescape(state, NULL);
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "malformed manifest: unknown state '%s'", shown);
+                    "unknown state '%s'", shown);
         goto cleanup;
     }
     if (!g_str_equal(point->kind, "full") && !g_str_equal(point->kind, "incremental")) {
         g_autofree char *shown = g_strescape(point->kind, NULL);
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "malformed manifest: unknown kind '%s'", shown);
+                    "unknown kind '%s'", shown);
         goto cleanup;
     }
     if (point->parent && !vmrpNameCheckPoint(point->parent, error))
         goto cleanup;
     if (!g_uuid_string_is_valid(point->domain_uuid)) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "malformed manifest: bad domain uuid");
+                    "bad domain uuid");
         goto cleanup;
     }
     for (i = 0; i < json_object_array_length(disks); i++) {

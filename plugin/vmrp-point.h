@@ -15,6 +15,8 @@ typedef enum {
     VMRP_POINT_CREATING = 0,  /* being written; not restorable */
     VMRP_POINT_SUCCEEDED,
     VMRP_POINT_FAILED,
+    VMRP_POINT_DAMAGED,       /* committed, but its manifest or files cannot be read;
+                               * never written to a manifest */
 
     VMRP_POINT_STATE_LAST
 } vmrpPointState;
@@ -59,6 +61,10 @@ vmrpPoint *vmrpPointNew(const char *domain_name, const char *domain_uuid);
 /* The same, created at @unix_time (seconds; run-policies --now, a test's clock). */
 vmrpPoint *vmrpPointNewAt(const char *domain_name, const char *domain_uuid, gint64 unix_time);
 
+/* A committed point that cannot be read: state Damaged, @reason in its
+ * message, the time of its id as its creation time, no disks. */
+vmrpPoint *vmrpPointNewDamaged(const char *id, const char *domain_uuid, const char *reason);
+
 vmrpPointDisk *vmrpPointAddDisk(vmrpPoint *point, const char *target);
 vmrpPointDisk *vmrpPointFindDisk(vmrpPoint *point, const char *target);
 
@@ -70,6 +76,7 @@ uint64_t vmrpPointBytes(const vmrpPoint *point);
 char *vmrpPointDiskBackingPoint(const vmrpPointDisk *disk);
 
 /* The manifest as JSON text, and back; FromJSON rejects anything malformed
- * with one line naming the field. */
+ * with one line that says what is wrong in words ("truncated JSON at byte 40",
+ * "missing field 'disks'", "field 'size' of disk vda is not a number"). */
 char *vmrpPointToJSON(const vmrpPoint *point);
 vmrpPoint *vmrpPointFromJSON(const char *text, GError **error);

@@ -9,12 +9,14 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <json-c/json.h>
 
 #include "vmrp-repo.h"
 #include "vmrp-error.h"
 #include "vmrp-file.h"
+#include "vmrp-json.h"
 #include "vmrp-names.h"
 
 #define REPO_FORMAT 1
@@ -66,11 +68,14 @@ readFormatted(const char *path, int format, GError **error)
 
     if (!(text = vmrpFileRead(path, MANIFEST_MAX, NULL, error)))
         return NULL;
-    obj = json_tokener_parse(text);
-    if (!obj || !json_object_is_type(obj, json_type_object) ||
-        !json_object_object_get_ex(obj, "format", &fmt) ||
+    if (!(obj = vmrpJSONParseObject(text, error))) {
+        g_prefix_error(error, "%s is damaged: ", path);
+        return NULL;
+    }
+    if (!json_object_object_get_ex(obj, "format", &fmt) ||
         !json_object_is_type(fmt, json_type_int)) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "malformed %s", path);
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "%s is damaged: missing field 'format'", path);
         json_object_put(obj);
         return NULL;
     }
@@ -168,8 +173,10 @@ collectionPath(vmrpRepo *repo, const char *uuid, const char *sub)
 }
 
 bool
-vmrpRepoEnsureCollection(vmrpRepo *repo, const char *name, const char *uuid, GError **error)
+vmrpRepoEnsureCollection(vmrpRepo *repo, const char *name, const char *uuid, char **ret_note,
+                         GError **error)
 {
+    g_autoptr(GError) local = NULL;
     g_autofree char *dir = collectionPath(repo, uuid, NULL);
     g_autofree char *points = collectionPath(repo, uuid, "points");
     g_autofree char *manifest = collectionPath(repo, uuid, "collection.json");
@@ -185,6 +192,24 @@ vmrpRepoEnsureCollection(vmrpRepo *repo, const char *name, const char *uuid, GEr
         !vmrpFileMakeDir(points, 0700, true, error))
         return false;
 
+    if (access(manifest, F_OK) == 0 && !(obj = readFormatted(manifest, REPO_FORMAT, &local))) {
+        g_autofree char *aside = g_strconcat(manifest, ".damaged", NULL);
+
+        if (!g_error_matches(local, VMRP_ERROR, VMRP_ERROR_INVALID)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return false;
+        }
+        /* a damaged collection.json must not stop the domain's protection:
+         * it is kept aside for a person to read (the policy in it is lost) */
+        if (rename(manifest, aside) < 0) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot move %s aside: %s",
+                        manifest, g_strerror(errno));
+            return false;
+        }
+        if (ret_note)
+            *ret_note = g_strdup_printf("%s; it was moved to %s and made anew, without its "
+                                        "policy", local->message, aside);
+    }
     if (access(manifest, F_OK) == 0) {
         if (!(obj = readFormatted(manifest, REPO_FORMAT, error)))
             return false;
@@ -320,13 +345,20 @@ vmrpRepoListCollections(vmrpRepo *repo, GError **error)
         if (!g_uuid_string_is_valid(ent))
             continue;
         manifest = collectionPath(repo, ent, "collection.json");
-        if (!(obj = readFormatted(manifest, REPO_FORMAT, error)))
-            return NULL;
-        pair = g_new0(char *, 3);
+        pair = g_new0(char *, 4);
         pair[0] = g_strdup(ent);
-        pair[1] = g_strdup(json_object_object_get_ex(obj, "name", &name) ?
-                           json_object_get_string(name) : "");
-        json_object_put(obj);
+        if ((obj = readFormatted(manifest, REPO_FORMAT, &local))) {
+            pair[1] = g_strdup(json_object_object_get_ex(obj, "name", &name) &&
+                               json_object_is_type(name, json_type_string) ?
+                               json_object_get_string(name) : "");
+            json_object_put(obj);
+        } else {
+            /* one damaged collection.json: that collection has no name,
+             * the others are listed as ever */
+            pair[1] = g_strdup("");
+            pair[2] = g_strdup(local->message);
+            g_clear_error(&local);
+        }
         g_ptr_array_add(ret, pair);
     }
     return g_steal_pointer(&ret);
@@ -352,6 +384,101 @@ vmrpRepoFindCollection(vmrpRepo *repo, const char *name_or_uuid, GError **error)
     return NULL;
 }
 
+static gint
+pointCompare(gconstpointer a, gconstpointer b)
+{
+    const vmrpPoint *pa = *(vmrpPoint *const *)a;
+    const vmrpPoint *pb = *(vmrpPoint *const *)b;
+
+    return strcmp(pa->id, pb->id);
+}
+
+/* Whether every file the loaded @point names is in its folder @dir. */
+static bool
+pointCheckFiles(const char *dir, const vmrpPoint *point, GError **error)
+{
+    g_autofree char *xml = g_build_filename(dir, "domain.xml", NULL);
+    size_t i;
+
+    if (access(xml, R_OK) < 0) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "domain.xml is %s",
+                    errno == ENOENT ? "missing" : g_strerror(errno));
+        return false;
+    }
+    for (i = 0; i < point->disks->len; i++) {
+        const vmrpPointDisk *disk = g_ptr_array_index(point->disks, i);
+        g_autofree char *image = NULL;
+        g_autofree char *backing = NULL;
+
+        if (disk->excluded)
+            continue;
+        image = g_build_filename(dir, disk->image, NULL);
+        if (access(image, R_OK) < 0) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "image %s is %s", disk->image,
+                        errno == ENOENT ? "missing" : g_strerror(errno));
+            return false;
+        }
+        if (!disk->backing)
+            continue;
+        /* "../<parent-id>/<image>", checked by vmrpPointFromJSON */
+        backing = g_build_filename(dir, disk->backing, NULL);
+        if (access(backing, R_OK) < 0) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "backing image %s of disk %s is %s", disk->backing, disk->target,
+                        errno == ENOENT ? "missing" : g_strerror(errno));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A committed point's entry: the point as its manifest says, in state
+ * Damaged when the manifest or a file it names cannot be read.  @ret_files
+ * (may be NULL) tells whether its files are there (a point that builds on
+ * one without them is damaged too). */
+static vmrpPoint *
+pointLoadEntry(const char *dir, const char *id, const char *uuid, bool *ret_files)
+{
+    g_autofree char *path = g_build_filename(dir, "point.json", NULL);
+    g_autofree char *text = NULL;
+    g_autofree char *reason = NULL;
+    g_autoptr(GError) local = NULL;
+    vmrpPoint *point = NULL;
+
+    if (ret_files)
+        *ret_files = true;
+    if (!(text = vmrpFileRead(path, MANIFEST_MAX, NULL, &local)) ||
+        !(point = vmrpPointFromJSON(text, &local))) {
+        /* vmrpFileRead's errors name the path already */
+        reason = text ? g_strdup_printf("point.json: %s", local->message)
+                      : g_strdup(local->message);
+        return vmrpPointNewDamaged(id, uuid, reason);
+    }
+    if (!g_str_equal(point->id, id)) {
+        reason = g_strdup_printf("point.json names point %s", point->id);
+    } else if (g_strcmp0(point->domain_uuid, uuid) != 0) {
+        reason = g_strdup_printf("point.json names domain %s", point->domain_uuid);
+    } else if (point->state != VMRP_POINT_SUCCEEDED) {
+        reason = g_strdup_printf("point.json says %s in a committed point",
+                                 vmrpPointStateToString(point->state));
+    } else if (!pointCheckFiles(dir, point, &local)) {
+        reason = g_strdup(local->message);
+        if (ret_files)
+            *ret_files = false;
+    }
+    if (reason && (!ret_files || *ret_files)) {
+        vmrpPointFree(point);
+        return vmrpPointNewDamaged(id, uuid, reason);
+    }
+    if (reason) {
+        /* the manifest is sound: keep what it says (rp-info, rp-delete) */
+        point->state = VMRP_POINT_DAMAGED;
+        g_free(point->message);
+        point->message = g_steal_pointer(&reason);
+    }
+    return point;
+}
+
 vmrpPoint *
 vmrpRepoLoadPoint(const char *dir, const char *id, GError **error)
 {
@@ -363,7 +490,8 @@ vmrpRepoLoadPoint(const char *dir, const char *id, GError **error)
     if (!(text = vmrpFileRead(path, MANIFEST_MAX, NULL, error)))
         return NULL;
     if (!(point = vmrpPointFromJSON(text, &local))) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "%s: %s", path, local->message);
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "%s is damaged: %s",
+                    path, local->message);
         return NULL;
     }
     if (!g_str_equal(point->id, id)) {
@@ -375,13 +503,32 @@ vmrpRepoLoadPoint(const char *dir, const char *id, GError **error)
     return point;
 }
 
-static gint
-pointCompare(gconstpointer a, gconstpointer b)
+/* Whether a live process holds the flock of the collection's lock file: read
+ * from /proc/locks, so that looking never takes the lock from a vmrp that
+ * is about to. */
+static bool
+collectionLockHeld(vmrpRepo *repo, const char *uuid)
 {
-    const vmrpPoint *pa = *(vmrpPoint *const *)a;
-    const vmrpPoint *pb = *(vmrpPoint *const *)b;
+    g_autofree char *path = collectionPath(repo, uuid, ".lock");
+    g_autofree char *locks = NULL;
+    g_autofree char *key = NULL;
+    g_auto(GStrv) lines = NULL;
+    struct stat sb;
+    size_t i;
 
-    return strcmp(pa->id, pb->id);
+    if (stat(path, &sb) < 0)
+        return false;
+    if (!g_file_get_contents("/proc/locks", &locks, NULL, NULL))
+        return true;    /* cannot tell: say held, as before */
+    /* "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF" */
+    key = g_strdup_printf(" %02x:%02x:%lu ", major(sb.st_dev), minor(sb.st_dev),
+                          (unsigned long)sb.st_ino);
+    lines = g_strsplit(locks, "\n", -1);
+    for (i = 0; lines[i]; i++) {
+        if (strstr(lines[i], "FLOCK") && strstr(lines[i], key))
+            return true;
+    }
+    return false;
 }
 
 static GPtrArray *
@@ -389,33 +536,74 @@ listPoints(vmrpRepo *repo, const char *uuid, bool creating, GError **error)
 {
     g_autofree char *path = collectionPath(repo, uuid, "points");
     g_autoptr(GPtrArray) ret = g_ptr_array_new_with_free_func((GDestroyNotify)vmrpPointFree);
+    g_autoptr(GHashTable) broken = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_autoptr(GDir) dir = NULL;
     g_autoptr(GError) local = NULL;
+    bool orphaned = false;
     const char *ent;
+    size_t i, j;
 
+    if (!g_uuid_string_is_valid(uuid)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "invalid domain uuid");
+        return NULL;
+    }
     if (!(dir = g_dir_open(path, 0, &local))) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND, "%s", local->message);
         return NULL;
     }
+    if (creating)
+        orphaned = !collectionLockHeld(repo, uuid);
     while ((ent = g_dir_read_name(dir))) {
         g_autofree char *sub = g_build_filename(path, ent, NULL);
         const char *id = ent;
         vmrpPoint *point;
+        bool files = true;
 
         if (creating != g_str_has_prefix(ent, CREATING_PREFIX))
             continue;
         if (creating)
             id += strlen(CREATING_PREFIX);
+        /* a name read from the folder is checked like a user's id */
         if (!vmrpNameCheckPoint(id, NULL))
             continue;
-        if (!(point = vmrpRepoLoadPoint(sub, id, creating ? NULL : error))) {
-            if (creating)
-                continue;   /* being written right now, or a crash left it half */
-            return NULL;
+        if (!g_file_test(sub, G_FILE_TEST_IS_DIR) || g_file_test(sub, G_FILE_TEST_IS_SYMLINK))
+            continue;
+        if (creating) {
+            if (!(point = vmrpRepoLoadPoint(sub, id, NULL))) {
+                if (!orphaned)
+                    continue;   /* its creator is writing it right now */
+                point = vmrpPointNewDamaged(id, uuid, NULL);
+            }
+            if (orphaned) {
+                point->state = VMRP_POINT_FAILED;
+                g_free(point->message);
+                point->message = g_strdup("interrupted: the creating process ended");
+            }
+        } else {
+            point = pointLoadEntry(sub, id, uuid, &files);
+            if (!files)
+                g_hash_table_add(broken, g_strdup(id));
         }
         g_ptr_array_add(ret, point);
     }
     g_ptr_array_sort(ret, pointCompare);
+
+    /* oldest first: a point whose chain reaches a point without its files
+     * cannot be restored either */
+    for (i = 0; !creating && i < ret->len; i++) {
+        vmrpPoint *point = g_ptr_array_index(ret, i);
+
+        for (j = 0; point->state == VMRP_POINT_SUCCEEDED && j < point->disks->len; j++) {
+            g_autofree char *parent = vmrpPointDiskBackingPoint(g_ptr_array_index(point->disks,
+                                                                                  j));
+            if (parent && g_hash_table_contains(broken, parent)) {
+                point->state = VMRP_POINT_DAMAGED;
+                g_free(point->message);
+                point->message = g_strdup_printf("it builds on damaged point %s", parent);
+                g_hash_table_add(broken, g_strdup(point->id));
+            }
+        }
+    }
     return g_steal_pointer(&ret);
 }
 
@@ -458,8 +646,9 @@ vmrpRepoPointImage(const char *dir, vmrpPoint *point, const char *target, GError
     return g_steal_pointer(&image);
 }
 
-vmrpPoint *
-vmrpRepoFindPoint(vmrpRepo *repo, const char *id, char **ret_dir, GError **error)
+/* The point's entry in its collection (see vmrpRepoFindPoint). */
+static vmrpPoint *
+findPoint(vmrpRepo *repo, const char *id, bool damaged_ok, char **ret_dir, GError **error)
 {
     g_autoptr(GPtrArray) list = NULL;
     size_t i;
@@ -472,19 +661,61 @@ vmrpRepoFindPoint(vmrpRepo *repo, const char *id, char **ret_dir, GError **error
         char **pair = g_ptr_array_index(list, i);
         g_autofree char *dir = collectionPath(repo, pair[0], "points");
         g_autofree char *sub = g_build_filename(dir, id, NULL);
-        vmrpPoint *point;
+        g_autofree char *half = g_strconcat(dir, "/" CREATING_PREFIX, id, NULL);
+        g_autoptr(GPtrArray) points = NULL;
+        size_t j;
 
-        if (access(sub, F_OK) < 0)
+        if (access(sub, F_OK) < 0) {
+            if (access(half, F_OK) < 0)
+                continue;
+            points = vmrpRepoListCreating(repo, pair[0], NULL);
+            for (j = 0; points && j < points->len; j++) {
+                vmrpPoint *p = g_ptr_array_index(points, j);
+                if (!g_str_equal(p->id, id))
+                    continue;
+                if (p->state == VMRP_POINT_FAILED)
+                    g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                                "restore point %s is not complete: %s", id, p->message);
+                else
+                    g_set_error(error, VMRP_ERROR, VMRP_ERROR_BUSY,
+                                "restore point %s is still being created", id);
+                return NULL;
+            }
             continue;
-        if (!(point = vmrpRepoLoadPoint(sub, id, error)))
+        }
+        /* the whole list: a point is also damaged when one it builds on is */
+        if (!(points = vmrpRepoListPoints(repo, pair[0], error)))
             return NULL;
-        if (ret_dir)
-            *ret_dir = g_steal_pointer(&sub);
-        return point;
+        for (j = 0; j < points->len; j++) {
+            vmrpPoint *p = g_ptr_array_index(points, j);
+
+            if (!g_str_equal(p->id, id))
+                continue;
+            if (p->state == VMRP_POINT_DAMAGED && !damaged_ok) {
+                g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                            "restore point %s is damaged: %s", id, p->message);
+                return NULL;
+            }
+            if (ret_dir)
+                *ret_dir = g_steal_pointer(&sub);
+            return g_ptr_array_steal_index(points, j);
+        }
     }
     g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
                 "no restore point '%s' in %s", id, repo->path);
     return NULL;
+}
+
+vmrpPoint *
+vmrpRepoFindPoint(vmrpRepo *repo, const char *id, char **ret_dir, GError **error)
+{
+    return findPoint(repo, id, false, ret_dir, error);
+}
+
+vmrpPoint *
+vmrpRepoFindPointEntry(vmrpRepo *repo, const char *id, char **ret_dir, GError **error)
+{
+    return findPoint(repo, id, true, ret_dir, error);
 }
 
 bool
@@ -581,15 +812,24 @@ vmrpRepoCleanStale(vmrpRepo *repo, const char *uuid, GError **error)
         g_autofree char *sub = NULL;
 
         bool creating = g_str_has_prefix(ent, CREATING_PREFIX);
+        g_autofree char *id = NULL;
 
         /* a point half written, or half deleted (vmrp-delete.c) */
-        if (!creating && !g_str_has_suffix(ent, ".deleting"))
+        if (creating)
+            id = g_strdup(ent + strlen(CREATING_PREFIX));
+        else if (g_str_has_suffix(ent, ".deleting"))
+            id = g_strndup(ent, strlen(ent) - strlen(".deleting"));
+        else
+            continue;
+        /* the id goes into paths (the job's state folder, the checkpoint's
+         * name): a name that is no point id is not vmrp's and stays */
+        if (!vmrpNameCheckPoint(id, NULL))
             continue;
         sub = g_build_filename(path, ent, NULL);
         if (!vmrpFileRemoveTree(sub, error))
             return NULL;
         if (creating)
-            g_strv_builder_add(ids, ent + strlen(CREATING_PREFIX));
+            g_strv_builder_add(ids, id);
     }
     return g_strv_builder_end(ids);
 }

@@ -28,9 +28,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpRepo, vmrpRepoFree)
 
 const char *vmrpRepoGetPath(vmrpRepo *repo);
 
-/* Makes (or updates the name of) the collection of a domain. */
+/* Makes (or updates the name of) the collection of a domain.  A damaged
+ * collection.json is moved aside to collection.json.damaged and made anew;
+ * @ret_note (may be NULL) then says so. */
 bool vmrpRepoEnsureCollection(vmrpRepo *repo, const char *name, const char *uuid,
-                              GError **error);
+                              char **ret_note, GError **error);
 
 /* The collection's policy (policy/vmrp-policy.h's text form; NULL: none)
  * and whether a point is taken when its domain starts (the libvirt hook). */
@@ -48,21 +50,35 @@ int vmrpRepoLockCollection(vmrpRepo *repo, const char *uuid, GError **error);
  * rename), then deleted.  The caller holds the collection's lock. */
 bool vmrpRepoRemoveCollection(vmrpRepo *repo, const char *uuid, GError **error);
 
-/* Collections as (name, uuid) pairs: a GPtrArray of GStrv {uuid, name}. */
+/* Collections as (name, uuid) pairs: a GPtrArray of GStrv {uuid, name, damage}.
+ * damage is NULL, or why collection.json cannot be read (then name is ""):
+ * one damaged collection.json does not hide the others. */
 GPtrArray *vmrpRepoListCollections(vmrpRepo *repo, GError **error);
 
 /* The collection's uuid for a domain name or uuid, from the repository
  * alone (the domain may be gone). */
 char *vmrpRepoFindCollection(vmrpRepo *repo, const char *name_or_uuid, GError **error);
 
-/* Committed points of a collection, oldest first (GPtrArray of vmrpPoint). */
+/* Committed points of a collection, oldest first (GPtrArray of vmrpPoint).
+ * A point whose manifest or files cannot be read is listed all the same, in
+ * state Damaged with the reason in its message ("point.json: truncated JSON
+ * at byte 40", "image vdb.qcow2 is missing", "it builds on damaged point X"):
+ * one bad point never hides the others. */
 GPtrArray *vmrpRepoListPoints(vmrpRepo *repo, const char *uuid, GError **error);
 
-/* Points still being created (.creating-*), e.g. for progress. */
+/* Points still being created (.creating-*), e.g. for progress.  One whose
+ * creator is gone (no vmrp holds the collection's lock) is in state Failed
+ * with the message "interrupted: the creating process ended". */
 GPtrArray *vmrpRepoListCreating(vmrpRepo *repo, const char *uuid, GError **error);
 
-/* Finds a point by id in any collection; @ret_dir gets its folder. */
+/* Finds a usable point by id in any collection; @ret_dir gets its folder.
+ * A Damaged point is an INVALID error that says why, a point not yet (or
+ * never to be) complete one that says so. */
 vmrpPoint *vmrpRepoFindPoint(vmrpRepo *repo, const char *id, char **ret_dir, GError **error);
+
+/* The same, but a Damaged point is returned as such (rp-info, rp-delete). */
+vmrpPoint *vmrpRepoFindPointEntry(vmrpRepo *repo, const char *id, char **ret_dir,
+                                  GError **error);
 
 /* Loads a point folder's manifest, checking that it names @id. */
 vmrpPoint *vmrpRepoLoadPoint(const char *dir, const char *id, GError **error);

@@ -87,6 +87,8 @@ vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
         point = vmrpBackupRun(backup, repo, error);
     }
     g_free(progress.last_target);
+    if (backup && vmrpBackupGetNote(backup))
+        fprintf(stderr, "note: %s\n", vmrpBackupGetNote(backup));
     if (!point)
         return false;
 
@@ -155,6 +157,13 @@ vmrpCmdRpList(vmrpCLI *cli, int argc, char **argv, GError **error)
            "CONSISTENCY", "STATE", "SIZE");
     for (i = 0; i < points->len; i++)
         printPointRow(g_ptr_array_index(points, i));
+    /* why a point cannot be restored, below the table */
+    for (i = 0; i < points->len; i++) {
+        vmrpPoint *p = g_ptr_array_index(points, i);
+
+        if (p->state == VMRP_POINT_DAMAGED || p->state == VMRP_POINT_FAILED)
+            printf("%s %s: %s\n", p->id, vmrpPointStateToString(p->state), p->message);
+    }
     return true;
 }
 
@@ -167,9 +176,11 @@ findAnyPoint(vmrpRepo *repo, const char *id, GError **error)
     vmrpPoint *point;
     size_t i, j;
 
-    if ((point = vmrpRepoFindPoint(repo, id, NULL, &local)))
+    if ((point = vmrpRepoFindPointEntry(repo, id, NULL, &local)))
         return point;
-    if (!g_error_matches(local, VMRP_ERROR, VMRP_ERROR_NOT_FOUND) ||
+    if (!(g_error_matches(local, VMRP_ERROR, VMRP_ERROR_NOT_FOUND) ||
+          g_error_matches(local, VMRP_ERROR, VMRP_ERROR_BUSY) ||
+          g_str_has_suffix(local->message, "the creating process ended")) ||
         !(collections = vmrpRepoListCollections(repo, NULL))) {
         g_propagate_error(error, g_steal_pointer(&local));
         return NULL;
@@ -272,6 +283,8 @@ vmrpCmdCollectionList(vmrpCLI *cli, int argc, char **argv, GError **error)
             json_object_object_add(obj, "uuid", json_object_new_string(pair[0]));
             json_object_object_add(obj, "name", json_object_new_string(pair[1]));
             json_object_object_add(obj, "points", json_object_new_int(points ? points->len : 0));
+            json_object_object_add(obj, "damaged", pair[2] ? json_object_new_string(pair[2])
+                                                           : NULL);
             json_object_array_add(arr, obj);
         }
         vmrpCLIPrintJSON(arr);
@@ -281,7 +294,13 @@ vmrpCmdCollectionList(vmrpCLI *cli, int argc, char **argv, GError **error)
     for (i = 0; i < list->len; i++) {
         char **pair = g_ptr_array_index(list, i);
         g_autoptr(GPtrArray) points = vmrpRepoListPoints(repo, pair[0], NULL);
-        printf("%-36s  %-24s %6u\n", pair[0], pair[1], points ? points->len : 0);
+        printf("%-36s  %-24s %6u\n", pair[0], pair[2] ? "(damaged)" : pair[1],
+               points ? points->len : 0);
+    }
+    for (i = 0; i < list->len; i++) {
+        char **pair = g_ptr_array_index(list, i);
+        if (pair[2])
+            printf("%s Damaged: %s\n", pair[0], pair[2]);
     }
     return true;
 }
@@ -299,6 +318,7 @@ vmrpCmdCollectionInfo(vmrpCLI *cli, int argc, char **argv, GError **error)
     const char *full = NULL;
     uint64_t bytes = 0;
     guint protected_ = 0;
+    guint damaged = 0;
     guint chain = 0;
     bool on_start = false;
     size_t i;
@@ -323,6 +343,10 @@ vmrpCmdCollectionInfo(vmrpCLI *cli, int argc, char **argv, GError **error)
 
         bytes += vmrpPointBytes(p);
         protected_ += p->protected_;
+        if (p->state == VMRP_POINT_DAMAGED) {
+            damaged++;
+            continue;
+        }
         /* the current chain: the newest full point and the increments on it */
         chain = p->parent ? chain + 1 : 1;
         if (!p->parent)
@@ -341,6 +365,7 @@ vmrpCmdCollectionInfo(vmrpCLI *cli, int argc, char **argv, GError **error)
         json_object_object_add(obj, "points", ids);
         json_object_object_add(obj, "bytes", json_object_new_uint64(bytes));
         json_object_object_add(obj, "protected", json_object_new_int(protected_));
+        json_object_object_add(obj, "damaged", json_object_new_int(damaged));
         json_object_object_add(obj, "chain_length", json_object_new_int(chain));
         json_object_object_add(obj, "chain_full", full ? json_object_new_string(full) : NULL);
         json_object_object_add(obj, "policy", policy ? json_object_new_string(policy) : NULL);
@@ -351,7 +376,8 @@ vmrpCmdCollectionInfo(vmrpCLI *cli, int argc, char **argv, GError **error)
     size = vmrpCLIHumanBytes(bytes);
     printf("%-11s %s\n", "Name:", name ? name : "");
     printf("%-11s %s\n", "UUID:", uuid);
-    printf("%-11s %u (%u protected), %s\n", "Points:", points->len, protected_, size);
+    printf("%-11s %u (%u protected, %u damaged), %s\n", "Points:", points->len, protected_,
+           damaged, size);
     if (points->len) {
         printf("%-11s %s\n", "Oldest:", ((vmrpPoint *)g_ptr_array_index(points, 0))->id);
         printf("%-11s %s\n", "Newest:",

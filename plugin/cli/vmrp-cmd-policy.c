@@ -54,6 +54,7 @@ collectionOf(vmrpCLI *cli, virDomainPtr dom, const char *domain, vmrpRepo **ret_
              GError **error)
 {
     char uuid[VIR_UUID_STRING_BUFLEN];
+    g_autofree char *note = NULL;
 
     if (!(*ret_repo = vmrpCLIOpenRepo(cli, dom != NULL, error))) {
         if (!dom)
@@ -66,8 +67,10 @@ collectionOf(vmrpCLI *cli, virDomainPtr dom, const char *domain, vmrpRepo **ret_
         vmrpErrorFromLibvirt(error, "cannot read the domain's uuid");
         return NULL;
     }
-    if (!vmrpRepoEnsureCollection(*ret_repo, virDomainGetName(dom), uuid, error))
+    if (!vmrpRepoEnsureCollection(*ret_repo, virDomainGetName(dom), uuid, &note, error))
         return NULL;
+    if (note)
+        fprintf(stderr, "note: %s\n", note);
     return g_strdup(uuid);
 }
 
@@ -191,15 +194,37 @@ pruneCollection(vmrpCLI *cli, vmrpRepo *repo, const char *uuid, const vmrpPolicy
 
     if (!(points = vmrpRepoListPoints(repo, uuid, error)))
         return false;
+    /* a damaged point is neither kept nor pruned: it is reported, for a
+     * person to look at (rp-info) and delete (rp-delete) */
+    for (i = 0; i < points->len; i++) {
+        vmrpPoint *p = g_ptr_array_index(points, i);
+
+        if (p->state != VMRP_POINT_DAMAGED)
+            continue;
+        if (arr) {
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "id", json_object_new_string(p->id));
+            json_object_object_add(o, "damaged", json_object_new_string(p->message));
+            json_object_array_add(arr, o);
+        } else {
+            printf("%-24s %-13s %s\n", p->id, "damaged", p->message);
+        }
+        g_ptr_array_remove_index(points, i--);
+    }
     rp = g_new0(vmrpRetentionPoint, points->len + 1);
     for (i = 0; i < points->len; i++) {
         vmrpPoint *p = g_ptr_array_index(points, i);
         g_autoptr(GDateTime) t = g_date_time_new_from_iso8601(p->created, NULL);
+        size_t j;
 
         rp[i].id = p->id;
         rp[i].time = t ? g_date_time_to_unix(t) : 0;
         rp[i].protected = p->protected_;
-        rp[i].parent = p->parent;
+        /* a parent that is damaged is not in the list */
+        for (j = 0; j < i && p->parent; j++) {
+            if (g_str_equal(rp[j].id, p->parent))
+                rp[i].parent = p->parent;
+        }
     }
     if (!vmrpRetentionApply(&policy->retention, rp, points->len, tz, &dec, error))
         return false;
