@@ -192,10 +192,13 @@ vmrpRepoEnsureCollection(vmrpRepo *repo, const char *name, const char *uuid, cha
         !vmrpFileMakeDir(points, 0700, true, error))
         return false;
 
+    obj = NULL;
     if (access(manifest, F_OK) == 0 && !(obj = readFormatted(manifest, REPO_FORMAT, &local))) {
         g_autofree char *aside = g_strconcat(manifest, ".damaged", NULL);
 
-        if (!g_error_matches(local, VMRP_ERROR, VMRP_ERROR_INVALID)) {
+        /* a newer vmrp's file is not damage: leave it alone */
+        if (!g_error_matches(local, VMRP_ERROR, VMRP_ERROR_INVALID) ||
+            strstr(local->message, "unsupported format")) {
             g_propagate_error(error, g_steal_pointer(&local));
             return false;
         }
@@ -210,9 +213,7 @@ vmrpRepoEnsureCollection(vmrpRepo *repo, const char *name, const char *uuid, cha
             *ret_note = g_strdup_printf("%s; it was moved to %s and made anew, without its "
                                         "policy", local->message, aside);
     }
-    if (access(manifest, F_OK) == 0) {
-        if (!(obj = readFormatted(manifest, REPO_FORMAT, error)))
-            return false;
+    if (obj) {
         if (json_object_object_get_ex(obj, "name", &val) &&
             g_strcmp0(json_object_get_string(val), name) == 0) {
             json_object_put(obj);
