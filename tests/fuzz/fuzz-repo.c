@@ -1,7 +1,10 @@
 /*
  * fuzz-repo.c: the repository's files as vmrp finds them on disk
  * (vmrpRepoOpen, vmrpRepoListCollections, vmrpRepoFindCollection,
- * vmrpRepoListPoints/ListCreating, vmrpRepoFindPoint, vmrpRepoLoadPoint)
+ * vmrpRepoListPoints/ListCreating, vmrpRepoFindPoint(Entry), vmrpRepoLoadPoint,
+ * vmrpRepoCleanStale).  Every path built from a name or value read there
+ * stays inside the repository: the points' images and backing images, and
+ * what the stale cleanup removes (a sentinel beside the repository stays).
  *
  * Input: up to six parts separated by VMRP_FUZZ_SEPARATOR:
  *   0  REPO/repository.json
@@ -81,16 +84,41 @@ validFileName(const char *name)
            !g_str_equal(name, ".") && !g_str_equal(name, "..");
 }
 
-static void
-checkPoints(GPtrArray *points, bool creating)
+/* @rel joined to @dir stays inside @top, ".." resolved by name. */
+static bool
+staysInside(const char *top, const char *dir, const char *rel)
 {
-    guint i;
+    g_autofree char *joined = g_build_filename(dir, rel, NULL);
+    g_autofree char *canon = g_canonicalize_filename(joined, NULL);
+
+    return g_str_has_prefix(canon, top) && canon[strlen(top)] == '/';
+}
+
+static void
+checkPoints(const char *points_dir, GPtrArray *points, bool creating)
+{
+    guint i, j;
 
     for (i = 0; i < points->len; i++) {
         const vmrpPoint *point = g_ptr_array_index(points, i);
+        g_autofree char *dir = g_build_filename(points_dir, point->id, NULL);
 
         /* a point is only ever loaded from the folder that bears its id */
         VMRP_FUZZ_ASSERT(vmrpNameCheckPoint(point->id, NULL));
+        /* a damaged or failed point says why, in one line */
+        if (point->state == VMRP_POINT_DAMAGED || point->state == VMRP_POINT_FAILED)
+            VMRP_FUZZ_ASSERT(point->message && *point->message &&
+                             !strchr(point->message, '\n'));
+        /* every path a restore builds from the manifest stays in the
+         * point's folder (images) or the collection's (backing images) */
+        for (j = 0; j < point->disks->len; j++) {
+            const vmrpPointDisk *disk = g_ptr_array_index(point->disks, j);
+
+            if (disk->image)
+                VMRP_FUZZ_ASSERT(staysInside(dir, dir, disk->image));
+            if (disk->backing)
+                VMRP_FUZZ_ASSERT(staysInside(points_dir, dir, disk->backing));
+        }
         if (!creating)
             VMRP_FUZZ_ASSERT(i == 0 ||
                              strcmp(((vmrpPoint *)g_ptr_array_index(points, i - 1))->id,
@@ -114,6 +142,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g_autoptr(GPtrArray) creating = NULL;
     g_autoptr(vmrpPoint) point = NULL;
     g_autoptr(vmrpPoint) loaded = NULL;
+    g_autoptr(vmrpPoint) point_entry = NULL;
+    g_autofree char *sentinel = g_build_filename(topdir, "sentinel", NULL);
+    g_auto(GStrv) stale = NULL;
     g_autoptr(GError) error = NULL;
     g_autofree char *found_dir = NULL;
     g_autofree char *uuid = NULL;
@@ -161,13 +192,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         vmrpFuzzCheckError(error);
         g_clear_error(&error);
     } else {
-        checkPoints(points, false);
+        checkPoints(points_a, points, false);
     }
     if (!(creating = vmrpRepoListCreating(repo, UUID_A, &error))) {
         vmrpFuzzCheckError(error);
         g_clear_error(&error);
     } else {
-        checkPoints(creating, true);
+        checkPoints(points_a, creating, true);
     }
 
     if (!(point = vmrpRepoFindPoint(repo, POINT_1, &found_dir, &error))) {
@@ -177,6 +208,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         VMRP_FUZZ_ASSERT(g_str_equal(point->id, POINT_1));
         VMRP_FUZZ_ASSERT(found_dir && g_str_has_prefix(found_dir, repo_dir));
     }
+    if ((point_entry = vmrpRepoFindPointEntry(repo, POINT_1, NULL, &error)))
+        VMRP_FUZZ_ASSERT(g_str_equal(point_entry->id, POINT_1));
+    else
+        vmrpFuzzCheckError(error);
+    g_clear_error(&error);
+
+    /* the stale cleanup removes only below the points folder, and hands back
+     * only ids (its caller builds state paths from them) */
+    writeFile(topdir, "sentinel", "x");
+    if (!(stale = vmrpRepoCleanStale(repo, UUID_A, &error))) {
+        vmrpFuzzCheckError(error);
+        g_clear_error(&error);
+    } else {
+        for (i = 0; stale[i]; i++)
+            VMRP_FUZZ_ASSERT(vmrpNameCheckPoint(stale[i], NULL));
+    }
+    VMRP_FUZZ_ASSERT(g_file_test(sentinel, G_FILE_TEST_IS_REGULAR));
+    VMRP_FUZZ_ASSERT(g_file_test(points_a, G_FILE_TEST_IS_DIR));
+
     /* callers hand LoadPoint a checked id (a folder's name or the user's, checked) */
     id = n > 5 && vmrpNameCheckPoint(parts[5], NULL) ? parts[5] : POINT_1;
     if (!(loaded = vmrpRepoLoadPoint(point_1, id, &error))) {
