@@ -15,6 +15,7 @@
 #include "vmrp-disk.h"
 #include "vmrp-domxml.h"
 #include "vmrp-error.h"
+#include "vmrp-json.h"
 #include "vmrp-file.h"
 #include "vmrp-names.h"
 #include "vmrp-run.h"
@@ -257,11 +258,17 @@ instantReadRecord(const char *path, GError **error)
 
     if (!(text = vmrpFileRead(path, RECORD_MAX, NULL, error)))
         return NULL;
-    obj = json_tokener_parse(text);
-    if (!obj || !json_object_is_type(obj, json_type_object) ||
-        !json_object_object_get_ex(obj, "format", &fmt) ||
+    /* which points a damaged record holds is unknown: deletes and prunes
+     * are refused (with this line) until a person repairs or removes it */
+    if (!(obj = vmrpJSONParseObject(text, error))) {
+        g_prefix_error(error, "instant-restore record %s is damaged: ", path);
+        return NULL;
+    }
+    if (!json_object_object_get_ex(obj, "format", &fmt) ||
         json_object_get_int(fmt) != INSTANT_FORMAT) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "malformed %s", path);
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "instant-restore record %s is damaged: missing field 'format' or not %d",
+                    path, INSTANT_FORMAT);
         json_object_put(obj);
         return NULL;
     }

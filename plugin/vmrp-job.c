@@ -12,6 +12,7 @@
 
 #include "vmrp-job.h"
 #include "vmrp-error.h"
+#include "vmrp-json.h"
 #include "vmrp-file.h"
 
 #define JOB_FORMAT 1
@@ -134,10 +135,13 @@ jobLoad(const char *path, const char *id, GError **error)
 
     if (!(text = vmrpFileRead(path, JOB_FILE_MAX, NULL, error)))
         return NULL;
-    obj = json_tokener_parse(text);
-    if (!obj || !json_object_is_type(obj, json_type_object) ||
-        !json_object_object_get_ex(obj, "format", &val) || json_object_get_int(val) != JOB_FORMAT) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "malformed job file %s", path);
+    if (!(obj = vmrpJSONParseObject(text, error))) {
+        g_prefix_error(error, "job file %s is damaged: ", path);
+        return NULL;
+    }
+    if (!json_object_object_get_ex(obj, "format", &val) || json_object_get_int(val) != JOB_FORMAT) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "job file %s is damaged: missing field 'format' or not %d", path, JOB_FORMAT);
         json_object_put(obj);
         return NULL;
     }
@@ -162,7 +166,9 @@ jobLoad(const char *path, const char *id, GError **error)
             break;
     }
     if (job->state == VMRP_JOB_STATE_LAST || g_strcmp0(job->id, id) != 0 || !job->command) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "malformed job file %s", path);
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "job file %s is damaged: its id, command or state is missing or wrong",
+                    path);
         return NULL;
     }
     job->path = g_strdup(path);
@@ -272,6 +278,7 @@ vmrpJobList(vmrpRepo *repo, GError **error)
     g_autofree char *dir = jobsDir(repo);
     g_autoptr(GPtrArray) jobs = g_ptr_array_new_with_free_func((GDestroyNotify)vmrpJobFree);
     g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    g_autoptr(GError) local = NULL;
     const char *ent;
 
     while (d && (ent = g_dir_read_name(d))) {
@@ -285,8 +292,18 @@ vmrpJobList(vmrpRepo *repo, GError **error)
         if (!jobCheckId(id, NULL))
             continue;
         path = g_build_filename(dir, ent, NULL);
-        if (!(job = jobLoad(path, id, error)))
-            return NULL;
+        if (!(job = jobLoad(path, id, &local))) {
+            /* one damaged job file hides no other job: it is listed as
+             * failed, with the reason */
+            job = jobAlloc();
+            job->id = g_steal_pointer(&id);
+            job->command = g_strdup("?");
+            job->subject = g_strdup("");
+            job->state = VMRP_JOB_FAILED;
+            job->message = g_strdup(local->message);
+            job->path = g_steal_pointer(&path);
+            g_clear_error(&local);
+        }
         g_ptr_array_add(jobs, job);
     }
     g_ptr_array_sort(jobs, jobCompare);

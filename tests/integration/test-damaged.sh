@@ -84,6 +84,23 @@ mv "$WORK/p1-image" "$(pdir "$p1")/$img"
 [ "$(state_of "$p1")" = Succeeded ] && [ "$(state_of "$p4")" = Succeeded ]
 check "the image back: the chain is whole again"
 
+# ---- a damaged job file and instant record: one clear line, the rest works ----
+mkdir -p "$VMRP_REPO/jobs"
+printf '{"format": 1, "id": "job-0123' >"$VMRP_REPO/jobs/job-0123456789ab.json"
+vmrp --json job-list >"$WORK/jobs" 2>&1 &&
+  [ "$(jq -r '.[] | select(.id == "job-0123456789ab") | .state' "$WORK/jobs")" = Failed ] &&
+  jq -r '.[].message' "$WORK/jobs" | grep -q "job-0123456789ab.json is damaged: truncated JSON"
+check "job-list lists a damaged job file as Failed, with the reason"
+rm -f "$VMRP_REPO/jobs/job-0123456789ab.json"
+mkdir -p "$VMRP_REPO/instant"
+echo '{"format": "x"' >"$VMRP_REPO/instant/$uuid.json"
+expect_error "$WORK/delete-instant" vmrp rp-delete "$p3" &&
+  grep -q "instant-restore record .*$uuid.json is damaged: truncated JSON" "$WORK/delete-instant"
+check "a damaged instant-restore record refuses deletes with one line naming it"
+exact_point "$vm" p6 >/dev/null
+check "and rp-create goes on"
+rm -f "$VMRP_REPO/instant/$uuid.json"
+
 # ---- rp-delete of the damaged newest point: folder and checkpoint ----
 vmrp rp-delete "$p3" >"$WORK/delete" 2>&1 && [ ! -e "$(pdir "$p3")" ] &&
   ! virsh -q -c "$VMRP_URI" checkpoint-list "$vm" --name | grep -qx "vmrp-$p3"
