@@ -98,6 +98,33 @@ check "the second point is an increment"
 mv "$(pdir "$full")/vda.qcow2" "$WORK/vda.qcow2"
 bad "missing parent image"
 mv "$WORK/vda.qcow2" "$(pdir "$full")/vda.qcow2"
+# --- in place, the files written and used are the live domain's own, never a
+# path that only the repository names (hardening: point.json's source)
+scratch="$WORK/scratch.img"
+head -c 1M /dev/urandom >"$scratch"
+sum=$(sha256sum <"$scratch")
+vda=$(virsh -q -c "$VMRP_URI" domblklist "$vm" | awk '$1 == "vda" {print $2}')
+vdb=$(virsh -q -c "$VMRP_URI" domblklist "$vm" | awk '$1 == "vdb" {print $2}')
+bad_in_place() {  # bad_in_place WHAT: an in-place restore of $incr is refused
+  local what=$1
+  before=$(state_snapshot)
+  expect_error "$WORK/inplace-$what" vmrp rp-restore "$incr" --shutdown-timeout 0
+  check "in place: refused with $what"
+  [ "$before" = "$(state_snapshot)" ] && [ "$(sha256sum <"$scratch")" = "$sum" ] &&
+    [ "$(virsh -q -c "$VMRP_URI" domstate "$vm")" = running ]
+  check "the other file untouched, the original still runs ($what)"
+}
+jq --arg s "$scratch" '(.disks[] | select(.target == "vda") | .source) = $s' \
+  "$WORK/point.json" >"$d/point.json"
+bad_in_place "point.json naming another file"
+sed "s|$vda|$scratch|" "$WORK/domain.xml" >"$d/domain.xml"
+bad_in_place "point.json and domain.xml naming another file"
+cp "$WORK/point.json" "$d/point.json"
+bad_in_place "domain.xml naming another file"
+sed "s|$vdb|$scratch|" "$WORK/domain.xml" >"$d/domain.xml"
+bad_in_place "domain.xml naming another file for an excluded disk"
+cp "$WORK/domain.xml" "$d/domain.xml"
+
 expect_error "$WORK/e9" vmrp rp-restore "$incr" --quick-rollback --instant
 check "--quick-rollback with --instant is refused clearly"
 expect_error "$WORK/e10" vmrp rp-restore --finalize "$vm"
