@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <gio/gio.h>
 #include <json-c/json.h>
@@ -41,10 +43,24 @@ diskParseProgress(GString *buf, const char *target, uint64_t size,
 
 /* In qemu-img: a process group of its own, so that a terminal's Ctrl-C
  * reaches vmrp only, which then stops qemu-img and undoes its work in order. */
+/* Who qemu-img runs as: root, or the owner of an image that is not root's. */
+typedef struct {
+    bool drop;
+    uid_t uid;
+    gid_t gid;
+} diskRunAs;
+
 static void
-diskChildSetup(gpointer opaque G_GNUC_UNUSED)
+diskChildSetup(gpointer opaque)
 {
+    const diskRunAs *as = opaque;
+
     setpgid(0, 0);
+    /* between fork and exec: only async-signal-safe calls; a failure ends
+     * the child before qemu-img runs with more rights than meant */
+    if (as && as->drop &&
+        (setgroups(0, NULL) < 0 || setgid(as->gid) < 0 || setuid(as->uid) < 0))
+        _exit(127);
 }
 
 /* The last line qemu-img wrote that is not progress. */
@@ -66,7 +82,7 @@ diskLastLine(GStrv lines)
  * of @size bytes; fails with the last line it wrote.  When @copy->cancel is
  * cancelled, qemu-img is killed and the call fails with G_IO_ERROR_CANCELLED. */
 static bool
-diskRunProgress(const char *const *argv, const char *target, uint64_t size,
+diskRunProgress(const char *const *argv, const diskRunAs *as, const char *target, uint64_t size,
                 const vmrpDiskCopyOptions *copy, GError **error)
 {
     vmrpDiskProgressFunc progress = copy ? copy->progress : NULL;
@@ -89,7 +105,7 @@ diskRunProgress(const char *const *argv, const char *target, uint64_t size,
     /* stderr is merged into stdout: qemu-img writes little of either */
     launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
                                          G_SUBPROCESS_FLAGS_STDERR_MERGE);
-    g_subprocess_launcher_set_child_setup(launcher, diskChildSetup, NULL, NULL);
+    g_subprocess_launcher_set_child_setup(launcher, diskChildSetup, (gpointer)as, NULL);
     if (!(proc = g_subprocess_launcher_spawnv(launcher, argv, &local))) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "cannot run qemu-img: %s",
                     local->message);
@@ -136,7 +152,7 @@ vmrpDiskConvert(const char *src, const char *dest, const char *format,
     const char *argv[] = { "qemu-img", "convert", "-p", "-f", "qcow2", "-O", format,
                            "-W", "-m", "8", src, dest, NULL };
 
-    if (!diskRunProgress(argv, target, size, copy, error) ||
+    if (!diskRunProgress(argv, NULL, target, size, copy, error) ||
         !vmrpFileSync(dest, error)) {
         unlink(dest);
         return false;
@@ -144,16 +160,85 @@ vmrpDiskConvert(const char *src, const char *dest, const char *format,
     return true;
 }
 
+/* Whether @image's backing chain is qcow2 images below @trusted_dir, with
+ * no external data file. */
+static bool
+diskCheckChain(const char *image, const char *trusted_dir, GError **error)
+{
+    const char *argv[] = { "qemu-img", "info", "-U", "-f", "qcow2", "--backing-chain",
+                           "--output=json", image, NULL };
+    g_autofree char *out = NULL;
+    g_autofree char *top = trusted_dir ? realpath(trusted_dir, NULL) : NULL;
+    json_object *arr;
+    size_t i;
+    bool ok = true;
+
+    if (!vmrpRun(argv, &out, error))
+        return false;
+    if (!(arr = json_tokener_parse(out)) || !json_object_is_type(arr, json_type_array)) {
+        json_object_put(arr);
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "qemu-img info %s: bad output",
+                    image);
+        return false;
+    }
+    for (i = 0; ok && i < json_object_array_length(arr); i++) {
+        json_object *img = json_object_array_get_idx(arr, i);
+        json_object *val, *spec, *data;
+        g_autofree char *real = NULL;
+        const char *name = json_object_object_get_ex(img, "filename", &val) ?
+                           json_object_get_string(val) : NULL;
+
+        ok = name && json_object_object_get_ex(img, "format", &val) &&
+             g_strcmp0(json_object_get_string(val), "qcow2") == 0 &&
+             !(json_object_object_get_ex(img, "format-specific", &spec) &&
+               json_object_object_get_ex(spec, "data", &data) &&
+               json_object_object_get_ex(data, "data-file", NULL));
+        if (ok && i > 0)
+            ok = top && (real = realpath(name, NULL)) && g_str_has_prefix(real, top) &&
+                 real[strlen(top)] == '/';
+        if (!ok) {
+            g_autofree char *shown = g_strescape(name ? name : "?", NULL);
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "cannot flatten %s: its backing chain names '%s', which is not a "
+                        "qcow2 image of the repository", image, shown);
+        }
+    }
+    json_object_put(arr);
+    return ok;
+}
+
 bool
-vmrpDiskFlatten(const char *image, const char *target,
+vmrpDiskFlatten(const char *image, const char *trusted_dir, const char *target,
                 const vmrpDiskCopyOptions *copy, GError **error)
 {
-    const char *info[] = { "qemu-img", "info", "-U", "--output=json", image, NULL };
+    const char *info[] = { "qemu-img", "info", "-U", "-f", "qcow2", "--output=json", image,
+                           NULL };
     const char *argv[] = { "qemu-img", "rebase", "-p", "-f", "qcow2", "-b", "", image, NULL };
     g_autofree char *out = NULL;
+    diskRunAs as = { 0 };
+    struct stat sb;
     uint64_t size = 0;
     json_object *obj;
     json_object *val;
+
+    /* The image's header names its backing chain (and could name a data
+     * file): one that another user can write, or wrote (QEMU, while the
+     * domain ran), could make root's qemu-img copy any file into it.  An
+     * image of another user's is flattened as that user, who can read no more
+     * than it could already; root's only when its chain is qcow2 images in
+     * @trusted_dir, with no data file. */
+    if (stat(image, &sb) < 0) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot stat %s: %s", image,
+                    g_strerror(errno));
+        return false;
+    }
+    if (sb.st_uid != 0) {
+        as.drop = true;
+        as.uid = sb.st_uid;
+        as.gid = sb.st_gid;
+    } else if (!diskCheckChain(image, trusted_dir, error)) {
+        return false;
+    }
 
     if (!vmrpRun(info, &out, error))
         return false;
@@ -162,7 +247,7 @@ vmrpDiskFlatten(const char *image, const char *target,
             size = json_object_get_int64(val);
         json_object_put(obj);
     }
-    if (!diskRunProgress(argv, target, size, copy, error))
+    if (!diskRunProgress(argv, &as, target, size, copy, error))
         return false;
     return vmrpFileSync(image, error);
 }

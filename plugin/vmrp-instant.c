@@ -521,7 +521,8 @@ vmrpInstantGetCollection(vmrpRepo *repo, const char *uuid)
 static bool
 instantHasBacking(const char *overlay, bool *ret_backing, GError **error)
 {
-    const char *argv[] = { "qemu-img", "info", "-U", "--output=json", overlay, NULL };
+    const char *argv[] = { "qemu-img", "info", "-U", "-f", "qcow2", "--output=json", overlay,
+                           NULL };
     g_autofree char *out = NULL;
     json_object *obj;
 
@@ -645,7 +646,8 @@ vmrpInstantFinalize(virDomainPtr dom, vmrpRepo *repo, const char *uuid,
         } else {
             if (!instantHasBacking(overlay, &backing, error))
                 goto fail;
-            if (backing && !vmrpDiskFlatten(overlay, target, copy, error))
+            if (backing && !vmrpDiskFlatten(overlay, vmrpRepoGetPath(repo), target, copy,
+                                                error))
                 goto fail;
         }
         if (!instantHasBacking(overlay, &backing, error))

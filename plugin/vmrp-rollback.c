@@ -162,8 +162,9 @@ rollbackRemoveNewer(virDomainPtr dom, vmrpPoint *point, GArray *disks, GError **
         if (g_str_has_prefix(name, "vmrp-") && strcmp(name + 5, point->id) > 0) {
             for (j = 0; j < disks->len; j++) {
                 rollbackDisk *rd = &g_array_index(disks, rollbackDisk, j);
-                const char *argv[] = { "qemu-img", "bitmap", "--remove", rd->path, name,
-                                       NULL };
+                /* an explicit format: the image is the QEMU user's */
+                const char *argv[] = { "qemu-img", "bitmap", "--remove", "-f", "qcow2",
+                                       rd->path, name, NULL };
                 vmrpRun(argv, NULL, NULL);    /* a disk may not have it */
             }
             if (virDomainCheckpointDelete(list[i],

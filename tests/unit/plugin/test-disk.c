@@ -7,11 +7,13 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vmrp-test.h"
 #include "vmrp-disk.h"
 #include "vmrp-error.h"
+#include "vmrp-file.h"
 #include "vmrp-run.h"
 
 #define DISK_SIZE (32 * 1024 * 1024)
@@ -216,7 +218,7 @@ testFlatten(void)
 
     CU_ASSERT_TRUE_FATAL(run(argv));
     /* cancelled: still on its backing chain, the same data */
-    CU_ASSERT_FALSE(vmrpDiskFlatten(copy_path, "vdb", &copy, &error));
+    CU_ASSERT_FALSE(vmrpDiskFlatten(copy_path, tmpdir, "vdb", &copy, &error));
     CU_ASSERT_TRUE(g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
     CU_ASSERT_TRUE(hasBacking(copy_path));
     CU_ASSERT_TRUE(sameData(top, copy_path));
@@ -224,11 +226,62 @@ testFlatten(void)
     /* then whole: no backing file, the same data */
     rec = (progressRecord){ 0 };
     copy.cancel = NULL;
-    CU_ASSERT_TRUE(vmrpDiskFlatten(copy_path, "vdb", &copy, &error));
+    CU_ASSERT_TRUE(vmrpDiskFlatten(copy_path, tmpdir, "vdb", &copy, &error));
     CU_ASSERT_FALSE(hasBacking(copy_path));
     CU_ASSERT_TRUE(sameData(top, copy_path));
     CU_ASSERT_EQUAL(rec.last, DISK_SIZE);
     unlink(copy_path);
+}
+
+/* An image whose header names a backing file outside the repository, or one
+ * that is no qcow2 image, is not flattened by root: its data never reaches
+ * the image.  One of another user's is flattened as that user. */
+static void
+testFlattenUntrusted(void)
+{
+    g_autofree char *outside = g_dir_make_tmp("vmrp-test-outside-XXXXXX", NULL);
+    g_autofree char *secret = g_build_filename(outside, "secret.raw", NULL);
+    g_autofree char *other = g_build_filename(outside, "other.qcow2", NULL);
+    g_autofree char *ov = g_build_filename(tmpdir, "untrusted.qcow2", NULL);
+    const char *mk_other[] = { "qemu-img", "create", "-q", "-f", "qcow2", other, "1M", NULL };
+    const char *ov_raw[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
+                             "-b", secret, ov, NULL };
+    const char *ov_other[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
+                               "-b", other, ov, NULL };
+    g_autoptr(GError) error = NULL;
+
+    CU_ASSERT_TRUE_FATAL(g_file_set_contents(secret, "secret", -1, NULL));
+    CU_ASSERT_TRUE_FATAL(truncate(secret, 1 << 20) == 0);
+    CU_ASSERT_TRUE_FATAL(run(mk_other));
+
+    CU_ASSERT_TRUE_FATAL(run(ov_raw));
+    CU_ASSERT_FALSE(vmrpDiskFlatten(ov, tmpdir, "vdb", NULL, &error));
+    CU_ASSERT_PTR_NOT_NULL(error ? strstr(error->message, "not a qcow2 image of the "
+                                          "repository") : NULL);
+    CU_ASSERT_TRUE(hasBacking(ov));
+    g_clear_error(&error);
+    unlink(ov);
+
+    CU_ASSERT_TRUE_FATAL(run(ov_other));
+    CU_ASSERT_FALSE(vmrpDiskFlatten(ov, tmpdir, "vdb", NULL, &error));
+    CU_ASSERT_TRUE(hasBacking(ov));
+    g_clear_error(&error);
+
+    if (geteuid() == 0) {
+        /* nobody's image: qemu-img runs as nobody, who cannot read the
+         * root-only backing file */
+        g_autofree char *ov2 = g_build_filename(outside, "nobody.qcow2", NULL);
+        const char *ov_secret[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
+                                    "-b", secret, ov2, NULL };
+        CU_ASSERT_TRUE_FATAL(run(ov_secret));
+        CU_ASSERT_EQUAL(chmod(secret, 0600), 0);
+        CU_ASSERT_EQUAL(chmod(outside, 0755), 0);
+        CU_ASSERT_EQUAL(chown(ov2, 65534, 65534), 0);
+        CU_ASSERT_FALSE(vmrpDiskFlatten(ov2, outside, "vdb", NULL, &error));
+        CU_ASSERT_TRUE(hasBacking(ov2));
+    }
+    unlink(ov);
+    vmrpFileRemoveTree(outside, NULL);
 }
 
 int
@@ -239,6 +292,7 @@ main(void)
         VMRP_TEST(testConvertFails),
         VMRP_TEST(testConvertCancelled),
         VMRP_TEST(testFlatten),
+        VMRP_TEST(testFlattenUntrusted),
         { NULL, NULL }
     };
 
