@@ -532,6 +532,12 @@ collectionLockHeld(vmrpRepo *repo, const char *uuid)
     return false;
 }
 
+bool
+vmrpRepoCollectionBusy(vmrpRepo *repo, const char *uuid)
+{
+    return collectionLockHeld(repo, uuid);
+}
+
 static GPtrArray *
 listPoints(vmrpRepo *repo, const char *uuid, bool creating, GError **error)
 {

@@ -46,6 +46,10 @@ bool vmrpRepoSetPolicy(vmrpRepo *repo, const char *uuid, const char *text, bool 
  * collection locked by another vmrp is a BUSY error. */
 int vmrpRepoLockCollection(vmrpRepo *repo, const char *uuid, GError **error);
 
+/* Whether a vmrp holds the collection's lock now (read from /proc/locks:
+ * looking never takes it). */
+bool vmrpRepoCollectionBusy(vmrpRepo *repo, const char *uuid);
+
 /* Removes the collection's folder, points and all: out of sight at once (a
  * rename), then deleted.  The caller holds the collection's lock. */
 bool vmrpRepoRemoveCollection(vmrpRepo *repo, const char *uuid, GError **error);

@@ -89,3 +89,4 @@ bool vmrpCmdDiskCreate(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionList(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionInfo(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionDelete(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdRepoCheck(vmrpCLI *cli, int argc, char **argv, GError **error);

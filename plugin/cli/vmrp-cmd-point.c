@@ -10,6 +10,7 @@
 
 #include "vmrp-cli.h"
 #include "vmrp-backup.h"
+#include "vmrp-check.h"
 #include "vmrp-delete.h"
 #include "vmrp-error.h"
 #include "vmrp-names.h"
@@ -496,4 +497,68 @@ bool
 vmrpCmdRpUnprotect(vmrpCLI *cli, int argc, char **argv, GError **error)
 {
     return setProtected(cli, argc, argv, false, error);
+}
+
+bool
+vmrpCmdRepoCheck(vmrpCLI *cli, int argc, char **argv, GError **error)
+{
+    gboolean repair = FALSE;
+    GOptionEntry entries[] = {
+        { "repair", 0, 0, G_OPTION_ARG_NONE, &repair,
+          "fix what can be fixed: remove half points and orphan checkpoints, mark dead "
+          "jobs failed, take back a gone domain's instant-restore permissions", NULL },
+        { NULL }
+    };
+    g_autoptr(vmrpRepo) repo = NULL;
+    g_autoptr(GPtrArray) found = NULL;
+    g_autoptr(GError) conn_error = NULL;
+    g_autofree char *uuid = NULL;
+    size_t i;
+
+    if (!vmrpCLIParse("repo-check", "[DOMAIN]", "List what the repository and libvirt "
+                      "disagree on: half points whose creator is gone, vmrp checkpoints "
+                      "whose point never committed, jobs whose worker died, instant-restore "
+                      "records of gone domains, damaged points.  Read-only without --repair.",
+                      entries, &argc, &argv, 0, 1, error))
+        return false;
+    if (!(repo = vmrpCLIOpenRepo(cli, false, error)) ||
+        (argc > 1 && !(uuid = vmrpRepoFindCollection(repo, argv[1], error))))
+        return false;
+    /* without libvirt, the repository's side alone */
+    if (!vmrpCLIConnect(cli, &conn_error))
+        fprintf(stderr, "warning: libvirt not reached, checking the repository alone: %s\n",
+                conn_error->message);
+    if (!(found = vmrpCheckRun(cli->conn, repo, uuid, repair, error)))
+        return false;
+    if (cli->json) {
+        json_object *arr = json_object_new_array();
+
+        for (i = 0; i < found->len; i++) {
+            vmrpCheckFinding *f = g_ptr_array_index(found, i);
+            json_object *o = json_object_new_object();
+
+            json_object_object_add(o, "kind", json_object_new_string(f->kind));
+            json_object_object_add(o, "subject", json_object_new_string(f->subject));
+            json_object_object_add(o, "item", json_object_new_string(f->item));
+            json_object_object_add(o, "detail", json_object_new_string(f->detail));
+            json_object_object_add(o, "repairable", json_object_new_boolean(f->repairable));
+            json_object_object_add(o, "repaired", json_object_new_boolean(f->repaired));
+            json_object_object_add(o, "repair_error", f->repair_error ?
+                                   json_object_new_string(f->repair_error) : NULL);
+            json_object_array_add(arr, o);
+        }
+        vmrpCLIPrintJSON(arr);
+        return true;
+    }
+    for (i = 0; i < found->len; i++) {
+        vmrpCheckFinding *f = g_ptr_array_index(found, i);
+        const char *done = !repair || !f->repairable ? "" :
+                           f->repaired ? " [repaired]" : " [not repaired: ";
+
+        printf("%-18s %s %s: %s%s%s%s\n", f->kind, f->subject, f->item, f->detail, done,
+               f->repair_error ? f->repair_error : "", f->repair_error ? "]" : "");
+    }
+    if (found->len == 0)
+        printf("The repository and libvirt agree.\n");
+    return true;
 }

@@ -1,0 +1,36 @@
+/*
+ * vmrp-check.h: what the repository and libvirt disagree on (repo-check)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <glib.h>
+#include <libvirt/libvirt.h>
+
+#include "vmrp-repo.h"
+
+typedef struct {
+    char *kind;        /* half-point, orphan-checkpoint, dead-job, instant-record,
+                        * damaged-point */
+    char *subject;     /* the domain (name or uuid) or the job */
+    char *item;        /* the point, checkpoint, job or record */
+    char *detail;      /* what is wrong, in words */
+    bool repairable;   /* --repair can fix it (a damaged point needs a person) */
+    bool repaired;
+    char *repair_error;
+} vmrpCheckFinding;
+
+void vmrpCheckFindingFree(vmrpCheckFinding *f);
+
+/*
+ * Every disagreement between @repo and libvirt (@conn may be NULL: then only
+ * the repository is read), for the collection @uuid or all (NULL).  With
+ * @repair, each repairable finding is repaired under its collection's lock
+ * (a collection that another vmrp holds is left alone and says so).  Never
+ * touches a checkpoint not named vmrp-<point id>.  A GPtrArray of
+ * vmrpCheckFinding.
+ */
+GPtrArray *vmrpCheckRun(virConnectPtr conn, vmrpRepo *repo, const char *uuid, bool repair,
+                        GError **error);
