@@ -144,23 +144,51 @@ vmrpDiskConvert(const char *src, const char *dest, const char *format,
     return true;
 }
 
+/* @path as a value in qemu's --image-opts (a comma doubled). */
+static char *
+diskOptEscape(const char *path)
+{
+    g_auto(GStrv) parts = g_strsplit(path, ",", -1);
+
+    return g_strjoinv(",,", parts);
+}
+
 bool
-vmrpDiskFlatten(const char *image, const char *target,
+vmrpDiskFlatten(const char *image, const char *backing, const char *target,
                 const vmrpDiskCopyOptions *copy, GError **error)
 {
-    const char *info[] = { "qemu-img", "info", "-U", "--output=json", image, NULL };
-    const char *argv[] = { "qemu-img", "rebase", "-p", "-f", "qcow2", "-b", "", image, NULL };
+    const char *info[] = { "qemu-img", "info", "-U", "-f", "qcow2", "--output=json",
+                           image, NULL };
+    g_autofree char *image_e = diskOptEscape(image);
+    g_autofree char *backing_e = diskOptEscape(backing);
+    /* the backing chain is the one vmrp names, never what the image's header
+     * (writable by the QEMU user) says */
+    g_autofree char *opts = g_strdup_printf("driver=qcow2,file.driver=file,file.filename=%s,"
+                                            "backing.driver=qcow2,backing.file.driver=file,"
+                                            "backing.file.filename=%s", image_e, backing_e);
+    const char *argv[] = { "qemu-img", "rebase", "-p", "--image-opts", "-b", "", opts, NULL };
     g_autofree char *out = NULL;
     uint64_t size = 0;
     json_object *obj;
     json_object *val;
+    json_object *spec;
+    json_object *data;
+    bool data_file = false;
 
     if (!vmrpRun(info, &out, error))
         return false;
     if ((obj = json_tokener_parse(out))) {
         if (json_object_object_get_ex(obj, "virtual-size", &val))
             size = json_object_get_int64(val);
+        data_file = json_object_object_get_ex(obj, "format-specific", &spec) &&
+                    json_object_object_get_ex(spec, "data", &data) &&
+                    json_object_object_get_ex(data, "data-file", NULL);
         json_object_put(obj);
+    }
+    if (data_file) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "disk %s: %s names an external data file; refused", target, image);
+        return false;
     }
     if (!diskRunProgress(argv, target, size, copy, error))
         return false;

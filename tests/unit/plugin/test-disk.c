@@ -216,7 +216,7 @@ testFlatten(void)
 
     CU_ASSERT_TRUE_FATAL(run(argv));
     /* cancelled: still on its backing chain, the same data */
-    CU_ASSERT_FALSE(vmrpDiskFlatten(copy_path, "vdb", &copy, &error));
+    CU_ASSERT_FALSE(vmrpDiskFlatten(copy_path, top, "vdb", &copy, &error));
     CU_ASSERT_TRUE(g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
     CU_ASSERT_TRUE(hasBacking(copy_path));
     CU_ASSERT_TRUE(sameData(top, copy_path));
@@ -224,11 +224,45 @@ testFlatten(void)
     /* then whole: no backing file, the same data */
     rec = (progressRecord){ 0 };
     copy.cancel = NULL;
-    CU_ASSERT_TRUE(vmrpDiskFlatten(copy_path, "vdb", &copy, &error));
+    CU_ASSERT_TRUE(vmrpDiskFlatten(copy_path, top, "vdb", &copy, &error));
     CU_ASSERT_FALSE(hasBacking(copy_path));
     CU_ASSERT_TRUE(sameData(top, copy_path));
     CU_ASSERT_EQUAL(rec.last, DISK_SIZE);
     unlink(copy_path);
+}
+
+/* issue 16 item 4: the overlay's header (the QEMU user's to write) names
+ * another backing file: the flatten reads the chain vmrp gives, never that
+ * file; an external data file is refused. */
+static void
+testHardening4FlattenIgnoresHeader(void)
+{
+    g_autofree char *secret = g_build_filename(tmpdir, "secret.raw", NULL);
+    g_autofree char *ov = g_build_filename(tmpdir, "hostile.qcow2", NULL);
+    g_autofree char *df = g_build_filename(tmpdir, "hostile.data", NULL);
+    g_autofree char *ov2 = g_build_filename(tmpdir, "hostile-df.qcow2", NULL);
+    g_autofree char *size = g_strdup_printf("%d", DISK_SIZE);
+    const char *mk_secret[] = { "qemu-img", "create", "-q", "-f", "raw", secret, size, NULL };
+    const char *fill[] = { "qemu-io", "-f", "raw", "-c", "write -P 0x5a 0 64k", secret, NULL };
+    const char *mk_ov[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
+                            "-b", secret, ov, size, NULL };
+    g_autofree char *dfopt = g_strdup_printf("data_file=%s", df);
+    const char *mk_df[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", dfopt,
+                            ov2, size, NULL };
+    g_autoptr(GError) error = NULL;
+    vmrpDiskCopyOptions copy = { 0 };
+
+    CU_ASSERT_TRUE_FATAL(run(mk_secret) && run(fill) && run(mk_ov) && run(mk_df));
+    CU_ASSERT_TRUE(vmrpDiskFlatten(ov, top, "vdb", &copy, &error));
+    CU_ASSERT_FALSE(hasBacking(ov));
+    CU_ASSERT_TRUE(sameData(top, ov));
+
+    CU_ASSERT_FALSE(vmrpDiskFlatten(ov2, top, "vdb", &copy, &error));
+    CU_ASSERT_PTR_NOT_NULL(error ? strstr(error->message, "external data file") : NULL);
+    unlink(secret);
+    unlink(ov);
+    unlink(ov2);
+    unlink(df);
 }
 
 int
@@ -239,6 +273,7 @@ main(void)
         VMRP_TEST(testConvertFails),
         VMRP_TEST(testConvertCancelled),
         VMRP_TEST(testFlatten),
+        VMRP_TEST(testHardening4FlattenIgnoresHeader),
         { NULL, NULL }
     };
 
