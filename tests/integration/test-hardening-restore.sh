@@ -49,14 +49,16 @@ cp "$WORK/domain.xml.good" "$pdir/domain.xml"
 real="$WORK/real-vdb.qcow2"
 mv "$vdb" "$real" && ln -s "$real" "$vdb" && chmod 0640 "$real" && chown nobody:root "$real"
 check "vdb made a symbolic link to a 0640 file of nobody"
+qemu-io -f qcow2 -c 'write -q -P 0x33 0 1M' "$real" >/dev/null && ! qemu-img compare -q "$pdir/vdb.qcow2" "$vdb"
+check "the disk moved on after the point"
 vmrp rp-restore "$point" --shutdown-timeout 0 >"$WORK/r3.out" 2>&1
 check "hardening 3: in-place restore of a domain whose disk is a link"
 comment "$WORK/r3.out"
 [ -L "$vdb" ] && [ "$(readlink "$vdb")" = "$real" ]
 check "hardening 3: the link is still a link to the same file"
-[ "$(stat -c '%a %U' "$real")" = "640 nobody" ]
-check "hardening 3: the file keeps mode 0640 and owner nobody ($(stat -c '%a %U' "$real"))"
-qemu-img compare -q "$pdir/vdb.qcow2" "$real"
+[ "$(stat -L -c '%a %U' "$vdb")" = "640 nobody" ]
+check "hardening 3: the disk keeps mode 0640 and owner nobody ($(stat -L -c '%a %U' "$vdb"))"
+qemu-img compare -q "$pdir/vdb.qcow2" "$vdb" && qemu-img compare -q "$pdir/vdb.qcow2" "$real"
 check "hardening 3: the file holds the point's disk"
 [ "$(disk_of "$vm" vdb)" = "$vdb" ] && ! ls "$WORK" | grep -q vmrp-old
 check "hardening 3: the domain still names the link; nothing set aside is left"
