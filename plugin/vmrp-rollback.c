@@ -230,7 +230,8 @@ rollbackCopy(rollbackDisk *rd, const char *job_dir, const vmrpRollbackOptions *o
     vmrpNbdCopyOptions copts = { 0 };
 
     if (!(exp = vmrpNbdExportStart(rd->image, "qcow2", sock, "point", NULL, true, error)) ||
-        !(src = vmrpNbdSourceOpen(sock, "point", NULL, error)))
+        !(src = vmrpNbdSourceOpen(sock, "point", NULL, error)) ||
+        !vmrpFaultCheck("rollback-reader-started", error))
         return false;
     if (vmrpNbdSourceGetSize(src) != rd->map->size) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
@@ -324,8 +325,7 @@ vmrpRollbackRun(virConnectPtr conn, vmrpRepo *repo, const char *id,
     /* the point of no return: from here a failure leaves the disks half
      * written, which only another rollback of the point mends */
     writing = true;
-    if (!(res->checkpoints_removed = rollbackRemoveNewer(dom, point, disks, error)) ||
-        !vmrpFaultCheck("rollback-writing", error))
+    if (!(res->checkpoints_removed = rollbackRemoveNewer(dom, point, disks, error)))
         goto cleanup;
     for (i = 0; i < disks->len; i++) {
         if (!rollbackCopy(&g_array_index(disks, rollbackDisk, i), job_dir, opts,
