@@ -41,6 +41,15 @@ check "hardening 5: the domain, running before, runs again"
 virsh_ checkpoint-list "$vm" --name | grep -q "vmrp-$second"
 check "hardening 5: the checkpoint newer than the point is kept"
 
+# a folder left by an earlier rollback does not make the next one fail
+jobdir="$VMRP_STATE_DIR/rollback-$first"
+mkdir -p "$jobdir"
+expect_error "$WORK/e2" env VMRP_FAULT=rollback-before-write \
+  "$VMRP" rp-restore "$first" --quick-rollback && grep -q 'fault injected' "$WORK/e2"
+check "hardening 5: a leftover rollback folder is no error (the run goes on to the fault)"
+[ "$(virsh_ domstate "$vm")" = running ]
+check "hardening 5: and the domain runs"
+
 # SIGKILL while root's reader qemu-nbd serves the point
 VMRP_FAULT=rollback-reader-started:hang VMRP_FAULT_REACHED="$WORK/fault-reached" \
   "$VMRP" rp-restore "$first" --quick-rollback >"$WORK/k.out" 2>&1 &
@@ -49,7 +58,6 @@ wait_reached rollback-reader-started
 check "the rollback reached its reader"
 [ -n "$(readers)" ]
 check "a reader qemu-nbd runs"
-jobdir="$VMRP_STATE_DIR/rollback-$first"
 [ "$(stat -c '%U %a' "$jobdir")" = "root 700" ]
 check "hardening 10: the rollback's folder (root's sockets) is root's 0700"
 kill -KILL "$pid"
