@@ -23,6 +23,7 @@
 #include <libvirt/virterror.h>
 
 #include "vmrp-restore.h"
+#include "vmrp-restore-journal.h"
 #include "vmrp-disk.h"
 #include "vmrp-domxml.h"
 #include "vmrp-error.h"
@@ -66,6 +67,7 @@ typedef struct {
     char *orig_xml;             /* its persistent definition */
     bool orig_active;
     bool orig_paused;
+    bool orig_autostart;        /* turned off until the restore is done */
     GPtrArray *checkpoints;     /* of char *: their XML, parents first */
     GPtrArray *live_disks;      /* of vmrpDomainDisk: the domain's disks as libvirt has them */
 
@@ -79,6 +81,7 @@ typedef struct {
     bool defined;
     bool instant_committed;
     bool started;
+    bool journaled;
 } restoreState;
 
 static void
@@ -762,6 +765,49 @@ restoreRollback(restoreState *st)
     if (st->stopped &&
         virDomainCreateWithFlags(st->orig, st->orig_paused ? VIR_DOMAIN_START_PAUSED : 0) < 0)
         g_warning("cannot start the original domain again: %s", virGetLastErrorMessage());
+    if (st->orig_autostart && virDomainSetAutostart(st->orig, 1) < 0)
+        g_warning("cannot turn the domain's autostart on again: %s", virGetLastErrorMessage());
+    if (st->journaled)
+        vmrpRestoreJournalRemove(st->point->domain_uuid);
+}
+
+/* In place: the journal that lets the next command undo or finish a restore
+ * killed on its way (vmrpRestoreRecover). */
+static bool
+restoreJournal(restoreState *st, const char *phase, GError **error)
+{
+    g_autoptr(GPtrArray) files = g_ptr_array_new();
+    g_autoptr(GPtrArray) asides = g_ptr_array_new();
+    size_t i;
+
+    for (i = 0; i < st->disks->len; i++) {
+        restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
+        g_ptr_array_add(files, rd->file);
+        g_ptr_array_add(asides, rd->aside);
+    }
+    if (!vmrpRestoreJournalWrite(st->point->domain_uuid, phase, st->orig_active,
+                                 st->orig_autostart, files, asides, error))
+        return false;
+    st->journaled = true;
+    return true;
+}
+
+/* In place: the original cannot autostart a partial disk. */
+static bool
+restoreAutostartOff(restoreState *st, GError **error)
+{
+    int autostart = 0;
+
+    if (!st->orig || virDomainGetAutostart(st->orig, &autostart) < 0 || !autostart)
+        return true;
+    st->orig_autostart = true;
+    if (!restoreJournal(st, "set-aside", error))
+        return false;
+    if (virDomainSetAutostart(st->orig, 0) < 0) {
+        vmrpErrorFromLibvirt(error, "cannot turn the domain's autostart off for the restore");
+        return false;
+    }
+    return true;
 }
 
 static bool
@@ -775,7 +821,9 @@ restoreRunSteps(restoreState *st, GError **error)
                                    : restoreFormatCloneXML(st, error)))
         return false;
     if (st->opts->in_place) {
-        if (!restoreStopOriginal(st, error) ||
+        if (!restoreJournal(st, "set-aside", error) ||
+            !restoreAutostartOff(st, error) ||
+            !restoreStopOriginal(st, error) ||
             !restoreSetAside(st, error) ||
             !vmrpFaultCheck("restore-after-set-aside", error))
             return false;
@@ -789,6 +837,11 @@ restoreRunSteps(restoreState *st, GError **error)
         return false;
     if (!restoreDefineAndStart(st, xml, error))
         return false;
+    if (st->journaled && !restoreJournal(st, "defined", error))
+        return false;
+    if (st->orig_autostart && virDomainSetAutostart(st->dom, 1) < 0)
+        g_warning("cannot turn the domain's autostart on again: %s",
+                  virGetLastErrorMessage());
 
     /* done: the original's disks are no longer needed */
     for (i = 0; i < st->disks->len; i++) {
@@ -797,6 +850,9 @@ restoreRunSteps(restoreState *st, GError **error)
             g_warning("cannot remove the set-aside disk %s: %s", rd->aside, g_strerror(errno));
         rd->set_aside = false;
     }
+    if (st->journaled)
+        vmrpRestoreJournalRemove(st->point->domain_uuid);
+    st->journaled = false;
     return true;
 }
 
@@ -863,7 +919,8 @@ vmrpRestoreRun(virConnectPtr conn,
     if (!restorePlanDisks(&st, error))
         goto cleanup;
     /* rp-create, rp-delete or another restore of the domain must wait */
-    if ((st.lock = vmrpRepoLockCollection(repo, st.point->domain_uuid, error)) < 0)
+    if ((st.lock = vmrpRepoLockCollection(repo, st.point->domain_uuid, error)) < 0 ||
+        !vmrpRestoreRecover(conn, st.point->domain_uuid, error))
         goto cleanup;
     if (opts->in_place && (!restoreInspectOriginal(&st, error) || !restoreMatchLive(&st, error)))
         goto cleanup;

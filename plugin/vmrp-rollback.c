@@ -15,6 +15,7 @@
 #include <libvirt/virterror.h>
 
 #include "vmrp-rollback.h"
+#include "vmrp-restore.h"
 #include "vmrp-domxml.h"
 #include "vmrp-error.h"
 #include "vmrp-fault.h"
@@ -282,7 +283,8 @@ vmrpRollbackRun(virConnectPtr conn, vmrpRepo *repo, const char *id,
                     point->domain_name, point->domain_uuid, id);
         return NULL;
     }
-    if ((lock = vmrpRepoLockCollection(repo, point->domain_uuid, error)) < 0)
+    if ((lock = vmrpRepoLockCollection(repo, point->domain_uuid, error)) < 0 ||
+        !vmrpRestoreRecover(conn, point->domain_uuid, error))
         goto cleanup;
     was_running = virDomainIsActive(dom) == 1;
     if (!rollbackCheck(dom, point, dir, disks, excluded, error) ||

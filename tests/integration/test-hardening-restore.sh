@@ -63,6 +63,34 @@ check "hardening 3: the file holds the point's disk"
 [ "$(disk_of "$vm" vdb)" = "$vdb" ] && ! ls "$WORK" | grep -q vmrp-old
 check "hardening 3: the domain still names the link; nothing set aside is left"
 
+# --- item 6: an in-place restore killed while it copies is undone by the next
+# command that takes the domain's lock; the domain cannot autostart meanwhile
+if [ "$VMRP_FAULT_POINTS" = true ]; then
+  uuid=$(virsh_ domuuid "$vm")
+  vda=$(disk_of "$vm" vda)
+  virsh_ autostart "$vm" >/dev/null
+  md5sum "$vda" "$real" >"$WORK/k.md5"
+  VMRP_FAULT=disk-copy-running:kill "$VMRP" rp-restore "$point" --shutdown-timeout 0 \
+    >"$WORK/k.out" 2>&1
+  [ $? = 137 ] && ls "$(dirname "$vda")" | grep -q vmrp-old
+  check "hardening 6: the restore is killed mid-copy, the originals set aside"
+  [ -f "$VMRP_STATE_DIR/restore-$uuid.json" ] &&
+    [ "$(virsh_ dominfo "$vm" | awk '/^Autostart:/ {print $2}')" = disable ]
+  check "hardening 6: a journal records it, and the domain's autostart is off meanwhile"
+  # the next command on the domain (a QuickRollback: it fails on its own, as the
+  # in-place restore above removed the checkpoints) puts the originals back
+  "$VMRP" rp-restore "$point" --quick-rollback >"$WORK/k2.out" 2>&1
+  comment "$WORK/k2.out"
+  md5sum -c --quiet "$WORK/k.md5" && ! ls "$(dirname "$vda")" "$WORK" | grep -q vmrp-old &&
+    [ -L "$vdb" ]
+  check "hardening 6: the next command put the original disks back bit for bit"
+  [ ! -e "$VMRP_STATE_DIR/restore-$uuid.json" ] &&
+    [ "$(virsh_ dominfo "$vm" | awk '/^Autostart:/ {print $2}')" = enable ] &&
+    [ "$(virsh_ domstate "$vm")" = "shut off" ]
+  check "hardening 6: the journal is gone, autostart is on again, the domain off as it was"
+  virsh_ autostart --disable "$vm" >/dev/null
+fi
+
 # --- item 9: a block-device disk beside the original needs --disk-dir
 dev="/dev/$TEST_ID-vdb"
 virsh_ dumpxml --inactive "$vm" >"$WORK/live.xml"
