@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -181,12 +182,54 @@ instantAddChain(vmrpInstant *inst, const char *target, char **ret_image, GError 
     return false;
 }
 
+/* Makes the empty file @path (O_EXCL, no link followed); @ret_made is it. */
+static bool
+instantCreateExclusive(const char *path, struct stat *ret_made, GError **error)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+    if (fd < 0 || fstat(fd, ret_made) < 0) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot create %s: %s",
+                    path, g_strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
+/* Gives @path, which must still be the file @made, to the QEMU user, 0600. */
+static bool
+instantHandOver(const char *path, const struct stat *made, uid_t uid, gid_t gid,
+                GError **error)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    struct stat sb;
+    bool ok;
+
+    ok = fd >= 0 && fstat(fd, &sb) == 0;
+    if (ok && (sb.st_dev != made->st_dev || sb.st_ino != made->st_ino)) {
+        errno = EEXIST;
+        ok = false;
+    }
+    ok = ok && fchown(fd, uid, gid) == 0 && fchmod(fd, 0600) == 0;
+    if (!ok)
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot hand %s to the QEMU user: %s",
+                    path, errno == EEXIST ? "it was replaced while vmrp made it"
+                                          : g_strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
 bool
 vmrpInstantAddDisk(vmrpInstant *inst, const char *target, const char *overlay,
                    GError **error)
 {
     instantDisk d = { 0 };
     instantDisk *dp;
+    struct stat made;
     uid_t uid;
     gid_t gid;
 
@@ -208,6 +251,10 @@ vmrpInstantAddDisk(vmrpInstant *inst, const char *target, const char *overlay,
 
     const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
                            "-b", dp->image, dp->overlay, NULL };
+    /* made here, never through a link; handed over on the opened file that
+     * is still the one made */
+    if (!instantCreateExclusive(overlay, &made, error))
+        return false;
     dp->created = true;
     if (!vmrpRun(argv, NULL, error)) {
         g_prefix_error(error, "cannot make the overlay of disk %s: ", target);
@@ -215,12 +262,7 @@ vmrpInstantAddDisk(vmrpInstant *inst, const char *target, const char *overlay,
     }
     /* libvirt leaves the chain's labels alone (relabel='no'): the overlay is
      * QEMU's from the start */
-    if (chown(overlay, uid, gid) < 0 || chmod(overlay, 0600) < 0) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot hand %s to the QEMU user: %s",
-                    overlay, g_strerror(errno));
-        return false;
-    }
-    return true;
+    return instantHandOver(overlay, &made, uid, gid, error);
 }
 
 void
