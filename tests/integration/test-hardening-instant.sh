@@ -25,18 +25,10 @@ comment "$WORK/i.out"
 virsh_ destroy "$new" >/dev/null
 uuid=$(virsh_ domuuid "$new")
 rec="$VMRP_REPO/instant/$uuid.json"
+cp "$rec" "$WORK/rec.good"
 [ -f "$rec" ] && [ "$(jq '[.granted_dirs[], .granted_files[], .disks[].image] |
                           map(select(startswith("/"))) | length' "$rec")" = 0 ]
 check "hardening 11: the record stores the granted paths and images relative to the repository"
-
-# a record whose collection is not a uuid
-cp "$rec" "$WORK/rec.good"
-jq '.collection = "../instant"' "$WORK/rec.good" >"$rec"
-expect_error "$WORK/e1" vmrp rp-restore --finalize "$new"
-check "hardening 11: --finalize with a record whose collection is no uuid is refused"
-[ ! -e "$VMRP_REPO/instant/.lock" ]
-check "hardening 11: no lock file made outside the collections"
-cp "$WORK/rec.good" "$rec"
 
 # the repository moves; --finalize still revokes what was granted
 # entries of the QEMU user in the POSIX ACLs below the repository (no getfacl here)
@@ -71,3 +63,13 @@ check "hardening 4: the overlay stands alone"
 qemu-img compare -q "$(ls "$VMRP_REPO"/collections/*/points/"$point"/vda.qcow2)" \
   "$(disk_of "$new" vda)"
 check "hardening 4: it holds the point's disk bit for bit"
+
+# a record whose collection is not a uuid (of a domain that is gone)
+fake=$(cat /proc/sys/kernel/random/uuid)
+jq --arg u "$fake" '.collection = "../instant" | .domain_uuid = $u' "$WORK/rec.good" \
+  >"$VMRP_REPO/instant/$fake.json"
+expect_error "$WORK/e1" vmrp rp-restore --finalize "$fake"
+check "hardening 11: --finalize with a record whose collection is no uuid is refused"
+[ ! -e "$VMRP_REPO/instant/.lock" ]
+check "hardening 11: no lock file made outside the collections"
+rm -f "$VMRP_REPO/instant/$fake.json"
