@@ -12,6 +12,7 @@
  */
 #include <string.h>
 #include <unistd.h>
+#include <json-c/json.h>
 #include <libvirt/virterror.h>
 
 #include "vmrp-rollback.h"
@@ -180,6 +181,41 @@ rollbackRemoveNewer(virDomainPtr dom, vmrpPoint *point, GArray *disks, GError **
     return g_strv_builder_end(removed);
 }
 
+/* Root's qemu-nbd opens the disk, whose header the QEMU user can write:
+ * a header naming a backing file or an external data file is refused
+ * (read with QEMU stopped, just before the disk is opened). */
+static bool
+rollbackCheckHeader(rollbackDisk *rd, GError **error)
+{
+    const char *argv[] = { "qemu-img", "info", "-U", "-f", "qcow2", "--output=json",
+                           rd->path, NULL };
+    g_autofree char *out = NULL;
+    json_object *obj;
+    json_object *spec;
+    json_object *data;
+    bool foreign;
+
+    if (!vmrpRun(argv, &out, error))
+        return false;
+    if (!(obj = json_tokener_parse(out))) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "qemu-img info %s: bad output",
+                    rd->path);
+        return false;
+    }
+    foreign = json_object_object_get_ex(obj, "backing-filename", NULL) ||
+              (json_object_object_get_ex(obj, "format-specific", &spec) &&
+               json_object_object_get_ex(spec, "data", &data) &&
+               json_object_object_get_ex(data, "data-file", NULL));
+    json_object_put(obj);
+    if (foreign) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "cannot roll back disk %s quickly: its image names a backing or data "
+                    "file; restore it in place without --quick-rollback", rd->pdisk->target);
+        return false;
+    }
+    return true;
+}
+
 /* Which blocks changed since the point: the disk's bitmap of its checkpoint. */
 static bool
 rollbackMap(rollbackDisk *rd, const char *checkpoint, const char *job_dir, GError **error)
@@ -318,7 +354,8 @@ vmrpRollbackRun(virConnectPtr conn, vmrpRepo *repo, const char *id,
     write_back_start = g_get_monotonic_time();
     for (i = 0; i < disks->len; i++) {
         rollbackDisk *rd = &g_array_index(disks, rollbackDisk, i);
-        if (!rollbackMap(rd, point->checkpoint, job_dir, error))
+        if (!rollbackCheckHeader(rd, error) ||
+            !rollbackMap(rd, point->checkpoint, job_dir, error))
             goto cleanup;
         res->bytes_disks += rd->map->size;
     }

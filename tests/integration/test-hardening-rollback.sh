@@ -6,6 +6,7 @@
 # stopped by the folder the killed rollback left: it finishes the rollback
 # and the domain, running before, runs again.  The rollback's folder is
 # root's (root's qemu-nbd sockets), not the QEMU user's (item 10).
+# The disk header naming a backing file is refused (item 4).
 # Needs a build with -Dfault_points.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
@@ -78,3 +79,14 @@ virsh_ destroy "$vm" >/dev/null
 qemu-img compare -q "$(ls "$VMRP_REPO"/collections/*/points/"$first"/vdb.qcow2)" \
   "$(disk_of "$vm" vdb)"
 check "hardening 5: disk vdb equals the point bit for bit"
+
+# item 4: root's qemu-nbd never opens what the disk's header (the QEMU user's
+# to write) names
+head -c 1M /dev/urandom >"$WORK/secret.raw"
+qemu-img rebase -u -f qcow2 -F raw -b "$WORK/secret.raw" "$(disk_of "$vm" vdb)"
+expect_error "$WORK/e4" vmrp rp-restore "$first" --quick-rollback &&
+  grep -q 'backing or data file' "$WORK/e4"
+check "hardening 4: a disk whose header names a backing file is refused for QuickRollback"
+qemu-img rebase -u -f qcow2 -b "" "$(disk_of "$vm" vdb)"
+[ "$(virsh_ domstate "$vm")" = "shut off" ]
+check "the domain, off before, is still off"
