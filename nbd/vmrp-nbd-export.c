@@ -261,7 +261,7 @@ vmrpNbdExportStart(const char *image,
     g_ptr_array_add(argv, g_strdup("--shared=8"));
     g_ptr_array_add(argv, g_strdup(image));
     g_ptr_array_add(argv, NULL);
-    return vmrpNbdExportSpawn(image, argv, NULL, socket_path, export_name, false, error);
+    return vmrpNbdExportSpawn(image, argv, NULL, socket_path, export_name, true, error);
 }
 
 

@@ -18,7 +18,9 @@ typedef struct _vmrpNbdExport vmrpNbdExport;
  * the export answers a handshake. When qemu-nbd exits early, the error
  * (VMRP_NBD_ERROR_SPAWN) carries the first line it wrote on stderr. A
  * persistent bitmap exported from a qcow2 while it is enabled needs
- * @readonly. @export_name NULL means "". */
+ * @readonly. @export_name NULL means "". qemu-nbd gets SIGTERM when the
+ * calling thread ends (a SIGKILLed vmrp leaves no export holding the image's
+ * lock). */
 vmrpNbdExport *vmrpNbdExportStart(const char *image,
                                   const char *format,
                                   const char *socket_path,

@@ -160,66 +160,38 @@ vmrpDiskConvert(const char *src, const char *dest, const char *format,
     return true;
 }
 
-/* Whether @image's backing chain is qcow2 images below @trusted_dir, with
- * no external data file. */
-static bool
-diskCheckChain(const char *image, const char *trusted_dir, GError **error)
+/* @path as a value in qemu's --image-opts (a comma doubled). */
+static char *
+diskOptEscape(const char *path)
 {
-    const char *argv[] = { "qemu-img", "info", "-U", "-f", "qcow2", "--backing-chain",
-                           "--output=json", image, NULL };
-    g_autofree char *out = NULL;
-    g_autofree char *top = trusted_dir ? realpath(trusted_dir, NULL) : NULL;
-    json_object *arr;
-    size_t i;
-    bool ok = true;
+    g_auto(GStrv) parts = g_strsplit(path, ",", -1);
 
-    if (!vmrpRun(argv, &out, error))
-        return false;
-    if (!(arr = json_tokener_parse(out)) || !json_object_is_type(arr, json_type_array)) {
-        json_object_put(arr);
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "qemu-img info %s: bad output",
-                    image);
-        return false;
-    }
-    for (i = 0; ok && i < json_object_array_length(arr); i++) {
-        json_object *img = json_object_array_get_idx(arr, i);
-        json_object *val, *spec, *data;
-        g_autofree char *real = NULL;
-        const char *name = json_object_object_get_ex(img, "filename", &val) ?
-                           json_object_get_string(val) : NULL;
-
-        ok = name && json_object_object_get_ex(img, "format", &val) &&
-             g_strcmp0(json_object_get_string(val), "qcow2") == 0 &&
-             !(json_object_object_get_ex(img, "format-specific", &spec) &&
-               json_object_object_get_ex(spec, "data", &data) &&
-               json_object_object_get_ex(data, "data-file", NULL));
-        if (ok && i > 0)
-            ok = top && (real = realpath(name, NULL)) && g_str_has_prefix(real, top) &&
-                 real[strlen(top)] == '/';
-        if (!ok) {
-            g_autofree char *shown = g_strescape(name ? name : "?", NULL);
-            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                        "cannot flatten %s: its backing chain names '%s', which is not a "
-                        "qcow2 image of the repository", image, shown);
-        }
-    }
-    json_object_put(arr);
-    return ok;
+    return g_strjoinv(",,", parts);
 }
 
 bool
-vmrpDiskFlatten(const char *image, const char *trusted_dir, const char *target,
+vmrpDiskFlatten(const char *image, const char *backing, const char *target,
                 const vmrpDiskCopyOptions *copy, GError **error)
 {
-    const char *info[] = { "qemu-img", "info", "-U", "-f", "qcow2", "--output=json", image,
-                           NULL };
-    const char *argv[] = { "qemu-img", "rebase", "-p", "-f", "qcow2", "-b", "", image, NULL };
+    const char *info[] = { "qemu-img", "info", "-U", "-f", "qcow2", "--output=json",
+                           image, NULL };
+    g_autofree char *image_e = diskOptEscape(image);
+    g_autofree char *backing_e = diskOptEscape(backing);
+    /* the backing chain is the one vmrp names, never what the image's header
+     * (writable by the QEMU user) says */
+    g_autofree char *opts = g_strdup_printf("driver=qcow2,file.driver=file,file.filename=%s,"
+                                            "backing.driver=qcow2,backing.file.driver=file,"
+                                            "backing.file.filename=%s", image_e, backing_e);
+    const char *argv[] = { "qemu-img", "rebase", "-p", "--image-opts", "-b", "", opts, NULL };
     g_autofree char *out = NULL;
     diskRunAs as = { 0 };
     struct stat sb;
     uint64_t size = 0;
     json_object *obj;
     json_object *val;
+    json_object *spec;
+    json_object *data;
+    bool data_file = false;
 
     /* The image's header names its backing chain (and could name a data
      * file): one that another user can write, or wrote (QEMU, while the
@@ -245,9 +217,17 @@ vmrpDiskFlatten(const char *image, const char *trusted_dir, const char *target,
     if ((obj = json_tokener_parse(out))) {
         if (json_object_object_get_ex(obj, "virtual-size", &val))
             size = json_object_get_int64(val);
+        data_file = json_object_object_get_ex(obj, "format-specific", &spec) &&
+                    json_object_object_get_ex(spec, "data", &data) &&
+                    json_object_object_get_ex(data, "data-file", NULL);
         json_object_put(obj);
     }
-    if (!diskRunProgress(argv, &as, target, size, copy, error))
+    if (data_file) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "disk %s: %s names an external data file; refused", target, image);
+        return false;
+    }
+    if (!diskRunProgress(argv, target, size, copy, error))
         return false;
     return vmrpFileSync(image, error);
 }

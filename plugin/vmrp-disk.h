@@ -40,12 +40,12 @@ bool vmrpDiskConvert(const char *src, const char *dest, const char *format,
                      const vmrpDiskCopyOptions *copy, GError **error);
 
 /* Copies everything @image's backing chain holds into @image (qcow2), which
- * then has no backing file (qemu-img rebase -b ""), with progress.  A
+ * then has no backing file (qemu-img rebase -b ""), with progress.  The
+ * chain read is @backing (qcow2) and its own chain, whatever @image's header
+ * names; an image with an external data file is refused.  A
  * cancelled flatten leaves @image as good as before: still on its backing
- * chain, which holds the same data.  @image's header is not trusted: an image
- * of another user's is flattened as that user, a root's only when its chain
- * is qcow2 images below @trusted_dir (the repository) without a data file. */
-bool vmrpDiskFlatten(const char *image, const char *trusted_dir, const char *target,
+ * chain, which holds the same data. */
+bool vmrpDiskFlatten(const char *image, const char *backing, const char *target,
                      const vmrpDiskCopyOptions *copy, GError **error);
 
 /*

@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -182,12 +183,54 @@ instantAddChain(vmrpInstant *inst, const char *target, char **ret_image, GError 
     return false;
 }
 
+/* Makes the empty file @path (O_EXCL, no link followed); @ret_made is it. */
+static bool
+instantCreateExclusive(const char *path, struct stat *ret_made, GError **error)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+    if (fd < 0 || fstat(fd, ret_made) < 0) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot create %s: %s",
+                    path, g_strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
+/* Gives @path, which must still be the file @made, to the QEMU user, 0600. */
+static bool
+instantHandOver(const char *path, const struct stat *made, uid_t uid, gid_t gid,
+                GError **error)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    struct stat sb;
+    bool ok;
+
+    ok = fd >= 0 && fstat(fd, &sb) == 0;
+    if (ok && (sb.st_dev != made->st_dev || sb.st_ino != made->st_ino)) {
+        errno = EEXIST;
+        ok = false;
+    }
+    ok = ok && fchown(fd, uid, gid) == 0 && fchmod(fd, 0600) == 0;
+    if (!ok)
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot hand %s to the QEMU user: %s",
+                    path, errno == EEXIST ? "it was replaced while vmrp made it"
+                                          : g_strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
 bool
 vmrpInstantAddDisk(vmrpInstant *inst, const char *target, const char *overlay,
                    GError **error)
 {
     instantDisk d = { 0 };
     instantDisk *dp;
+    struct stat made;
     uid_t uid;
     gid_t gid;
 
@@ -209,6 +252,10 @@ vmrpInstantAddDisk(vmrpInstant *inst, const char *target, const char *overlay,
 
     const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
                            "-b", dp->image, dp->overlay, NULL };
+    /* made here, never through a link; handed over on the opened file that
+     * is still the one made */
+    if (!instantCreateExclusive(overlay, &made, error))
+        return false;
     dp->created = true;
     if (!vmrpRun(argv, NULL, error)) {
         g_prefix_error(error, "cannot make the overlay of disk %s: ", target);
@@ -216,12 +263,7 @@ vmrpInstantAddDisk(vmrpInstant *inst, const char *target, const char *overlay,
     }
     /* libvirt leaves the chain's labels alone (relabel='no'): the overlay is
      * QEMU's from the start */
-    if (chown(overlay, uid, gid) < 0 || chmod(overlay, 0600) < 0) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot hand %s to the QEMU user: %s",
-                    overlay, g_strerror(errno));
-        return false;
-    }
-    return true;
+    return instantHandOver(overlay, &made, uid, gid, error);
 }
 
 void
@@ -235,6 +277,70 @@ vmrpInstantRemoveOverlays(vmrpInstant *inst)
             unlink(d->overlay);
         d->created = false;
     }
+}
+
+/* Whether @path (from a record) is a file inside the repository, without
+ * a ".." that could climb out of it. */
+static bool
+instantInRepo(vmrpRepo *repo, const char *path)
+{
+    g_autofree char *prefix = g_strconcat(vmrpRepoGetPath(repo), "/", NULL);
+    g_auto(GStrv) parts = NULL;
+    guint i;
+
+    if (!g_str_has_prefix(path, prefix))
+        return false;
+    parts = g_strsplit(path + strlen(prefix), "/", -1);
+    for (i = 0; parts[i]; i++) {
+        if (g_str_equal(parts[i], "..") || g_str_equal(parts[i], "."))
+            return false;
+    }
+    return true;
+}
+
+/* A path inside the repository as a record stores it: relative to the
+ * repository ("." for itself), so that a moved repository still finds it. */
+static char *
+instantRepoRelative(vmrpRepo *repo, const char *path)
+{
+    const char *root = vmrpRepoGetPath(repo);
+    size_t n = strlen(root);
+
+    if (g_str_equal(path, root))
+        return g_strdup(".");
+    if (strncmp(path, root, n) == 0 && path[n] == '/')
+        return g_strdup(path + n + 1);
+    return g_strdup(path);
+}
+
+/* The path a record stores (relative, or absolute as older records have it),
+ * or NULL when it is not inside the repository. */
+static char *
+instantRepoAbsolute(vmrpRepo *repo, const char *stored)
+{
+    g_autofree char *path = NULL;
+
+    if (g_str_equal(stored, "."))
+        return g_strdup(vmrpRepoGetPath(repo));
+    path = g_path_is_absolute(stored) ? g_strdup(stored)
+                                      : g_build_filename(vmrpRepoGetPath(repo), stored, NULL);
+    if (!g_str_equal(path, vmrpRepoGetPath(repo)) && !instantInRepo(repo, path))
+        return NULL;
+    return g_steal_pointer(&path);
+}
+
+/* The paths of @arr, relative to the repository. */
+static json_object *
+strArrayRelative(vmrpRepo *repo, GPtrArray *arr)
+{
+    json_object *a = json_object_new_array();
+    guint i;
+
+    for (i = 0; i < arr->len; i++) {
+        g_autofree char *rel = instantRepoRelative(repo, g_ptr_array_index(arr, i));
+        json_object_array_add(a, json_object_new_string(rel));
+    }
+    return a;
 }
 
 static json_object *
@@ -346,10 +452,9 @@ instantReadAll(vmrpRepo *repo, GError **error)
 /* Removes the QEMU user's entries from the paths of @rec that no record in
  * @others needs. */
 static bool
-instantRevoke(json_object *rec, GHashTable *others, GError **error)
+instantRevoke(vmrpRepo *repo, json_object *rec, GHashTable *others, GError **error)
 {
-    g_autoptr(GHashTable) needed = g_hash_table_new(g_str_hash, g_str_equal);
-    g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func((GDestroyNotify)g_ptr_array_unref);
+    g_autoptr(GHashTable) needed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     const char *kinds[] = { "granted_dirs", "granted_files" };
     GHashTableIter iter;
     json_object *other;
@@ -364,17 +469,21 @@ instantRevoke(json_object *rec, GHashTable *others, GError **error)
         if (other == rec)
             continue;
         for (k = 0; k < G_N_ELEMENTS(kinds); k++) {
-            GPtrArray *arr = recordStrings(other, kinds[k]);
-            for (i = 0; i < arr->len; i++)
-                g_hash_table_add(needed, g_ptr_array_index(arr, i));
-            g_ptr_array_add(keep, arr);
+            g_autoptr(GPtrArray) arr = recordStrings(other, kinds[k]);
+            for (i = 0; i < arr->len; i++) {
+                char *path = instantRepoAbsolute(repo, g_ptr_array_index(arr, i));
+                if (path)
+                    g_hash_table_add(needed, path);
+            }
         }
     }
     for (k = 0; k < G_N_ELEMENTS(kinds); k++) {
         g_autoptr(GPtrArray) arr = recordStrings(rec, kinds[k]);
         for (i = 0; i < arr->len; i++) {
-            const char *path = g_ptr_array_index(arr, i);
-            if (!g_hash_table_contains(needed, path) && !vmrpAclRevokeUser(path, uid, error))
+            g_autofree char *path = instantRepoAbsolute(repo, g_ptr_array_index(arr, i));
+            /* a path outside the repository was never vmrp's to grant */
+            if (path && !g_hash_table_contains(needed, path) &&
+                !vmrpAclRevokeUser(path, uid, error))
                 return false;
         }
     }
@@ -411,12 +520,13 @@ vmrpInstantCommit(vmrpInstant *inst, const char *uuid, const char *name, GError 
         json_object *o = json_object_new_object();
         json_object_object_add(o, "target", json_object_new_string(d->target));
         json_object_object_add(o, "overlay", json_object_new_string(d->overlay));
-        json_object_object_add(o, "image", json_object_new_string(d->image));
+        g_autofree char *image = instantRepoRelative(inst->repo, d->image);
+        json_object_object_add(o, "image", json_object_new_string(image));
         json_object_array_add(disks, o);
     }
     json_object_object_add(rec, "disks", disks);
-    json_object_object_add(rec, "granted_dirs", strArray(inst->dirs));
-    json_object_object_add(rec, "granted_files", strArray(inst->files));
+    json_object_object_add(rec, "granted_dirs", strArrayRelative(inst->repo, inst->dirs));
+    json_object_object_add(rec, "granted_files", strArrayRelative(inst->repo, inst->files));
     text = g_strdup_printf("%s\n", json_object_to_json_string_ext(rec,
                            JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
     json_object_put(rec);
@@ -453,7 +563,7 @@ vmrpInstantRelease(vmrpRepo *repo, const char *uuid, GError **error)
         return false;
     if (!(rec = g_hash_table_lookup(all, uuid)))
         return true;
-    if (!instantRevoke(rec, all, error))
+    if (!instantRevoke(repo, rec, all, error))
         return false;
     if (unlink(path) < 0 && errno != ENOENT) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot remove %s: %s",
@@ -514,6 +624,9 @@ vmrpInstantGetCollection(vmrpRepo *repo, const char *uuid)
         return NULL;
     ret = g_strdup(recordString(rec, "collection"));
     json_object_put(rec);
+    /* it becomes a lock path: a uuid or nothing */
+    if (ret && !g_uuid_string_is_valid(ret))
+        g_clear_pointer(&ret, g_free);
     return ret;
 }
 
@@ -521,8 +634,8 @@ vmrpInstantGetCollection(vmrpRepo *repo, const char *uuid)
 static bool
 instantHasBacking(const char *overlay, bool *ret_backing, GError **error)
 {
-    const char *argv[] = { "qemu-img", "info", "-U", "-f", "qcow2", "--output=json", overlay,
-                           NULL };
+    const char *argv[] = { "qemu-img", "info", "-U", "-f", "qcow2", "--output=json",
+                           overlay, NULL };
     g_autofree char *out = NULL;
     json_object *obj;
 
@@ -634,9 +747,11 @@ vmrpInstantFinalize(virDomainPtr dom, vmrpRepo *repo, const char *uuid,
         json_object *d = json_object_array_get_idx(disks, i);
         const char *target = recordString(d, "target");
         const char *overlay = recordString(d, "overlay");
+        const char *stored = recordString(d, "image");
+        g_autofree char *image = stored ? instantRepoAbsolute(repo, stored) : NULL;
         bool backing = true;
 
-        if (!target || !overlay) {
+        if (!target || !overlay || !image) {
             g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "malformed %s", path);
             goto fail;
         }
@@ -646,8 +761,7 @@ vmrpInstantFinalize(virDomainPtr dom, vmrpRepo *repo, const char *uuid,
         } else {
             if (!instantHasBacking(overlay, &backing, error))
                 goto fail;
-            if (backing && !vmrpDiskFlatten(overlay, vmrpRepoGetPath(repo), target, copy,
-                                                error))
+            if (backing && !vmrpDiskFlatten(overlay, image, target, copy, error))
                 goto fail;
         }
         if (!instantHasBacking(overlay, &backing, error))

@@ -75,5 +75,5 @@ bool vmrpInstantFinalize(virDomainPtr dom, vmrpRepo *repo, const char *uuid,
                          const vmrpDiskCopyOptions *copy, GError **error);
 
 /* The collection (domain uuid) of the point a domain's record names, or
- * NULL when @uuid has no record. */
+ * NULL when @uuid has no record or the record's collection is not a uuid. */
 char *vmrpInstantGetCollection(vmrpRepo *repo, const char *uuid);

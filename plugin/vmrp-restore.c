@@ -13,7 +13,9 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,6 +23,7 @@
 #include <libvirt/virterror.h>
 
 #include "vmrp-restore.h"
+#include "vmrp-restore-journal.h"
 #include "vmrp-disk.h"
 #include "vmrp-domxml.h"
 #include "vmrp-error.h"
@@ -36,7 +39,8 @@
 typedef struct {
     char *target;
     char *image;       /* the point's image */
-    char *dest;        /* the restored domain's file */
+    char *dest;        /* the restored domain's file, as its XML names it */
+    char *file;        /* in place: the file written: dest, or the file its link names */
     char *format;      /* of dest */
     char *aside;       /* in place: where the original's file is set aside */
     uint64_t size;
@@ -63,7 +67,9 @@ typedef struct {
     char *orig_xml;             /* its persistent definition */
     bool orig_active;
     bool orig_paused;
+    bool orig_autostart;        /* turned off until the restore is done */
     GPtrArray *checkpoints;     /* of char *: their XML, parents first */
+    GPtrArray *live_disks;      /* of vmrpDomainDisk: the domain's disks as libvirt has them */
 
     vmrpInstant *instant;
     virDomainPtr dom;           /* the restored domain */
@@ -75,6 +81,7 @@ typedef struct {
     bool defined;
     bool instant_committed;
     bool started;
+    bool journaled;
 } restoreState;
 
 static void
@@ -83,6 +90,7 @@ restoreDiskClear(restoreDisk *rd)
     g_free(rd->target);
     g_free(rd->image);
     g_free(rd->dest);
+    g_free(rd->file);
     g_free(rd->format);
     g_free(rd->aside);
 }
@@ -108,6 +116,7 @@ restoreStateClear(restoreState *st)
     vmrpDomainXmlFree(st->domxml);
     g_free(st->name);
     g_clear_pointer(&st->disks, g_array_unref);
+    g_clear_pointer(&st->live_disks, g_ptr_array_unref);
     vmrpRestoreResultFree(st->res);
     if (st->lock >= 0)
         close(st->lock);
@@ -213,6 +222,33 @@ findXmlDisk(GPtrArray *xdisks, const char *target)
     return NULL;
 }
 
+/* Beside: the folder of a new disk: --disk-dir, or the original's folder as
+ * libvirt reports it (the live domain's XML, else the point's), never a URL
+ * or a device's folder. */
+static char *
+restoreBesideFolder(restoreState *st, const vmrpDomainDisk *xdisk, GError **error)
+{
+    const vmrpDomainDisk *live = NULL;
+    const char *source;
+
+    if (st->opts->disk_dir)
+        return g_strdup(st->opts->disk_dir);
+    if (st->live_disks)
+        live = findXmlDisk(st->live_disks, xdisk->target);
+    if (!live)
+        live = xdisk;
+    source = live->source;
+    if (g_strcmp0(live->type, "file") != 0 || !source || !g_path_is_absolute(source) ||
+        g_str_has_prefix(source, "/dev/")) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "cannot restore disk %s beside the original: it is a %s disk, not a "
+                    "file; give a folder for the new disks with --disk-dir",
+                    xdisk->target, live->type ? live->type : "sourceless");
+        return NULL;
+    }
+    return g_path_get_dirname(source);
+}
+
 /* Where each disk goes, checked before anything changes. */
 static bool
 restorePlanDisks(restoreState *st, GError **error)
@@ -242,13 +278,12 @@ restorePlanDisks(restoreState *st, GError **error)
                 g_ptr_array_add(st->res->excluded, g_strdup(pdisk->target));
             continue;
         }
+        /* in place, the manifest's path only where the point's XML says the same;
+         * the live domain's own disk is matched later (restoreMatchLive) */
         if (opts->in_place && g_strcmp0(pdisk->source, xdisk->source) != 0) {
-            /* the file written is the one the redefined domain will use */
-            g_autofree char *a = g_strescape(pdisk->source ?: "", NULL);
-            g_autofree char *b = g_strescape(xdisk->source ?: "", NULL);
             g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                        "restore point %s is damaged: disk %s is '%s' in point.json but '%s' "
-                        "in its domain.xml", st->id, pdisk->target, a, b);
+                        "restore point %s is damaged: its manifest and its domain XML "
+                        "name different files for disk %s", st->id, pdisk->target);
             return false;
         }
         if (!(rd.image = vmrpRepoPointImage(st->dir, st->point, pdisk->target, error)))
@@ -260,15 +295,19 @@ restorePlanDisks(restoreState *st, GError **error)
         else
             rd.format = g_strdup(g_strcmp0(pdisk->format, "raw") == 0 ? "raw" : "qcow2");
         if (opts->in_place) {
-            rd.dest = g_strdup(pdisk->source);
-            rd.aside = g_strdup_printf("%s.vmrp-old-%s", pdisk->source, st->id);
+            rd.dest = g_strdup(xdisk->source);
+            rd.file = g_strdup(xdisk->source);
+            rd.aside = g_strdup_printf("%s.vmrp-old-%s", rd.dest ? rd.dest : "", st->id);
         } else {
             g_autofree char *file = g_strdup_printf("%s-%s.%s", st->name, pdisk->target,
                                                     g_str_equal(rd.format, "raw") ? "img"
                                                                                   : "qcow2");
-            folder = opts->disk_dir ? g_strdup(opts->disk_dir)
-                                    : g_path_get_dirname(pdisk->source ? pdisk->source : "/");
+            if (!(folder = restoreBesideFolder(st, xdisk, error))) {
+                restoreDiskClear(&rd);
+                return false;
+            }
             rd.dest = g_build_filename(folder, file, NULL);
+            rd.file = g_strdup(rd.dest);
         }
         g_array_append_val(st->disks, rd);
         rdp = &g_array_index(st->disks, restoreDisk, st->disks->len - 1);
@@ -477,6 +516,82 @@ restoreInspectOriginal(restoreState *st, GError **error)
     return true;
 }
 
+/* The disks of the domain with the point's UUID as libvirt defines it now;
+ * none when it is gone. */
+static bool
+restoreLoadLiveDisks(restoreState *st, const char *xml, GError **error)
+{
+    g_autoptr(vmrpDomainXml) live = NULL;
+    g_autofree char *own = NULL;
+
+    g_clear_pointer(&st->live_disks, g_ptr_array_unref);
+    if (!xml) {
+        virDomainPtr dom = virDomainLookupByUUIDString(st->conn, st->point->domain_uuid);
+
+        if (!dom)
+            return true;
+        own = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+        virDomainFree(dom);
+        if (!own) {
+            vmrpErrorFromLibvirt(error, "cannot read the definition of the original domain");
+            return false;
+        }
+        xml = own;
+    }
+    if (!(live = vmrpDomainXmlParse(xml, error)))
+        return false;
+    st->live_disks = vmrpDomainXmlGetDisks(live);
+    return true;
+}
+
+/* In place: the files written are the live domain's own disks, matched by
+ * target, never paths that only the repository names; a disk that is a
+ * symbolic link keeps its link, and the file it names is replaced. */
+static bool
+restoreMatchLive(restoreState *st, GError **error)
+{
+    size_t i;
+
+    if (st->orig && !restoreLoadLiveDisks(st, st->orig_xml, error))
+        return false;
+    for (i = 0; i < st->disks->len; i++) {
+        restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
+        const vmrpDomainDisk *live = st->live_disks ? findXmlDisk(st->live_disks, rd->target)
+                                                    : NULL;
+        g_autofree char *real = NULL;
+        struct stat sb;
+
+        if (st->orig && (!live || g_strcmp0(live->type, "file") != 0 ||
+                         g_strcmp0(live->source, rd->dest) != 0)) {
+            g_autofree char *shown = g_strescape(rd->dest, NULL);
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "cannot restore disk %s in place: the point's file \"%s\" is not "
+                        "the domain's disk %s now; restore beside it with --name",
+                        rd->target, shown, rd->target);
+            return false;
+        }
+        if (lstat(rd->dest, &sb) < 0 || !S_ISLNK(sb.st_mode))
+            continue;
+        if (!(real = realpath(rd->dest, NULL))) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO,
+                        "cannot restore disk %s in place: %s is a link to nothing: %s",
+                        rd->target, rd->dest, g_strerror(errno));
+            return false;
+        }
+        g_free(rd->file);
+        rd->file = g_steal_pointer(&real);
+        g_free(rd->aside);
+        rd->aside = g_strdup_printf("%s.vmrp-old-%s", rd->file, st->id);
+        if (lstat(rd->aside, &sb) == 0) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_EXISTS,
+                        "cannot set disk %s aside: %s already exists (left by an "
+                        "earlier restore?)", rd->target, rd->aside);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Shuts the original down, waiting at most the timeout, then destroys it. */
 static bool
 restoreStopOriginal(restoreState *st, GError **error)
@@ -510,21 +625,45 @@ restoreSetAside(restoreState *st, GError **error)
     for (i = 0; i < st->disks->len; i++) {
         restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
 
-        if (lstat(rd->dest, &rd->orig) < 0) {
+        if (lstat(rd->file, &rd->orig) < 0) {
             if (errno == ENOENT)
                 continue;   /* nothing to set aside: the disk is gone */
             g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot read %s: %s",
-                        rd->dest, g_strerror(errno));
+                        rd->file, g_strerror(errno));
             return false;
         }
-        if (rename(rd->dest, rd->aside) < 0) {
+        if (rename(rd->file, rd->aside) < 0) {
             g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot set %s aside: %s",
-                        rd->dest, g_strerror(errno));
+                        rd->file, g_strerror(errno));
             return false;
         }
         rd->set_aside = true;
     }
     return true;
+}
+
+/* The original's owner and mode, on the opened file (never through a link). */
+static bool
+restoreGiveOwner(restoreDisk *rd, GError **error)
+{
+    int fd = open(rd->file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    struct stat sb;
+    bool ok;
+
+    ok = fd >= 0 && fstat(fd, &sb) == 0;
+    if (ok && !S_ISREG(sb.st_mode)) {
+        errno = EINVAL;
+        ok = false;
+    }
+    ok = ok && fchown(fd, rd->orig.st_uid, rd->orig.st_gid) == 0 &&
+         fchmod(fd, rd->orig.st_mode & 07777) == 0;
+    if (!ok)
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO,
+                    "cannot give %s the original's owner and mode: %s",
+                    rd->file, g_strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return ok;
 }
 
 static bool
@@ -550,20 +689,14 @@ restoreMakeDisks(restoreState *st, GError **error)
             continue;
         }
         rd->created = true;
-        if (!vmrpDiskConvert(rd->image, rd->dest, rd->format, rd->target, rd->size,
+        if (!vmrpDiskConvert(rd->image, rd->file, rd->format, rd->target, rd->size,
                              &opts->copy, error)) {
             g_prefix_error(error, "cannot restore disk %s: ", rd->target);
             return false;
         }
         /* in place, the file is the original's again: its owner and mode */
-        if (rd->set_aside &&
-            (chown(rd->dest, rd->orig.st_uid, rd->orig.st_gid) < 0 ||
-             chmod(rd->dest, rd->orig.st_mode & 07777) < 0)) {
-            g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO,
-                        "cannot give %s the original's owner and mode: %s",
-                        rd->dest, g_strerror(errno));
+        if (rd->set_aside && !restoreGiveOwner(rd, error))
             return false;
-        }
     }
     return true;
 }
@@ -651,10 +784,10 @@ restoreRollback(restoreState *st)
     for (i = 0; i < st->disks->len; i++) {
         restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
 
-        if (rd->created && unlink(rd->dest) < 0 && errno != ENOENT)
-            g_warning("cannot remove %s: %s", rd->dest, g_strerror(errno));
-        if (rd->set_aside && rename(rd->aside, rd->dest) < 0)
-            g_warning("cannot put %s back: %s", rd->dest, g_strerror(errno));
+        if (rd->created && unlink(rd->file) < 0 && errno != ENOENT)
+            g_warning("cannot remove %s: %s", rd->file, g_strerror(errno));
+        if (rd->set_aside && rename(rd->aside, rd->file) < 0)
+            g_warning("cannot put %s back: %s", rd->file, g_strerror(errno));
     }
     if (st->checkpoints_deleted) {
         for (i = 0; i < st->checkpoints->len; i++) {
@@ -671,6 +804,49 @@ restoreRollback(restoreState *st)
     if (st->stopped &&
         virDomainCreateWithFlags(st->orig, st->orig_paused ? VIR_DOMAIN_START_PAUSED : 0) < 0)
         g_warning("cannot start the original domain again: %s", virGetLastErrorMessage());
+    if (st->orig_autostart && virDomainSetAutostart(st->orig, 1) < 0)
+        g_warning("cannot turn the domain's autostart on again: %s", virGetLastErrorMessage());
+    if (st->journaled)
+        vmrpRestoreJournalRemove(st->point->domain_uuid);
+}
+
+/* In place: the journal that lets the next command undo or finish a restore
+ * killed on its way (vmrpRestoreRecover). */
+static bool
+restoreJournal(restoreState *st, const char *phase, GError **error)
+{
+    g_autoptr(GPtrArray) files = g_ptr_array_new();
+    g_autoptr(GPtrArray) asides = g_ptr_array_new();
+    size_t i;
+
+    for (i = 0; i < st->disks->len; i++) {
+        restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
+        g_ptr_array_add(files, rd->file);
+        g_ptr_array_add(asides, rd->aside);
+    }
+    if (!vmrpRestoreJournalWrite(st->point->domain_uuid, phase, st->orig_active,
+                                 st->orig_autostart, files, asides, error))
+        return false;
+    st->journaled = true;
+    return true;
+}
+
+/* In place: the original cannot autostart a partial disk. */
+static bool
+restoreAutostartOff(restoreState *st, GError **error)
+{
+    int autostart = 0;
+
+    if (!st->orig || virDomainGetAutostart(st->orig, &autostart) < 0 || !autostart)
+        return true;
+    st->orig_autostart = true;
+    if (!restoreJournal(st, "set-aside", error))
+        return false;
+    if (virDomainSetAutostart(st->orig, 0) < 0) {
+        vmrpErrorFromLibvirt(error, "cannot turn the domain's autostart off for the restore");
+        return false;
+    }
+    return true;
 }
 
 static bool
@@ -684,7 +860,9 @@ restoreRunSteps(restoreState *st, GError **error)
                                    : restoreFormatCloneXML(st, error)))
         return false;
     if (st->opts->in_place) {
-        if (!restoreStopOriginal(st, error) ||
+        if (!restoreJournal(st, "set-aside", error) ||
+            !restoreAutostartOff(st, error) ||
+            !restoreStopOriginal(st, error) ||
             !restoreSetAside(st, error) ||
             !vmrpFaultCheck("restore-after-set-aside", error))
             return false;
@@ -698,6 +876,11 @@ restoreRunSteps(restoreState *st, GError **error)
         return false;
     if (!restoreDefineAndStart(st, xml, error))
         return false;
+    if (st->journaled && !restoreJournal(st, "defined", error))
+        return false;
+    if (st->orig_autostart && virDomainSetAutostart(st->dom, 1) < 0)
+        g_warning("cannot turn the domain's autostart on again: %s",
+                  virGetLastErrorMessage());
 
     /* done: the original's disks are no longer needed */
     for (i = 0; i < st->disks->len; i++) {
@@ -706,6 +889,9 @@ restoreRunSteps(restoreState *st, GError **error)
             g_warning("cannot remove the set-aside disk %s: %s", rd->aside, g_strerror(errno));
         rd->set_aside = false;
     }
+    if (st->journaled)
+        vmrpRestoreJournalRemove(st->point->domain_uuid);
+    st->journaled = false;
     return true;
 }
 
@@ -767,12 +953,15 @@ vmrpRestoreRun(virConnectPtr conn,
                     "disk folder %s does not exist", opts->disk_dir);
         goto cleanup;
     }
+    if (!opts->in_place && !restoreLoadLiveDisks(&st, NULL, error))
+        goto cleanup;
     if (!restorePlanDisks(&st, error))
         goto cleanup;
     /* rp-create, rp-delete or another restore of the domain must wait */
-    if ((st.lock = vmrpRepoLockCollection(repo, st.point->domain_uuid, error)) < 0)
+    if ((st.lock = vmrpRepoLockCollection(repo, st.point->domain_uuid, error)) < 0 ||
+        !vmrpRestoreRecover(conn, st.point->domain_uuid, error))
         goto cleanup;
-    if (opts->in_place && !restoreInspectOriginal(&st, error))
+    if (opts->in_place && (!restoreInspectOriginal(&st, error) || !restoreMatchLive(&st, error)))
         goto cleanup;
 
     /* from here on, every failure undoes what was done */

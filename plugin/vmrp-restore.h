@@ -73,6 +73,16 @@ vmrpRestoreResult *vmrpRestoreRun(virConnectPtr conn,
                                   GError **error);
 
 /*
+ * Ends an in-place restore of domain @uuid that was killed on its way (its
+ * journal in the state folder): before the restored domain was defined, the
+ * original's files are put back (partial copies removed) and the domain is
+ * started again when it ran; after, the set-aside files go.  Autostart comes
+ * back either way.  Nothing to do is success.  Every command that takes the
+ * domain's lock calls it (repo-check --repair may too).
+ */
+bool vmrpRestoreRecover(virConnectPtr conn, const char *uuid, GError **error);
+
+/*
  * rp-restore --finalize: domain @name_or_uuid, restored with --instant,
  * gets the repository's data copied into its overlays and stops depending
  * on the repository (see vmrpInstantFinalize).  Returns the domain's uuid.

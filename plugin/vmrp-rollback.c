@@ -12,11 +12,14 @@
  */
 #include <string.h>
 #include <unistd.h>
+#include <json-c/json.h>
 #include <libvirt/virterror.h>
 
 #include "vmrp-rollback.h"
+#include "vmrp-restore.h"
 #include "vmrp-domxml.h"
 #include "vmrp-error.h"
+#include "vmrp-fault.h"
 #include "vmrp-monitor.h"
 #include "vmrp-nbd-copy.h"
 #include "vmrp-nbd-export.h"
@@ -162,7 +165,6 @@ rollbackRemoveNewer(virDomainPtr dom, vmrpPoint *point, GArray *disks, GError **
         if (g_str_has_prefix(name, "vmrp-") && strcmp(name + 5, point->id) > 0) {
             for (j = 0; j < disks->len; j++) {
                 rollbackDisk *rd = &g_array_index(disks, rollbackDisk, j);
-                /* an explicit format: the image is the QEMU user's */
                 const char *argv[] = { "qemu-img", "bitmap", "--remove", "-f", "qcow2",
                                        rd->path, name, NULL };
                 vmrpRun(argv, NULL, NULL);    /* a disk may not have it */
@@ -177,6 +179,41 @@ rollbackRemoveNewer(virDomainPtr dom, vmrpPoint *point, GArray *disks, GError **
     }
     g_free(list);
     return g_strv_builder_end(removed);
+}
+
+/* Root's qemu-nbd opens the disk, whose header the QEMU user can write:
+ * a header naming a backing file or an external data file is refused
+ * (read with QEMU stopped, just before the disk is opened). */
+static bool
+rollbackCheckHeader(rollbackDisk *rd, GError **error)
+{
+    const char *argv[] = { "qemu-img", "info", "-U", "-f", "qcow2", "--output=json",
+                           rd->path, NULL };
+    g_autofree char *out = NULL;
+    json_object *obj;
+    json_object *spec;
+    json_object *data;
+    bool foreign;
+
+    if (!vmrpRun(argv, &out, error))
+        return false;
+    if (!(obj = json_tokener_parse(out))) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "qemu-img info %s: bad output",
+                    rd->path);
+        return false;
+    }
+    foreign = json_object_object_get_ex(obj, "backing-filename", NULL) ||
+              (json_object_object_get_ex(obj, "format-specific", &spec) &&
+               json_object_object_get_ex(spec, "data", &data) &&
+               json_object_object_get_ex(data, "data-file", NULL));
+    json_object_put(obj);
+    if (foreign) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "cannot roll back disk %s quickly: its image names a backing or data "
+                    "file; restore it in place without --quick-rollback", rd->pdisk->target);
+        return false;
+    }
+    return true;
 }
 
 /* Which blocks changed since the point: the disk's bitmap of its checkpoint. */
@@ -230,7 +267,8 @@ rollbackCopy(rollbackDisk *rd, const char *job_dir, const vmrpRollbackOptions *o
     vmrpNbdCopyOptions copts = { 0 };
 
     if (!(exp = vmrpNbdExportStart(rd->image, "qcow2", sock, "point", NULL, true, error)) ||
-        !(src = vmrpNbdSourceOpen(sock, "point", NULL, error)))
+        !(src = vmrpNbdSourceOpen(sock, "point", NULL, error)) ||
+        !vmrpFaultCheck("rollback-reader-started", error))
         return false;
     if (vmrpNbdSourceGetSize(src) != rd->map->size) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
@@ -248,6 +286,9 @@ rollbackCopy(rollbackDisk *rd, const char *job_dir, const vmrpRollbackOptions *o
     return true;
 }
 
+/* In a rollback's state folder: the domain ran before the rollback. */
+#define ROLLBACK_WAS_RUNNING "was-running"
+
 vmrpRollbackResult *
 vmrpRollbackRun(virConnectPtr conn, vmrpRepo *repo, const char *id,
                 const vmrpRollbackOptions *opts, GError **error)
@@ -261,6 +302,9 @@ vmrpRollbackRun(virConnectPtr conn, vmrpRepo *repo, const char *id,
     g_autofree char *job_name = NULL;
     virDomainPtr dom = NULL;
     bool was_running;
+    bool left_running = false;
+    bool stopped = false;
+    bool writing = false;
     gint64 write_back_start;
     int lock = -1;
     bool ok = false;
@@ -275,7 +319,8 @@ vmrpRollbackRun(virConnectPtr conn, vmrpRepo *repo, const char *id,
                     point->domain_name, point->domain_uuid, id);
         return NULL;
     }
-    if ((lock = vmrpRepoLockCollection(repo, point->domain_uuid, error)) < 0)
+    if ((lock = vmrpRepoLockCollection(repo, point->domain_uuid, error)) < 0 ||
+        !vmrpRestoreRecover(conn, point->domain_uuid, error))
         goto cleanup;
     was_running = virDomainIsActive(dom) == 1;
     if (!rollbackCheck(dom, point, dir, disks, excluded, error) ||
@@ -287,22 +332,40 @@ vmrpRollbackRun(virConnectPtr conn, vmrpRepo *repo, const char *id,
         opts->copy.started(opts->copy.opaque);
     if (g_cancellable_set_error_if_cancelled(opts->copy.cancel, error))
         goto cleanup;
-    if (was_running && virDomainDestroy(dom) < 0) {
-        vmrpErrorFromLibvirt(error, "cannot stop the domain");
-        goto cleanup;
-    }
-    if (!(res->checkpoints_removed = rollbackRemoveNewer(dom, point, disks, error)))
-        goto cleanup;
-    write_back_start = g_get_monotonic_time();
+    /* root's qemu-nbd sockets in root's folder; a folder left by a rollback
+     * that was killed while it wrote says whether the domain ran before it */
     job_name = g_strdup_printf("rollback-%s", point->id);
-    if (!(job_dir = vmrpStateMakeJobDir(job_name, error)))
+    if (!(job_dir = vmrpStateMakeRootJobDir(job_name, ROLLBACK_WAS_RUNNING, &left_running,
+                                            error)))
         goto cleanup;
+    was_running = was_running || left_running;
+    if (was_running) {
+        g_autofree char *mark = g_build_filename(job_dir, ROLLBACK_WAS_RUNNING, NULL);
+        if (!vmrpFileWriteAtomic(mark, "", 0, 0600, error))
+            goto cleanup;
+    }
+    if (virDomainIsActive(dom) == 1) {
+        stopped = true;
+        if (virDomainDestroy(dom) < 0) {
+            vmrpErrorFromLibvirt(error, "cannot stop the domain");
+            goto cleanup;
+        }
+    }
+    write_back_start = g_get_monotonic_time();
     for (i = 0; i < disks->len; i++) {
         rollbackDisk *rd = &g_array_index(disks, rollbackDisk, i);
-        if (!rollbackMap(rd, point->checkpoint, job_dir, error))
+        if (!rollbackCheckHeader(rd, error) ||
+            !rollbackMap(rd, point->checkpoint, job_dir, error))
             goto cleanup;
         res->bytes_disks += rd->map->size;
     }
+    if (!vmrpFaultCheck("rollback-before-write", error))
+        goto cleanup;
+    /* the point of no return: from here a failure leaves the disks half
+     * written, which only another rollback of the point mends */
+    writing = true;
+    if (!(res->checkpoints_removed = rollbackRemoveNewer(dom, point, disks, error)))
+        goto cleanup;
     for (i = 0; i < disks->len; i++) {
         if (!rollbackCopy(&g_array_index(disks, rollbackDisk, i), job_dir, opts,
                           &res->bytes_written, error))
@@ -331,7 +394,12 @@ vmrpRollbackRun(virConnectPtr conn, vmrpRepo *repo, const char *id,
     ok = true;
 
  cleanup:
-    if (job_dir)
+    if (!ok && writing && error && *error)
+        g_prefix_error(error, "the disks are partly rolled back; run the rollback again: ");
+    if (!ok && !writing && stopped && was_running && virDomainCreate(dom) < 0)
+        g_warning("cannot start the domain again: %s", virGetLastErrorMessage());
+    /* a half-written rollback keeps its folder: its retry starts the domain */
+    if (job_dir && (ok || !writing))
         vmrpFileRemoveTree(job_dir, NULL);
     if (lock >= 0)
         close(lock);

@@ -83,3 +83,25 @@ vmrpStateMakeJobDir(const char *name, GError **error)
     }
     return g_steal_pointer(&dir);
 }
+
+char *
+vmrpStateMakeRootJobDir(const char *name, const char *keep, bool *ret_kept, GError **error)
+{
+    g_autofree char *dir = g_build_filename(vmrpStateDir(), name, NULL);
+    bool kept = false;
+
+    if (!vmrpFileMakeDirWithParents(vmrpStateDir(), 0755, 0711, error))
+        return NULL;
+    if (g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+        g_autofree char *marker = keep ? g_build_filename(dir, keep, NULL) : NULL;
+
+        kept = marker && g_file_test(marker, G_FILE_TEST_EXISTS);
+        if (!vmrpFileRemoveTree(dir, error))
+            return NULL;
+    }
+    if (!vmrpFileMakeDir(dir, 0700, false, error))
+        return NULL;
+    if (ret_kept)
+        *ret_kept = kept;
+    return g_steal_pointer(&dir);
+}
