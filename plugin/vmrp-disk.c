@@ -6,8 +6,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <grp.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <gio/gio.h>
 #include <json-c/json.h>
@@ -43,24 +41,10 @@ diskParseProgress(GString *buf, const char *target, uint64_t size,
 
 /* In qemu-img: a process group of its own, so that a terminal's Ctrl-C
  * reaches vmrp only, which then stops qemu-img and undoes its work in order. */
-/* Who qemu-img runs as: root, or the owner of an image that is not root's. */
-typedef struct {
-    bool drop;
-    uid_t uid;
-    gid_t gid;
-} diskRunAs;
-
 static void
-diskChildSetup(gpointer opaque)
+diskChildSetup(gpointer opaque G_GNUC_UNUSED)
 {
-    const diskRunAs *as = opaque;
-
     setpgid(0, 0);
-    /* between fork and exec: only async-signal-safe calls; a failure ends
-     * the child before qemu-img runs with more rights than meant */
-    if (as && as->drop &&
-        (setgroups(0, NULL) < 0 || setgid(as->gid) < 0 || setuid(as->uid) < 0))
-        _exit(127);
 }
 
 /* The last line qemu-img wrote that is not progress. */
@@ -82,7 +66,7 @@ diskLastLine(GStrv lines)
  * of @size bytes; fails with the last line it wrote.  When @copy->cancel is
  * cancelled, qemu-img is killed and the call fails with G_IO_ERROR_CANCELLED. */
 static bool
-diskRunProgress(const char *const *argv, const diskRunAs *as, const char *target, uint64_t size,
+diskRunProgress(const char *const *argv, const char *target, uint64_t size,
                 const vmrpDiskCopyOptions *copy, GError **error)
 {
     vmrpDiskProgressFunc progress = copy ? copy->progress : NULL;
@@ -105,7 +89,7 @@ diskRunProgress(const char *const *argv, const diskRunAs *as, const char *target
     /* stderr is merged into stdout: qemu-img writes little of either */
     launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
                                          G_SUBPROCESS_FLAGS_STDERR_MERGE);
-    g_subprocess_launcher_set_child_setup(launcher, diskChildSetup, (gpointer)as, NULL);
+    g_subprocess_launcher_set_child_setup(launcher, diskChildSetup, NULL, NULL);
     if (!(proc = g_subprocess_launcher_spawnv(launcher, argv, &local))) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "cannot run qemu-img: %s",
                     local->message);
@@ -152,7 +136,7 @@ vmrpDiskConvert(const char *src, const char *dest, const char *format,
     const char *argv[] = { "qemu-img", "convert", "-p", "-f", "qcow2", "-O", format,
                            "-W", "-m", "8", src, dest, NULL };
 
-    if (!diskRunProgress(argv, NULL, target, size, copy, error) ||
+    if (!diskRunProgress(argv, target, size, copy, error) ||
         !vmrpFileSync(dest, error)) {
         unlink(dest);
         return false;
@@ -184,33 +168,12 @@ vmrpDiskFlatten(const char *image, const char *backing, const char *target,
                                             "backing.file.filename=%s", image_e, backing_e);
     const char *argv[] = { "qemu-img", "rebase", "-p", "--image-opts", "-b", "", opts, NULL };
     g_autofree char *out = NULL;
-    diskRunAs as = { 0 };
-    struct stat sb;
     uint64_t size = 0;
     json_object *obj;
     json_object *val;
     json_object *spec;
     json_object *data;
     bool data_file = false;
-
-    /* The image's header names its backing chain (and could name a data
-     * file): one that another user can write, or wrote (QEMU, while the
-     * domain ran), could make root's qemu-img copy any file into it.  An
-     * image of another user's is flattened as that user, who can read no more
-     * than it could already; root's only when its chain is qcow2 images in
-     * @trusted_dir, with no data file. */
-    if (stat(image, &sb) < 0) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot stat %s: %s", image,
-                    g_strerror(errno));
-        return false;
-    }
-    if (sb.st_uid != 0) {
-        as.drop = true;
-        as.uid = sb.st_uid;
-        as.gid = sb.st_gid;
-    } else if (!diskCheckChain(image, trusted_dir, error)) {
-        return false;
-    }
 
     if (!vmrpRun(info, &out, error))
         return false;

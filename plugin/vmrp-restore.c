@@ -401,43 +401,6 @@ restoreFormatInPlaceXML(restoreState *st, GError **error)
     return vmrpDomainXmlFormat(st->domxml);
 }
 
-/* In place, the files written and the files the redefined domain uses are
- * the live domain's own, as libvirt reports them, never paths that only the
- * repository says: every local disk of the point's domain.xml must be the
- * live domain's disk of that target. */
-static bool
-restoreCheckLiveDisks(restoreState *st, GError **error)
-{
-    g_autoptr(vmrpDomainXml) live = NULL;
-    g_autoptr(GPtrArray) live_disks = NULL;
-    g_autoptr(GPtrArray) xdisks = vmrpDomainXmlGetDisks(st->domxml);
-    guint i;
-
-    if (!(live = vmrpDomainXmlParse(st->orig_xml, error))) {
-        g_prefix_error(error, "cannot read the definition of the original domain: ");
-        return false;
-    }
-    live_disks = vmrpDomainXmlGetDisks(live);
-    for (i = 0; i < xdisks->len; i++) {
-        const vmrpDomainDisk *x = g_ptr_array_index(xdisks, i);
-        const vmrpDomainDisk *l;
-
-        if (!x->source || (g_strcmp0(x->type, "file") != 0 && g_strcmp0(x->type, "block") != 0))
-            continue;
-        l = findXmlDisk(live_disks, x->target);
-        if (!l || g_strcmp0(l->source, x->source) != 0) {
-            g_autofree char *was = g_strescape(x->source, NULL);
-            g_autofree char *now = g_strescape(l && l->source ? l->source : "none", NULL);
-            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                        "cannot restore disk %s in place: its file at the point, '%s', is "
-                        "not the domain's disk %s now ('%s'); restore beside the original "
-                        "with --name", x->target, was, x->target, now);
-            return false;
-        }
-    }
-    return true;
-}
-
 /* In place: the original, found by the point's UUID, and what must be put
  * back if the restore fails. */
 static bool
@@ -491,8 +454,6 @@ restoreInspectOriginal(restoreState *st, GError **error)
         vmrpErrorFromLibvirt(error, "cannot read the definition of the original domain");
         return false;
     }
-    if (!restoreCheckLiveDisks(st, error))
-        return false;
     st->checkpoints = g_ptr_array_new_with_free_func(g_free);
     if ((n = virDomainListAllCheckpoints(st->orig, &chks,
                                          VIR_DOMAIN_CHECKPOINT_LIST_TOPOLOGICAL)) < 0) {

@@ -7,13 +7,11 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vmrp-test.h"
 #include "vmrp-disk.h"
 #include "vmrp-error.h"
-#include "vmrp-file.h"
 #include "vmrp-run.h"
 
 #define DISK_SIZE (32 * 1024 * 1024)
