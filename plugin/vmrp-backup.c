@@ -13,6 +13,7 @@
 #include <libvirt/virterror.h>
 
 #include "vmrp-backup.h"
+#include "vmrp-check.h"
 #include "vmrp-agent.h"
 #include "vmrp-domxml.h"
 #include "vmrp-error.h"
@@ -53,6 +54,8 @@ struct _vmrpBackup {
     GMutex lock;                 /* the manifest, while disks are copied in threads */
     gint64 last_save;
     char *note;                  /* what the user should know beside the point */
+    char *uri;                   /* the connection's, to reconnect for the undo */
+    virConnectPtr own_conn;      /* a connection made anew after libvirtd restarted */
 
     /* what was done, for the rollback */
     bool frozen;                 /* the guest may be frozen */
@@ -75,8 +78,11 @@ vmrpBackupFree(vmrpBackup *st)
         return;
     vmrpAgentFree(st->agent);
     g_free(st->note);
+    g_free(st->uri);
     if (st->dom)
         virDomainFree(st->dom);
+    if (st->own_conn)
+        virConnectClose(st->own_conn);
     vmrpPointFree(st->point);
     if (st->frozen || st->thaw_failed)
         vmrpThawGuardAbandon(st->guard);
@@ -122,16 +128,51 @@ backupThaw(backupState *st, GError **error)
 }
 
 /* Undoes what was done, keeping the original error; never fails. */
+/* After libvirtd went away (restarted, upgraded, killed): a new connection
+ * to the same URI, waited for at most RECONNECT_SECONDS, and the domain
+ * looked up again on it, so that the undo can be finished. */
+#define RECONNECT_SECONDS 60
+static bool
+backupReconnect(backupState *st)
+{
+    gint64 deadline = g_get_monotonic_time() + RECONNECT_SECONDS * G_USEC_PER_SEC;
+    virConnectPtr conn;
+    virDomainPtr dom;
+
+    if (virConnectIsAlive(virDomainGetConnect(st->dom)) == 1 || !st->uri)
+        return false;
+    while (!(conn = virConnectOpen(st->uri))) {
+        if (g_get_monotonic_time() > deadline)
+            return false;
+        g_usleep(G_USEC_PER_SEC / 2);
+    }
+    if (!(dom = virDomainLookupByUUIDString(conn, st->point->domain_uuid))) {
+        virConnectClose(conn);
+        return false;
+    }
+    virDomainFree(st->dom);
+    st->dom = dom;
+    if (st->own_conn)
+        virConnectClose(st->own_conn);
+    st->own_conn = conn;
+    return true;
+}
+
 static void
 backupRollback(backupState *st)
 {
     if (st->frozen)
         backupThaw(st, NULL);
-    if (st->job_started && virDomainAbortJob(st->dom) < 0)
+    /* the first call to a restarted libvirtd fails: then connect anew, once */
+    if (st->job_started && virDomainAbortJob(st->dom) < 0 &&
+        (!backupReconnect(st) || virDomainAbortJob(st->dom) < 0))
         g_warning("cannot end the backup job of %s", st->point->domain_name);
     if (st->checkpoint_created) {
         virDomainCheckpointPtr chk =
             virDomainCheckpointLookupByName(st->dom, st->point->checkpoint, 0);
+
+        if (!chk && backupReconnect(st))
+            chk = virDomainCheckpointLookupByName(st->dom, st->point->checkpoint, 0);
         if (!chk || virDomainCheckpointDelete(chk, 0) < 0)
             g_warning("cannot delete checkpoint %s", st->point->checkpoint);
         if (chk)
@@ -485,6 +526,35 @@ backupResolveConsistency(backupState *st, GError **error)
     return true;
 }
 
+/* Starts the backup job.  A libvirtd that has just restarted holds the
+ * domain's job while it reconnects to QEMU ("cannot acquire state change
+ * lock (held by monitor=init-...)", after libvirt's own 30 s wait): tried
+ * once more, then said in words, with the command that clears it. */
+static bool
+backupBegin(backupState *st, const char *job_xml, const char *chk_xml, GError **error)
+{
+    int attempt;
+
+    for (attempt = 0; attempt < 2; attempt++) {
+        virErrorPtr err;
+
+        if (virDomainBackupBegin(st->dom, job_xml, chk_xml, 0) == 0)
+            return true;
+        err = virGetLastError();
+        if (!err || err->code != VIR_ERR_OPERATION_TIMEOUT || !err->message ||
+            !strstr(err->message, "state change lock")) {
+            vmrpErrorFromLibvirt(error, "cannot start the backup job");
+            return false;
+        }
+    }
+    g_set_error(error, VMRP_ERROR, VMRP_ERROR_BUSY,
+                "cannot start the backup job: libvirt has held the job of domain %s for a "
+                "minute (%s); a restarted libvirtd reconnecting to QEMU holds it for a while, "
+                "so try again; if it stays, 'virsh domjobabort %s' clears it",
+                st->point->domain_name, virGetLastErrorMessage(), st->point->domain_name);
+    return false;
+}
+
 /* Freezes (when asked), starts the backup job with its checkpoint, thaws. */
 static bool
 backupStartJob(backupState *st, GError **error)
@@ -531,10 +601,8 @@ backupStartJob(backupState *st, GError **error)
         }
     }
 
-    if (virDomainBackupBegin(st->dom, job_xml, chk_xml, 0) < 0) {
-        vmrpErrorFromLibvirt(error, "cannot start the backup job");
+    if (!backupBegin(st, job_xml, chk_xml, error))
         return false;
-    }
     st->job_started = true;
     st->checkpoint_created = chk_xml != NULL;
     if (!vmrpFaultCheck("after-job-start", error))
@@ -730,6 +798,7 @@ vmrpBackupPrepare(virDomainPtr dom, const vmrpBackupOptions *opts, GError **erro
 
     virDomainRef(dom);
     st->dom = dom;
+    st->uri = virConnectGetURI(virDomainGetConnect(dom));
     st->opts = opts;
     st->included = g_array_new(FALSE, TRUE, sizeof(backupDisk));
     /* its own: a disk that fails cancels the other copies, not the caller */
@@ -808,30 +877,39 @@ backupRun(backupState *st, GError **error)
 /* Points whose folder a crash left half written: their folders go, and so
  * do their checkpoints (libvirt merges the bitmap into the parent's), their
  * NBD folders, and a backup job of ours that nobody ends any more. */
+/* What a crash or a libvirtd restart left (repo-check's findings for this
+ * collection, with its lock held): a backup job of vmrp's, half points,
+ * vmrp-<id> checkpoints without a point.  Each cleaned one is a line of the
+ * note; one that cannot be cleaned is said too, and the point goes on. */
 static bool
-backupCleanStale(virDomainPtr dom, vmrpRepo *repo, const char *uuid, GError **error)
+backupCleanStale(backupState *st, vmrpRepo *repo, const char *uuid, GError **error)
 {
-    g_auto(GStrv) stale = NULL;
-    g_autofree char *job_xml = NULL;
+    g_autoptr(GPtrArray) found = NULL;
+    g_autoptr(GString) note = g_string_new(st->note);
     size_t i;
 
-    if (!(stale = vmrpRepoCleanStale(repo, uuid, error)))
+    if (!(found = vmrpCheckRun(virDomainGetConnect(st->dom), repo, uuid,
+                               VMRP_CHECK_REPAIR | VMRP_CHECK_LOCKED, error)))
         return false;
-    if (!stale[0])
-        return true;
-    if ((job_xml = virDomainBackupGetXMLDesc(dom, 0)) && strstr(job_xml, vmrpStateDir()))
-        virDomainAbortJob(dom);
-    for (i = 0; stale[i]; i++) {
-        g_autofree char *name = g_strdup_printf("vmrp-%s", stale[i]);
-        g_autofree char *job_dir = g_build_filename(vmrpStateDir(), stale[i], NULL);
-        virDomainCheckpointPtr chk = virDomainCheckpointLookupByName(dom, name, 0);
+    for (i = 0; i < found->len; i++) {
+        vmrpCheckFinding *f = g_ptr_array_index(found, i);
 
-        if (chk) {
-            virDomainCheckpointDelete(chk, 0);
-            virDomainCheckpointFree(chk);
+        if (!f->repairable)
+            continue;   /* a damaged point: rp-list shows it */
+        if (g_str_equal(f->kind, "half-point")) {
+            g_autofree char *job_dir = g_build_filename(vmrpStateDir(), f->item, NULL);
+            vmrpFileRemoveTree(job_dir, NULL);
         }
-        vmrpFileRemoveTree(job_dir, NULL);
+        if (note->len)
+            g_string_append_c(note, '\n');
+        if (f->repaired)
+            g_string_append_printf(note, "cleaned up %s %s: %s", f->kind, f->item, f->detail);
+        else
+            g_string_append_printf(note, "could not clean up %s %s (%s): %s", f->kind,
+                                   f->item, f->detail, f->repair_error);
     }
+    g_free(st->note);
+    st->note = note->len ? g_string_free(g_steal_pointer(&note), FALSE) : NULL;
     return true;
 }
 
@@ -853,7 +931,7 @@ vmrpBackupRun(vmrpBackup *st, vmrpRepo *repo, GError **error)
         return NULL;
     if ((lock = vmrpRepoLockCollection(repo, point->domain_uuid, error)) < 0)
         return NULL;
-    if (!backupCleanStale(st->dom, repo, point->domain_uuid, error)) {
+    if (!backupCleanStale(st, repo, point->domain_uuid, error)) {
         close(lock);
         return NULL;
     }

@@ -82,8 +82,9 @@ checkDeleteCheckpoint(virDomainPtr dom, const char *name, GError **error)
  * and orphan checkpoints. */
 static bool
 checkCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid, const char *name,
-                bool repair, GPtrArray *out, GError **error)
+                unsigned int flags, GPtrArray *out, GError **error)
 {
+    bool locked = flags & VMRP_CHECK_LOCKED;
     g_autoptr(GPtrArray) points = NULL;
     g_autoptr(GPtrArray) creating = NULL;
     g_autoptr(GHashTable) known = g_hash_table_new(g_str_hash, g_str_equal);
@@ -112,7 +113,7 @@ checkCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid, const char
     /* a backup job of vmrp's (its scratch files are in vmrp's state folder)
      * with no live creator: a crash left it, and it holds the domain's job */
     if (dom && (job_xml = virDomainBackupGetXMLDesc(dom, 0)) &&
-        strstr(job_xml, vmrpStateDir()) && !vmrpRepoCollectionBusy(repo, uuid))
+        strstr(job_xml, vmrpStateDir()) && (locked || !vmrpRepoCollectionBusy(repo, uuid)))
         g_ptr_array_add(found, checkAdd(out, "backup-job", who, "backup job", true,
                                         "a backup job of vmrp's runs, but no vmrp does"));
     for (i = 0; i < (int)creating->len; i++) {
@@ -120,10 +121,11 @@ checkCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid, const char
 
         /* one a live vmrp writes is its own business */
         g_hash_table_add(known, p->id);
-        if (p->state == VMRP_POINT_FAILED)
+        /* with the lock held here, no other vmrp writes it */
+        if (p->state == VMRP_POINT_FAILED || locked)
             g_ptr_array_add(found, checkAdd(out, "half-point", who, p->id, true,
-                                            "%s: half written, never committed",
-                                            p->message));
+                                            "interrupted: the creating process ended; "
+                                            "half written, never committed"));
     }
 
     if (dom && (n = virDomainListAllCheckpoints(dom, &chks, 0)) > 0) {
@@ -140,10 +142,10 @@ checkCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid, const char
         }
     }
 
-    if (repair && found->len) {
+    if ((flags & VMRP_CHECK_REPAIR) && found->len) {
         g_autoptr(GError) local = NULL;
 
-        if ((lock = vmrpRepoLockCollection(repo, uuid, &local)) < 0) {
+        if (!locked && (lock = vmrpRepoLockCollection(repo, uuid, &local)) < 0) {
             for (i = 0; i < (int)found->len; i++)
                 checkRepaired(g_ptr_array_index(found, i), false, local);
         } else {
@@ -171,7 +173,8 @@ checkCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid, const char
                     checkRepaired(f, ok, err);
                 }
             }
-            close(lock);
+            if (lock >= 0)
+                close(lock);
         }
     }
     for (i = 0; i < n; i++)
@@ -183,9 +186,10 @@ checkCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid, const char
 }
 
 GPtrArray *
-vmrpCheckRun(virConnectPtr conn, vmrpRepo *repo, const char *uuid, bool repair,
+vmrpCheckRun(virConnectPtr conn, vmrpRepo *repo, const char *uuid, unsigned int flags,
              GError **error)
 {
+    bool repair = flags & VMRP_CHECK_REPAIR;
     g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(
         (GDestroyNotify)vmrpCheckFindingFree);
     g_autoptr(GPtrArray) collections = NULL;
@@ -203,7 +207,7 @@ vmrpCheckRun(virConnectPtr conn, vmrpRepo *repo, const char *uuid, bool repair,
         if (pair[2])
             checkAdd(out, "damaged-collection", pair[0], "collection.json", false, "%s",
                      pair[2]);
-        if (!checkCollection(conn, repo, pair[0], pair[1], repair, out, error))
+        if (!checkCollection(conn, repo, pair[0], pair[1], flags, out, error))
             return NULL;
     }
     if (uuid)

@@ -27,10 +27,16 @@ void vmrpCheckFindingFree(vmrpCheckFinding *f);
 /*
  * Every disagreement between @repo and libvirt (@conn may be NULL: then only
  * the repository is read), for the collection @uuid or all (NULL).  With
- * @repair, each repairable finding is repaired under its collection's lock
+ * VMRP_CHECK_REPAIR, each repairable finding is repaired under its collection's lock
  * (a collection that another vmrp holds is left alone and says so).  Never
  * touches a checkpoint not named vmrp-<point id>.  A GPtrArray of
  * vmrpCheckFinding.
  */
-GPtrArray *vmrpCheckRun(virConnectPtr conn, vmrpRepo *repo, const char *uuid, bool repair,
-                        GError **error);
+typedef enum {
+    VMRP_CHECK_REPAIR = 1 << 0,   /* repair what can be */
+    VMRP_CHECK_LOCKED = 1 << 1,   /* the caller holds the collection's lock (@uuid given):
+                                   * no other vmrp works on it */
+} vmrpCheckFlags;
+
+GPtrArray *vmrpCheckRun(virConnectPtr conn, vmrpRepo *repo, const char *uuid,
+                        unsigned int flags, GError **error);

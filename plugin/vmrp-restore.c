@@ -515,6 +515,28 @@ restoreMatchLive(restoreState *st, GError **error)
 
     if (st->orig && !restoreLoadLiveDisks(st, st->orig_xml, error))
         return false;
+    /* the redefined domain uses every local disk of the point's XML, an
+     * excluded one (kept as it is) too: each must be the live domain's */
+    if (st->orig) {
+        g_autoptr(GPtrArray) xdisks = vmrpDomainXmlGetDisks(st->domxml);
+
+        for (i = 0; i < xdisks->len; i++) {
+            const vmrpDomainDisk *x = g_ptr_array_index(xdisks, i);
+            const vmrpDomainDisk *live = findXmlDisk(st->live_disks, x->target);
+
+            if (!x->source || (g_strcmp0(x->type, "file") != 0 &&
+                               g_strcmp0(x->type, "block") != 0))
+                continue;
+            if (!live || g_strcmp0(live->source, x->source) != 0) {
+                g_autofree char *shown = g_strescape(x->source, NULL);
+                g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                            "cannot restore in place: the point's disk %s is \"%s\", not "
+                            "the domain's disk %s now; restore beside it with --name",
+                            x->target, shown, x->target);
+                return false;
+            }
+        }
+    }
     for (i = 0; i < st->disks->len; i++) {
         restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
         const vmrpDomainDisk *live = st->live_disks ? findXmlDisk(st->live_disks, rd->target)

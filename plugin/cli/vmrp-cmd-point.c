@@ -88,8 +88,11 @@ vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
         point = vmrpBackupRun(backup, repo, error);
     }
     g_free(progress.last_target);
-    if (backup && vmrpBackupGetNote(backup))
-        fprintf(stderr, "note: %s\n", vmrpBackupGetNote(backup));
+    if (backup && vmrpBackupGetNote(backup)) {
+        g_auto(GStrv) lines = g_strsplit(vmrpBackupGetNote(backup), "\n", -1);
+        for (char **l = lines; *l; l++)
+            fprintf(stderr, "note: %s\n", *l);
+    }
     if (!point)
         return false;
 
@@ -528,7 +531,7 @@ vmrpCmdRepoCheck(vmrpCLI *cli, int argc, char **argv, GError **error)
     if (!vmrpCLIConnect(cli, &conn_error))
         fprintf(stderr, "warning: libvirt not reached, checking the repository alone: %s\n",
                 conn_error->message);
-    if (!(found = vmrpCheckRun(cli->conn, repo, uuid, repair, error)))
+    if (!(found = vmrpCheckRun(cli->conn, repo, uuid, repair ? VMRP_CHECK_REPAIR : 0, error)))
         return false;
     if (cli->json) {
         json_object *arr = json_object_new_array();

@@ -21,18 +21,18 @@ kinds() { jq -r '[.[].kind] | sort | join(" ")' "$1"; }
 vmrp --json repo-check >"$WORK/c0" && [ "$(jq length "$WORK/c0")" = 0 ]
 check "a sound repository: nothing found"
 
-orphan=vmrp-20260101-000000-abcdef
-other="$TEST_ID-theirs"
-virsh -q -c "$VMRP_URI" checkpoint-create-as "$vm" "$orphan" >/dev/null &&
-  virsh -q -c "$VMRP_URI" checkpoint-create-as "$vm" "$other" >/dev/null
-check "two checkpoints made by hand, one named like vmrp's"
-
 job=$(VMRP_FAULT=before-copy:hang VMRP_FAULT_REACHED="$WORK/fault-reached" \
       vmrp --json rp-create "$vm" --consistency crash --async | jq -r .job)
 wait_reached before-copy || bail "the worker did not reach the copy"
 pid=$(vmrp --json job-info "$job" | jq -r .pid)
 kill -9 "$pid"
 for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+orphan=vmrp-20260101-000000-abcdef
+other="$TEST_ID-theirs"
+virsh -q -c "$VMRP_URI" checkpoint-create-as "$vm" "$orphan" >/dev/null &&
+  virsh -q -c "$VMRP_URI" checkpoint-create-as "$vm" "$other" >/dev/null
+check "then two checkpoints made by hand, one named like vmrp's"
+
 mkdir -p "$VMRP_REPO/instant"
 gone=$(cat /proc/sys/kernel/random/uuid)
 echo '{"format": 1, "domain_name": "gone", "points": []}' >"$VMRP_REPO/instant/$gone.json"
