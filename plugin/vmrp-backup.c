@@ -874,9 +874,6 @@ backupRun(backupState *st, GError **error)
     return true;
 }
 
-/* Points whose folder a crash left half written: their folders go, and so
- * do their checkpoints (libvirt merges the bitmap into the parent's), their
- * NBD folders, and a backup job of ours that nobody ends any more. */
 /* What a crash or a libvirtd restart left (repo-check's findings for this
  * collection, with its lock held): a backup job of vmrp's, half points,
  * vmrp-<id> checkpoints without a point.  Each cleaned one is a line of the
@@ -884,32 +881,17 @@ backupRun(backupState *st, GError **error)
 static bool
 backupCleanStale(backupState *st, vmrpRepo *repo, const char *uuid, GError **error)
 {
-    g_autoptr(GPtrArray) found = NULL;
-    g_autoptr(GString) note = g_string_new(st->note);
-    size_t i;
+    g_autofree char *done = vmrpCheckRepairCollection(virDomainGetConnect(st->dom), repo,
+                                                      uuid, error);
+    char *note;
 
-    if (!(found = vmrpCheckRun(virDomainGetConnect(st->dom), repo, uuid,
-                               VMRP_CHECK_REPAIR | VMRP_CHECK_LOCKED, error)))
+    if (!done)
         return false;
-    for (i = 0; i < found->len; i++) {
-        vmrpCheckFinding *f = g_ptr_array_index(found, i);
-
-        if (!f->repairable)
-            continue;   /* a damaged point: rp-list shows it */
-        if (g_str_equal(f->kind, "half-point")) {
-            g_autofree char *job_dir = g_build_filename(vmrpStateDir(), f->item, NULL);
-            vmrpFileRemoveTree(job_dir, NULL);
-        }
-        if (note->len)
-            g_string_append_c(note, '\n');
-        if (f->repaired)
-            g_string_append_printf(note, "cleaned up %s %s: %s", f->kind, f->item, f->detail);
-        else
-            g_string_append_printf(note, "could not clean up %s %s (%s): %s", f->kind,
-                                   f->item, f->detail, f->repair_error);
-    }
+    if (!*done)
+        return true;
+    note = st->note ? g_strdup_printf("%s\n%s", st->note, done) : g_steal_pointer(&done);
     g_free(st->note);
-    st->note = note->len ? g_string_free(g_steal_pointer(&note), FALSE) : NULL;
+    st->note = note;
     return true;
 }
 

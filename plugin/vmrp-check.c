@@ -14,6 +14,7 @@
 
 #include "vmrp-check.h"
 #include "vmrp-error.h"
+#include "vmrp-file.h"
 #include "vmrp-instant.h"
 #include "vmrp-job.h"
 #include "vmrp-names.h"
@@ -93,13 +94,20 @@ checkCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid, const char
     virDomainPtr dom = NULL;
     g_autofree char *job_xml = NULL;
     const char *who = *name ? name : uuid;
+    g_autoptr(GError) busy = NULL;
+    bool ret = false;
     int lock = -1;
     int n = 0;
     int i;
 
+    /* a repair decides under the lock what it repairs: no point commits and
+     * no job starts between the look and the fix */
+    if ((flags & VMRP_CHECK_REPAIR) && !locked &&
+        (lock = vmrpRepoLockCollection(repo, uuid, &busy)) >= 0)
+        locked = true;
     if (!(points = vmrpRepoListPoints(repo, uuid, error)) ||
         !(creating = vmrpRepoListCreating(repo, uuid, error)))
-        return false;
+        goto cleanup;
     for (i = 0; i < (int)points->len; i++) {
         vmrpPoint *p = g_ptr_array_index(points, i);
 
@@ -145,9 +153,10 @@ checkCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid, const char
     if ((flags & VMRP_CHECK_REPAIR) && found->len) {
         g_autoptr(GError) local = NULL;
 
-        if (!locked && (lock = vmrpRepoLockCollection(repo, uuid, &local)) < 0) {
+        if (!locked) {
+            /* another vmrp holds the collection */
             for (i = 0; i < (int)found->len; i++)
-                checkRepaired(g_ptr_array_index(found, i), false, local);
+                checkRepaired(g_ptr_array_index(found, i), false, busy);
         } else {
             g_auto(GStrv) stale = vmrpRepoCleanStale(repo, uuid, &local);
 
@@ -167,22 +176,31 @@ checkCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid, const char
                     ok = stale && g_strv_contains((const char *const *)stale, f->item);
                     if (ok && dom)
                         ok = checkDeleteCheckpoint(dom, cname, &err);
+                    if (ok) {
+                        /* the dead creator's scratch folder (its job's files) */
+                        g_autofree char *job_dir = g_build_filename(vmrpStateDir(),
+                                                                    f->item, NULL);
+                        vmrpFileRemoveTree(job_dir, NULL);
+                    }
                     checkRepaired(f, ok, err ? err : local);
                 } else {
                     ok = checkDeleteCheckpoint(dom, f->item, &err);
                     checkRepaired(f, ok, err);
                 }
             }
-            if (lock >= 0)
-                close(lock);
         }
     }
+    ret = true;
+
+ cleanup:
     for (i = 0; i < n; i++)
         virDomainCheckpointFree(chks[i]);
     g_free(chks);
     if (dom)
         virDomainFree(dom);
-    return true;
+    if (lock >= 0)
+        close(lock);
+    return ret;
 }
 
 GPtrArray *
@@ -251,4 +269,31 @@ vmrpCheckRun(virConnectPtr conn, vmrpRepo *repo, const char *uuid, unsigned int 
         }
     }
     return g_steal_pointer(&out);
+}
+
+char *
+vmrpCheckRepairCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid,
+                          GError **error)
+{
+    g_autoptr(GPtrArray) found = NULL;
+    g_autoptr(GString) note = g_string_new(NULL);
+    size_t i;
+
+    if (!(found = vmrpCheckRun(conn, repo, uuid, VMRP_CHECK_REPAIR | VMRP_CHECK_LOCKED,
+                               error)))
+        return NULL;
+    for (i = 0; i < found->len; i++) {
+        vmrpCheckFinding *f = g_ptr_array_index(found, i);
+
+        if (!f->repairable)
+            continue;   /* a damaged point: rp-list shows it */
+        if (note->len)
+            g_string_append_c(note, '\n');
+        if (f->repaired)
+            g_string_append_printf(note, "cleaned up %s %s: %s", f->kind, f->item, f->detail);
+        else
+            g_string_append_printf(note, "could not clean up %s %s (%s): %s", f->kind,
+                                   f->item, f->detail, f->repair_error);
+    }
+    return g_string_free(g_steal_pointer(&note), FALSE);
 }

@@ -40,3 +40,12 @@ typedef enum {
 
 GPtrArray *vmrpCheckRun(virConnectPtr conn, vmrpRepo *repo, const char *uuid,
                         unsigned int flags, GError **error);
+
+/*
+ * Repairs what a crash left in the collection @uuid, whose lock the caller
+ * holds (the half points, the backup job and the checkpoints of a dead
+ * vmrp), before a command changes it.  Returns what was done, one line per
+ * item ("" when nothing was), for the command to print as a note.
+ */
+char *vmrpCheckRepairCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid,
+                                GError **error);

@@ -9,8 +9,10 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include "vmrp-check.h"
 #include "vmrp-delete.h"
 #include "vmrp-error.h"
+#include "vmrp-fault.h"
 #include "vmrp-file.h"
 #include "vmrp-instant.h"
 #include "vmrp-run.h"
@@ -23,6 +25,7 @@ vmrpDeleteResultFree(vmrpDeleteResult *res)
     g_free(res->id);
     g_strfreev(res->merged_into);
     g_free(res->warning);
+    g_free(res->note);
     g_free(res);
 }
 
@@ -142,16 +145,31 @@ vmrpDeletePoint(virConnectPtr conn, vmrpRepo *repo, const char *id, GError **err
     g_autoptr(vmrpPoint) point = NULL;
     g_autoptr(GPtrArray) points = NULL;
     g_autoptr(GStrvBuilder) merged = g_strv_builder_new();
+    g_autofree char *uuid = NULL;
     g_autofree char *dir = NULL;
     g_autofree char *gone = NULL;
     int lock = -1;
     size_t i;
 
     /* a damaged point can be deleted too (its folder and checkpoint) */
-    if (!(point = vmrpRepoFindPointEntry(repo, id, &dir, error)))
+    if (!(point = vmrpRepoFindPointEntry(repo, id, NULL, error)))
         return NULL;
-    if ((lock = vmrpRepoLockCollection(repo, point->domain_uuid, error)) < 0)
+    uuid = g_strdup(point->domain_uuid);
+    g_clear_pointer(&point, vmrpPointFree);
+    if (!vmrpFaultCheck("delete-before-lock", error) ||
+        (lock = vmrpRepoLockCollection(repo, uuid, error)) < 0)
         return NULL;
+    /* read again under the lock: an rp-protect or a merge may have come
+     * in between; and first clean what a crash left (a backup job with its
+     * scratch files, a half point), which would outlive the point */
+    if (!(res->note = vmrpCheckRepairCollection(conn, repo, uuid, error)) ||
+        !(point = vmrpRepoFindPointEntry(repo, id, &dir, error)))
+        goto fail;
+    if (!g_str_equal(point->domain_uuid, uuid)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_BUSY,
+                    "restore point %s moved while it was being deleted", id);
+        goto fail;
+    }
     if (!deleteCheckDeletable(repo, point, error) ||
         !(points = vmrpRepoListPoints(repo, point->domain_uuid, error)))
         goto fail;
@@ -188,19 +206,23 @@ vmrpDeletePoint(virConnectPtr conn, vmrpRepo *repo, const char *id, GError **err
 
 GStrv
 vmrpDeleteCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid,
-                     GStrv *ret_warnings, GError **error)
+                     GStrv *ret_warnings, char **ret_note, GError **error)
 {
     g_autoptr(GPtrArray) points = NULL;
     g_autoptr(GPtrArray) creating = NULL;
     g_autoptr(GStrvBuilder) deleted = g_strv_builder_new();
     g_autoptr(GStrvBuilder) warnings = g_strv_builder_new();
+    g_autofree char *note = NULL;
     GStrv ret = NULL;
     int lock;
     guint i;
 
     if ((lock = vmrpRepoLockCollection(repo, uuid, error)) < 0)
         return NULL;
-    if (!(points = vmrpRepoListPoints(repo, uuid, error)) ||
+    /* a backup job a crash left would keep writing scratch files for a
+     * collection that is gone */
+    if (!(note = vmrpCheckRepairCollection(conn, repo, uuid, error)) ||
+        !(points = vmrpRepoListPoints(repo, uuid, error)) ||
         !(creating = vmrpRepoListCreating(repo, uuid, error)))
         goto cleanup;
     /* every check before anything changes */
@@ -225,6 +247,8 @@ vmrpDeleteCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid,
     ret = g_strv_builder_end(deleted);
     if (ret_warnings)
         *ret_warnings = g_strv_builder_end(warnings);
+    if (ret_note)
+        *ret_note = g_steal_pointer(&note);
 
  cleanup:
     close(lock);

@@ -57,6 +57,10 @@ vmrpFaultCheck(const char *phase, GError **error)
         }
         if (g_str_equal(action, "kill")) {
             raise(SIGKILL);
+        } else if (g_str_equal(action, "stop")) {
+            /* the test does something in between, then SIGCONT */
+            raise(SIGSTOP);
+            return true;
         } else if (g_str_equal(action, "hang")) {
             /* until a signal vmrp handles (SIGTERM from job-abort, SIGINT):
              * then as if the work had been cancelled there */

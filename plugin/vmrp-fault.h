@@ -6,6 +6,8 @@
  *   VMRP_FAULT=PHASE:kill   vmrp raises SIGKILL on itself there (crash recovery)
  *   VMRP_FAULT=PHASE:hang   vmrp waits there for a signal (job-abort's SIGTERM, SIGINT),
  *                           then fails as cancelled; or until it is killed
+ *   VMRP_FAULT=PHASE:stop   vmrp stops itself (SIGSTOP) and goes on when the test sends
+ *                           SIGCONT (a race made wide)
  * Several faults may be given, separated by commas.  When VMRP_FAULT_REACHED names a
  * file, the phase of a fault that fires is written to it first, so that a test can wait
  * for it.  Without the build option, vmrpFaultCheck is an inline `true` and vmrp reads

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <json-c/json.h>
@@ -18,6 +19,39 @@
 #include "vmrp-state.h"
 
 #define HOOK_XML_MAX (4 * 1024 * 1024)
+
+/* hook.log and the one before it (hook.log.1) hold at most twice this:
+ * libvirt runs the hook at every event of every domain, for years */
+#define HOOK_LOG_MAX (1024 * 1024)
+
+/* hook.log opened for appending, under its lock; one past HOOK_LOG_MAX
+ * becomes hook.log.1 first.  Hooks of several domains run at once: one that
+ * waited for the lock while another renamed the file opens the new one. */
+static int
+hookLogOpen(const char *path)
+{
+    g_autofree char *old = g_strdup_printf("%s.1", path);
+    int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW;
+    int tries;
+
+    for (tries = 0; tries < 3; tries++) {
+        struct stat st, cur;
+        int fd;
+
+        if ((fd = open(path, flags, 0600)) < 0)
+            return -1;
+        if (flock(fd, LOCK_EX) < 0 || fstat(fd, &st) < 0)
+            return fd;   /* unlocked is better than silent */
+        if (stat(path, &cur) < 0 || cur.st_ino != st.st_ino) {
+            close(fd);   /* renamed while we waited */
+            continue;
+        }
+        if (st.st_size < HOOK_LOG_MAX || rename(path, old) < 0)
+            return fd;
+        close(fd);
+    }
+    return open(path, flags, 0600);
+}
 
 static void
 hookLog(const char *domain, const char *uuid, const char *op, const char *subop,
@@ -39,11 +73,11 @@ hookLog(const char *domain, const char *uuid, const char *op, const char *subop,
     line = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN);
 
     vmrpFileMakeDirWithParents(vmrpStateDir(), 0755, 0711, NULL);
-    if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600)) >= 0) {
+    if ((fd = hookLogOpen(path)) >= 0) {
         if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) < 0) {
             /* nowhere else to say it: the hook must not fail the VM */
         }
-        close(fd);
+        close(fd);   /* and its lock */
     }
     json_object_put(obj);
 }

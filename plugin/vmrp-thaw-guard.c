@@ -126,6 +126,11 @@ vmrpThawGuardMain(int argc, char **argv)
         !(dom = virDomainLookupByUUIDString(conn, argv[2])))
         return 1;
     agent = vmrpAgentNewLibvirt(dom);
+    /* armed, it outlives a stop of what started it: systemd's stop of
+     * run-policies sends SIGTERM to every process of the unit at once, and
+     * vmrp may be SIGKILLed before it thaws.  The guard ends by itself: at
+     * vmrp's disarm, its death (EOF), or the freeze bound. */
+    signal(SIGTERM, SIG_IGN);
     if (write(STDOUT_FILENO, GUARD_ARMED, strlen(GUARD_ARMED)) < 0)
         return 1;
     close(STDOUT_FILENO);

@@ -132,3 +132,16 @@ vmrpCLIProgressShow(vmrpCLIProgress *p, const char *what, uint64_t done, uint64_
     p->last_percent = percent;
     fprintf(stderr, "%s: %d%% (%s of %s)\n", what, percent, hdone, htotal);
 }
+
+void
+vmrpCLIPrintNote(const char *note)
+{
+    g_auto(GStrv) lines = NULL;
+    char **l;
+
+    if (!note || !*note)
+        return;
+    lines = g_strsplit(note, "\n", -1);
+    for (l = lines; *l; l++)
+        fprintf(stderr, "note: %s\n", *l);
+}

@@ -44,6 +44,8 @@ bool vmrpCLIParse(const char *command, const char *args, const char *summary,
 char *vmrpCLIHumanBytes(uint64_t bytes);
 /* Prints @obj on stdout and releases it. */
 void vmrpCLIPrintJSON(json_object *obj);
+/* Each line of @note (NULL or "": nothing) as "note: LINE" on stderr. */
+void vmrpCLIPrintNote(const char *note);
 json_object *vmrpCLIPointToJSON(const vmrpPoint *point);
 /* A JSON array of the strings of @strv (NULL-terminated). */
 json_object *vmrpCLIStrvToJSON(const char *const *strv);

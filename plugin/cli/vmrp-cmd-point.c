@@ -88,11 +88,8 @@ vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
         point = vmrpBackupRun(backup, repo, error);
     }
     g_free(progress.last_target);
-    if (backup && vmrpBackupGetNote(backup)) {
-        g_auto(GStrv) lines = g_strsplit(vmrpBackupGetNote(backup), "\n", -1);
-        for (char **l = lines; *l; l++)
-            fprintf(stderr, "note: %s\n", *l);
-    }
+    if (backup)
+        vmrpCLIPrintNote(vmrpBackupGetNote(backup));
     if (!point)
         return false;
 
@@ -401,6 +398,7 @@ vmrpCmdCollectionDelete(vmrpCLI *cli, int argc, char **argv, GError **error)
     g_autoptr(GError) conn_error = NULL;
     g_auto(GStrv) deleted = NULL;
     g_auto(GStrv) warnings = NULL;
+    g_autofree char *note = NULL;
     g_autofree char *uuid = NULL;
     size_t i;
 
@@ -413,8 +411,9 @@ vmrpCmdCollectionDelete(vmrpCLI *cli, int argc, char **argv, GError **error)
         return false;
     /* the domain may be gone: then there is no checkpoint to delete */
     vmrpCLIConnect(cli, &conn_error);
-    if (!(deleted = vmrpDeleteCollection(cli->conn, repo, uuid, &warnings, error)))
+    if (!(deleted = vmrpDeleteCollection(cli->conn, repo, uuid, &warnings, &note, error)))
         return false;
+    vmrpCLIPrintNote(note);
     for (i = 0; warnings[i]; i++)
         fprintf(stderr, "warning: %s\n", warnings[i]);
     if (cli->json) {
@@ -449,6 +448,7 @@ vmrpCmdRpDelete(vmrpCLI *cli, int argc, char **argv, GError **error)
     vmrpCLIConnect(cli, &conn_error);
     if (!(res = vmrpDeletePoint(cli->conn, repo, argv[1], error)))
         return false;
+    vmrpCLIPrintNote(res->note);
     if (res->warning)
         fprintf(stderr, "warning: %s\n", res->warning);
     if (cli->json) {

@@ -91,6 +91,27 @@ n2=$(guest "$vm" exec -- /bin/sh -c 'wc -l </data/records')
 [ "$n2" -gt "$n1" ]
 check "the guest's workload goes on"
 
+# a service stop (systemd's default KillMode): SIGTERM to vmrp and its thaw
+# guard at once, vmrp too slow and SIGKILLed: the guard still thaws
+rm -f "$reached"
+VMRP_FAULT=after-freeze:stop VMRP_FAULT_REACHED="$reached" "$VMRP" rp-create "$vm" \
+  >/dev/null 2>&1 &
+pid=$!
+wait_reached after-freeze
+guard=$(pgrep -f "__thaw-guard .* $(virsh -q -c "$VMRP_URI" domuuid "$vm")")
+[ -n "$guard" ] && [ "$(guest "$vm" freeze-status)" = frozen ]
+check "vmrp stopped in the freeze window, its guard armed"
+kill -TERM "$pid" "$guard"; sleep 0.5; kill -KILL "$pid"
+wait "$pid"
+for i in $(seq 100); do
+  [ "$(guest "$vm" freeze-status 2>/dev/null)" = thawed ] && break
+  sleep 0.1
+done
+[ "$(guest "$vm" freeze-status)" = thawed ]
+check "SIGTERM to both, then SIGKILL to vmrp: the guest is thawed ($((i / 10)) s)"
+vmrp repo-check --repair >/dev/null
+check "repo-check --repair cleans the backup job it left"
+
 # vmrp killed with the backup job running: the next command cleans up
 rm -f "$reached"
 VMRP_FAULT=after-job-start:kill VMRP_FAULT_REACHED="$reached" vmrp rp-create "$vm" >/dev/null 2>&1

@@ -141,4 +141,11 @@ echo "garbage" | $VMRP --repo "$VMRP_REPO" __hook "$vm" started begin - ; [ $? =
 check "the hook with unexpected input logs it and exits 0"
 $VMRP --repo "$VMRP_REPO" __hook onlyone </dev/null; [ $? = 0 ]
 check "the hook with unexpected arguments exits 0"
+# libvirt runs the hook at every event of every domain: the log is capped
+yes '{"old": "record"}' | head -c 1048576 >"$VMRP_STATE_DIR/hook.log"
+$VMRP --repo "$VMRP_REPO" __hook onlyone </dev/null
+[ "$(stat -c %s "$VMRP_STATE_DIR/hook.log.1")" = 1048576 ] &&
+  [ "$(wc -l <"$VMRP_STATE_DIR/hook.log")" = 1 ] &&
+  grep -q "expected DOMAIN OPERATION" "$VMRP_STATE_DIR/hook.log"
+check "a full hook.log (1 MiB) becomes hook.log.1 and a new one starts"
 rm -f /run/vmrp-test-hook
