@@ -157,6 +157,21 @@ testHang(void)
     CU_ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
 }
 
+static void
+testStop(void)
+{
+    int status = 0;
+    pid_t pid = forkCheck("delete-before-lock:stop", "delete-before-lock");
+
+    CU_ASSERT_TRUE_FATAL(pid > 0);
+    /* stopped there, then on at SIGCONT, and the check lets it go on */
+    CU_ASSERT_EQUAL(waitpid(pid, &status, WUNTRACED), pid);
+    CU_ASSERT_TRUE(WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP);
+    kill(pid, SIGCONT);
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static const vmrpTestCase cases[] = {
     VMRP_TEST(testUnset),
     VMRP_TEST(testOtherPhase),
@@ -164,6 +179,7 @@ static const vmrpTestCase cases[] = {
     VMRP_TEST(testUnknownAction),
     VMRP_TEST(testKill),
     VMRP_TEST(testHang),
+    VMRP_TEST(testStop),
     { NULL, NULL },
 };
 
