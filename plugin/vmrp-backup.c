@@ -25,6 +25,7 @@
 #include "vmrp-monitor.h"
 #include "vmrp-state.h"
 #include "vmrp-thaw-guard.h"
+#include "vmrp-volume.h"
 
 #define PROGRESS_SAVE_INTERVAL_US (G_USEC_PER_SEC / 2)
 
@@ -829,7 +830,8 @@ vmrpBackupPrepare(virDomainPtr dom, const vmrpBackupOptions *opts, GError **erro
         !(st->domain_xml = backupDomainXML(dom, error)))
         return NULL;
     st->disks = vmrpDomainXmlGetDisks(live);
-    if (!backupSelectDisks(st, error) ||
+    if (!vmrpVolumeResolveDisks(virDomainGetConnect(dom), st->disks, error) ||
+        !backupSelectDisks(st, error) ||
         !backupResolveConsistency(st, error))
         return NULL;
     return g_steal_pointer(&st);

@@ -29,6 +29,8 @@ vmrpDomainDiskFree(vmrpDomainDisk *disk)
     g_free(disk->type);
     g_free(disk->source);
     g_free(disk->format);
+    g_free(disk->pool);
+    g_free(disk->volume);
     g_free(disk);
 }
 
@@ -233,7 +235,10 @@ vmrpDomainXmlGetDisks(vmrpDomainXml *dom)
         disk->target = attribute(childElement(cur, "target"), "dev");
         disk->format = attribute(childElement(cur, "driver"), "type");
         source = childElement(cur, "source");
-        if (source) {
+        if (source && g_strcmp0(disk->type, "volume") == 0) {
+            disk->pool = attribute(source, "pool");
+            disk->volume = attribute(source, "volume");
+        } else if (source) {
             disk->source = attribute(source, "file");
             if (!disk->source)
                 disk->source = attribute(source, "dev");

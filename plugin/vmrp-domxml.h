@@ -11,9 +11,13 @@
 typedef struct {
     char *target;   /* vda */
     char *device;   /* disk, cdrom, floppy, lun */
-    char *type;     /* file, block, network, volume */
-    char *source;   /* file or dev path; NULL for network or empty drives */
+    char *type;     /* file, block, network, volume; a volume resolved by
+                     * vmrpVolumeResolveDisks: the file or block it is */
+    char *source;   /* file or dev path; NULL for network or empty drives
+                     * and unresolved volumes */
     char *format;   /* the driver type: qcow2, raw; NULL when unspecified */
+    char *pool;     /* <disk type='volume'>: its storage pool and volume */
+    char *volume;
 } vmrpDomainDisk;
 
 void vmrpDomainDiskFree(vmrpDomainDisk *disk);

@@ -32,6 +32,7 @@
 #include "vmrp-instant.h"
 #include "vmrp-names.h"
 #include "vmrp-run.h"
+#include "vmrp-volume.h"
 
 #define DOMAIN_XML_MAX (16 * 1024 * 1024)
 #define SHUTDOWN_POLL_US (G_USEC_PER_SEC / 4)
@@ -249,12 +250,24 @@ restoreBesideFolder(restoreState *st, const vmrpDomainDisk *xdisk, GError **erro
     return g_path_get_dirname(source);
 }
 
+/* The disks of the point's domain XML; a storage volume that its pool
+ * still has is its file or block device (see vmrpVolumeResolveDisks), one
+ * whose pool is gone stays a volume without a path. */
+static GPtrArray *
+restorePointDisks(restoreState *st)
+{
+    GPtrArray *disks = vmrpDomainXmlGetDisks(st->domxml);
+
+    vmrpVolumeResolveDisks(st->conn, disks, NULL);
+    return disks;
+}
+
 /* Where each disk goes, checked before anything changes. */
 static bool
 restorePlanDisks(restoreState *st, GError **error)
 {
     const vmrpRestoreOptions *opts = st->opts;
-    g_autoptr(GPtrArray) xdisks = vmrpDomainXmlGetDisks(st->domxml);
+    g_autoptr(GPtrArray) xdisks = restorePointDisks(st);
     size_t i;
 
     for (i = 0; i < st->point->disks->len; i++) {
@@ -386,14 +399,20 @@ restoreFormatCloneXML(restoreState *st, GError **error)
     return vmrpDomainXmlFormat(st->domxml);
 }
 
-/* In place: the point's XML, its restored disks without backing chains. */
+/* In place: the point's XML, its restored disks without backing chains;
+ * a storage volume, whose file was written, stays that volume. */
 static char *
 restoreFormatInPlaceXML(restoreState *st, GError **error)
 {
+    g_autoptr(GPtrArray) xdisks = restorePointDisks(st);
     size_t i;
 
     for (i = 0; i < st->disks->len; i++) {
         restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
+        const vmrpDomainDisk *x = findXmlDisk(xdisks, rd->target);
+
+        if (!st->opts->instant && x && x->volume && g_strcmp0(x->source, rd->dest) == 0)
+            continue;
         if (!vmrpDomainXmlSetDiskSource(st->domxml, rd->target, rd->dest, rd->format,
                                         st->opts->instant, error))
             return NULL;
@@ -502,7 +521,7 @@ restoreLoadLiveDisks(restoreState *st, const char *xml, GError **error)
     if (!(live = vmrpDomainXmlParse(xml, error)))
         return false;
     st->live_disks = vmrpDomainXmlGetDisks(live);
-    return true;
+    return vmrpVolumeResolveDisks(st->conn, st->live_disks, error);
 }
 
 /* In place: the files written are the live domain's own disks, matched by
@@ -518,7 +537,7 @@ restoreMatchLive(restoreState *st, GError **error)
     /* the redefined domain uses every local disk of the point's XML, an
      * excluded one (kept as it is) too: each must be the live domain's */
     if (st->orig) {
-        g_autoptr(GPtrArray) xdisks = vmrpDomainXmlGetDisks(st->domxml);
+        g_autoptr(GPtrArray) xdisks = restorePointDisks(st);
 
         for (i = 0; i < xdisks->len; i++) {
             const vmrpDomainDisk *x = g_ptr_array_index(xdisks, i);

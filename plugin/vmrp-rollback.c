@@ -27,6 +27,7 @@
 #include "vmrp-state.h"
 #include "vmrp-file.h"
 #include "vmrp-run.h"
+#include "vmrp-volume.h"
 
 void
 vmrpRollbackResultFree(vmrpRollbackResult *res)
@@ -79,6 +80,8 @@ rollbackCheck(virDomainPtr dom, vmrpPoint *point, const char *dir, GArray *disks
         return false;
     }
     live = vmrpDomainXmlGetDisks(domxml);
+    if (!vmrpVolumeResolveDisks(virDomainGetConnect(dom), live, error))
+        return false;
 
     for (i = 0; i < point->disks->len; i++) {
         vmrpPointDisk *pdisk = g_ptr_array_index(point->disks, i);

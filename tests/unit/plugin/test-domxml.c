@@ -83,6 +83,29 @@ testDisks(void)
     CU_ASSERT_FALSE(vmrpDomainDiskIsBackedUp(g_ptr_array_index(disks, 4)));  /* network */
 }
 
+/* A storage volume: pool and volume read, no path until its pool resolves
+ * it (vmrpVolumeResolveDisks, tested against libvirtd in test-volume-disk). */
+static void
+testVolumeDisk(void)
+{
+    g_autoptr(vmrpDomainXml) dom = vmrpDomainXmlParse(
+        "<domain><name>v</name><devices><disk type='volume' device='disk'>"
+        "<driver name='qemu' type='qcow2'/><source pool='p&amp;1' volume='vda.qcow2' index='1'/>"
+        "<target dev='vda'/></disk></devices></domain>", NULL);
+    g_autoptr(GPtrArray) disks = NULL;
+    vmrpDomainDisk *d;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dom);
+    disks = vmrpDomainXmlGetDisks(dom);
+    CU_ASSERT_EQUAL_FATAL(disks->len, 1);
+    d = g_ptr_array_index(disks, 0);
+    CU_ASSERT_STRING_EQUAL(d->type, "volume");
+    CU_ASSERT_STRING_EQUAL(d->pool, "p&1");
+    CU_ASSERT_STRING_EQUAL(d->volume, "vda.qcow2");
+    CU_ASSERT_PTR_NULL(d->source);
+    CU_ASSERT_FALSE(vmrpDomainDiskIsBackedUp(d));
+}
+
 static void
 testPrepareClone(void)
 {
@@ -210,6 +233,7 @@ testMalformed(void)
 
 static const vmrpTestCase cases[] = {
     VMRP_TEST(testDisks),
+    VMRP_TEST(testVolumeDisk),
     VMRP_TEST(testPrepareClone),
     VMRP_TEST(testMalformed),
     VMRP_TEST(testDuplicates),
