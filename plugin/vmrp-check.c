@@ -3,7 +3,8 @@
  *
  * Half points whose creator is gone, vmrp-<id> checkpoints whose point never
  * committed, jobs whose worker died, instant-restore records of domains that
- * no longer exist; and damaged points, as the repository reader sees them.
+ * no longer exist, in-place restores killed on their way; and damaged
+ * points, as the repository reader sees them.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -18,6 +19,8 @@
 #include "vmrp-instant.h"
 #include "vmrp-job.h"
 #include "vmrp-names.h"
+#include "vmrp-restore.h"
+#include "vmrp-restore-journal.h"
 #include "vmrp-state.h"
 
 void
@@ -124,6 +127,12 @@ checkCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid, const char
         strstr(job_xml, vmrpStateDir()) && (locked || !vmrpRepoCollectionBusy(repo, uuid)))
         g_ptr_array_add(found, checkAdd(out, "backup-job", who, "backup job", true,
                                         "a backup job of vmrp's runs, but no vmrp does"));
+    /* an in-place restore killed on its way: the domain's disks may be
+     * partial copies, its originals set aside */
+    if ((locked || !vmrpRepoCollectionBusy(repo, uuid)) && vmrpRestoreJournalExists(uuid))
+        g_ptr_array_add(found, checkAdd(out, "interrupted-restore", who, "in-place restore",
+                                        true, "an in-place restore of the domain was "
+                                        "interrupted: its disks are to be put back"));
     for (i = 0; i < (int)creating->len; i++) {
         vmrpPoint *p = g_ptr_array_index(creating, i);
 
@@ -166,7 +175,9 @@ checkCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid, const char
                 g_autoptr(GError) err = NULL;
                 bool ok;
 
-                if (g_str_equal(f->kind, "backup-job")) {
+                if (g_str_equal(f->kind, "interrupted-restore")) {
+                    checkRepaired(f, vmrpRestoreRecover(conn, uuid, &err), err);
+                } else if (g_str_equal(f->kind, "backup-job")) {
                     ok = virDomainAbortJob(dom) == 0;
                     if (!ok)
                         vmrpErrorFromLibvirt(&err, "cannot end the backup job");

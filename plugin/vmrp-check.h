@@ -12,8 +12,9 @@
 #include "vmrp-repo.h"
 
 typedef struct {
-    char *kind;        /* half-point, orphan-checkpoint, dead-job, instant-record,
-                        * damaged-point */
+    char *kind;        /* backup-job, half-point, orphan-checkpoint, dead-job,
+                        * instant-record, interrupted-restore, damaged-point,
+                        * damaged-collection */
     char *subject;     /* the domain (name or uuid) or the job */
     char *item;        /* the point, checkpoint, job or record */
     char *detail;      /* what is wrong, in words */

@@ -57,6 +57,17 @@ vmrpRestoreJournalWrite(const char *uuid, const char *phase, bool was_running,
            vmrpFileWriteAtomic(path, text, strlen(text), 0600, error);
 }
 
+bool
+vmrpRestoreJournalExists(const char *uuid)
+{
+    g_autofree char *path = NULL;
+
+    if (!g_uuid_string_is_valid(uuid))
+        return false;
+    path = journalPath(uuid);
+    return access(path, F_OK) == 0;
+}
+
 void
 vmrpRestoreJournalRemove(const char *uuid)
 {

@@ -17,5 +17,9 @@ bool vmrpRestoreJournalWrite(const char *uuid, const char *phase, bool was_runni
                              bool autostart, GPtrArray *files, GPtrArray *asides,
                              GError **error);
 
+/* Whether an in-place restore of domain @uuid left its journal (it runs,
+ * or it was killed: vmrpRestoreRecover ends it). */
+bool vmrpRestoreJournalExists(const char *uuid);
+
 /* The restore ended (done or undone): no journal. */
 void vmrpRestoreJournalRemove(const char *uuid);

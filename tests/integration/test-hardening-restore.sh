@@ -77,6 +77,8 @@ if [ "$VMRP_FAULT_POINTS" = true ]; then
   [ -f "$VMRP_STATE_DIR/restore-$uuid.json" ] &&
     [ "$(virsh_ dominfo "$vm" | awk '/^Autostart:/ {print $2}')" = disable ]
   check "hardening 6: a journal records it, and the domain's autostart is off meanwhile"
+  vmrp --json repo-check "$vm" | jq -e '[.[].kind] == ["interrupted-restore"]' >/dev/null
+  check "hardening 6: repo-check reports the interrupted restore"
   # the next command on the domain (a QuickRollback: it fails on its own, as the
   # in-place restore above removed the checkpoints) puts the originals back
   "$VMRP" rp-restore "$point" --quick-rollback >"$WORK/k2.out" 2>&1
@@ -88,6 +90,16 @@ if [ "$VMRP_FAULT_POINTS" = true ]; then
     [ "$(virsh_ dominfo "$vm" | awk '/^Autostart:/ {print $2}')" = enable ] &&
     [ "$(virsh_ domstate "$vm")" = "shut off" ]
   check "hardening 6: the journal is gone, autostart is on again, the domain off as it was"
+  # once more, and repo-check --repair puts them back
+  VMRP_FAULT=disk-copy-running:kill "$VMRP" rp-restore "$point" --shutdown-timeout 0 \
+    >"$WORK/k3.out" 2>&1
+  [ $? = 137 ] && [ -f "$VMRP_STATE_DIR/restore-$uuid.json" ] &&
+    vmrp --json repo-check --repair "$vm" >"$WORK/k3.json" &&
+    jq -e '[.[] | select(.kind == "interrupted-restore" and .repaired)] | length == 1' \
+      "$WORK/k3.json" >/dev/null &&
+    md5sum -c --quiet "$WORK/k.md5" && [ ! -e "$VMRP_STATE_DIR/restore-$uuid.json" ] &&
+    [ "$(virsh_ dominfo "$vm" | awk '/^Autostart:/ {print $2}')" = enable ]
+  check "hardening 6: killed again, repo-check --repair puts the originals back"
   virsh_ autostart --disable "$vm" >/dev/null
 fi
 
