@@ -33,6 +33,10 @@ struct _vmrpNbdExport {
     int log_fd;        /* qemu-nbd's stderr, an unlinked temporary file */
     char *socket_path;
     char *export_name;
+    char *tcp_host;    /* a TCP export: probed there, with TLS when ... */
+    char *tcp_port;
+    char *psk_file;    /* ... this key file (user tls_user) is set */
+    char *tls_user;
 };
 
 
@@ -98,6 +102,10 @@ vmrpNbdExportStop(vmrpNbdExport *exp)
         close(exp->log_fd);
     g_free(exp->socket_path);
     g_free(exp->export_name);
+    g_free(exp->tcp_host);
+    g_free(exp->tcp_port);
+    g_free(exp->psk_file);
+    g_free(exp->tls_user);
     g_free(exp);
 }
 
@@ -135,8 +143,16 @@ vmrpNbdExportProbe(vmrpNbdExport *exp)
 
     if (!nbd)
         return false;
+    if (exp->psk_file &&
+        (nbd_set_tls(nbd, LIBNBD_TLS_REQUIRE) < 0 ||
+         nbd_set_tls_username(nbd, exp->tls_user) < 0 ||
+         nbd_set_tls_psk_file(nbd, exp->psk_file) < 0)) {
+        nbd_close(nbd);
+        return false;
+    }
     if (nbd_set_export_name(nbd, exp->export_name) == 0 &&
-        nbd_connect_unix(nbd, exp->socket_path) == 0) {
+        (exp->tcp_host ? nbd_connect_tcp(nbd, exp->tcp_host, exp->tcp_port)
+                       : nbd_connect_unix(nbd, exp->socket_path)) == 0) {
         nbd_shutdown(nbd, 0);
         ok = true;
     }
@@ -151,6 +167,12 @@ vmrpNbdExportProbe(vmrpNbdExport *exp)
 static void
 vmrpNbdExportChildSetup(gpointer die_with_parent)
 {
+    sigset_t none;
+
+    /* a caller that waits for signals with them blocked (an access grant's
+     * supervisor) must not hand qemu-nbd a mask that blocks SIGTERM */
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     setpgid(0, 0);
     if (die_with_parent)
         prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -162,18 +184,20 @@ vmrpNbdExportChildSetup(gpointer die_with_parent)
  * @export_name on @socket_path answers. With @die_with_parent qemu-nbd gets
  * SIGTERM if the calling thread ends. */
 static vmrpNbdExport *
-vmrpNbdExportSpawn(const char *image,
-                   GPtrArray *argv,
-                   const char * const *envp,
-                   const char *socket_path,
-                   const char *export_name,
-                   bool die_with_parent,
-                   GError **error)
+vmrpNbdExportSpawnAt(vmrpNbdExport *tcp,
+                     const char *image,
+                     GPtrArray *argv,
+                     const char * const *envp,
+                     const char *socket_path,
+                     const char *export_name,
+                     bool die_with_parent,
+                     GError **error)
 {
     g_autoptr(GPtrArray) args = argv;
-    g_autoptr(vmrpNbdExport) exp = g_new0(vmrpNbdExport, 1);
+    g_autoptr(vmrpNbdExport) exp = tcp ? tcp : g_new0(vmrpNbdExport, 1);
     g_autoptr(GError) local_error = NULL;
     g_autofree char *log_path = NULL;
+    const char *where = socket_path ? socket_path : "TCP";
     gint64 deadline;
 
     exp->log_fd = -1;
@@ -223,13 +247,66 @@ vmrpNbdExportSpawn(const char *image,
         if (g_get_monotonic_time() >= deadline) {
             g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_SPAWN,
                         "qemu-nbd: export '%s' on %s did not answer within %d s",
-                        exp->export_name, socket_path,
+                        exp->export_name, where,
                         (int)(VMRP_NBD_EXPORT_START_TIMEOUT_US / G_USEC_PER_SEC));
             return NULL;
         }
         g_usleep(VMRP_NBD_EXPORT_POLL_US);
     }
     return g_steal_pointer(&exp);
+}
+
+
+static vmrpNbdExport *
+vmrpNbdExportSpawn(const char *image, GPtrArray *argv, const char * const *envp,
+                   const char *socket_path, const char *export_name, bool die_with_parent,
+                   GError **error)
+{
+    return vmrpNbdExportSpawnAt(NULL, image, argv, envp, socket_path, export_name,
+                                die_with_parent, error);
+}
+
+
+vmrpNbdExport *
+vmrpNbdExportServe(const char *image,
+                   const char *format,
+                   const char *export_name,
+                   const vmrpNbdServeAddress *addr,
+                   GError **error)
+{
+    GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
+    vmrpNbdExport *exp = NULL;
+
+    g_ptr_array_add(argv, g_strdup("qemu-nbd"));
+    if (addr->socket_path) {
+        g_ptr_array_add(argv, g_strdup_printf("--socket=%s", addr->socket_path));
+    } else {
+        exp = g_new0(vmrpNbdExport, 1);
+        exp->tcp_host = g_strdup(addr->host);
+        exp->tcp_port = g_strdup(addr->port);
+        g_ptr_array_add(argv, g_strdup_printf("--bind=%s", addr->host));
+        g_ptr_array_add(argv, g_strdup_printf("--port=%s", addr->port));
+    }
+    if (addr->tls_psk_dir) {
+        if (exp) {
+            exp->psk_file = g_build_filename(addr->tls_psk_dir, "keys.psk", NULL);
+            exp->tls_user = g_strdup(addr->tls_username);
+        }
+        g_ptr_array_add(argv, g_strdup("--object"));
+        g_ptr_array_add(argv, g_strdup_printf("tls-creds-psk,id=tls0,endpoint=server,dir=%s",
+                                              addr->tls_psk_dir));
+        g_ptr_array_add(argv, g_strdup("--tls-creds=tls0"));
+    }
+    g_ptr_array_add(argv, g_strdup_printf("--export-name=%s", export_name));
+    g_ptr_array_add(argv, g_strdup("-f"));
+    g_ptr_array_add(argv, g_strdup(format));
+    g_ptr_array_add(argv, g_strdup("--read-only"));
+    g_ptr_array_add(argv, g_strdup("--persistent"));
+    g_ptr_array_add(argv, g_strdup("--shared=16"));
+    g_ptr_array_add(argv, g_strdup(image));
+    g_ptr_array_add(argv, NULL);
+    return vmrpNbdExportSpawnAt(exp, image, argv, NULL, addr->socket_path, export_name, true,
+                                error);
 }
 
 

@@ -42,6 +42,27 @@ vmrpNbdExport *vmrpNbdExportStartWriter(const char *image,
                                         const char *socket_path,
                                         GError **error);
 
+/* Where vmrpNbdExportServe listens: a UNIX socket, or a TCP address with
+ * TLS from a pre-shared key (qemu-nbd's tls-creds-psk folder, holding
+ * keys.psk with a line USER:HEXKEY). */
+typedef struct {
+    const char *socket_path;    /* or: */
+    const char *host;
+    const char *port;
+    const char *tls_psk_dir;    /* NULL: no TLS */
+    const char *tls_username;
+} vmrpNbdServeAddress;
+
+/* Serves @image read-only to any number of clients (--read-only
+ * --persistent --shared=16) as @export_name at @addr, waiting until a
+ * handshake (over TLS when set) succeeds, as vmrpNbdExportStart does.
+ * qemu-nbd gets SIGTERM when the calling thread ends. */
+vmrpNbdExport *vmrpNbdExportServe(const char *image,
+                                  const char *format,
+                                  const char *export_name,
+                                  const vmrpNbdServeAddress *addr,
+                                  GError **error);
+
 /* Stops qemu-nbd (SIGTERM, then waits for it) and removes the socket;
  * accepts NULL. Same as vmrpNbdExportFree. */
 void vmrpNbdExportStop(vmrpNbdExport *exp);

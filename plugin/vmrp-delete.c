@@ -9,6 +9,7 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include "vmrp-access.h"
 #include "vmrp-check.h"
 #include "vmrp-delete.h"
 #include "vmrp-error.h"
@@ -135,6 +136,12 @@ deleteCheckDeletable(vmrpRepo *repo, const vmrpPoint *point, GError **error)
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_BUSY,
                     "restore point %s is in use by %s (instant restore): run "
                     "'vmrp rp-restore --finalize' first", point->id, user);
+    if (use != 0)
+        return false;
+    if ((use = vmrpAccessPointInUse(repo, point->id, &user, error)) > 0)
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_BUSY,
+                    "restore point %s is read through access grant %s: wait for it to end "
+                    "or run 'vmrp rp-access-revoke %s'", point->id, user, user);
     return use == 0;
 }
 

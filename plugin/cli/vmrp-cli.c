@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "vmrp-access.h"
 #include "vmrp-cli.h"
 #include "vmrp-error.h"
 
@@ -39,7 +40,13 @@ vmrpCLILookupDomain(vmrpCLI *cli, const char *name, GError **error)
 vmrpRepo *
 vmrpCLIOpenRepo(vmrpCLI *cli, bool create, GError **error)
 {
-    return vmrpRepoOpen(cli->repo_path, create, error);
+    vmrpRepo *repo = vmrpRepoOpen(cli->repo_path, create, error);
+
+    /* every command that opens the repository ends the access grants whose
+     * time is up (their supervisors do; this catches what a reboot left) */
+    if (repo)
+        vmrpAccessSweep(repo);
+    return repo;
 }
 
 /* Parses a command's options; --help prints and exits. */

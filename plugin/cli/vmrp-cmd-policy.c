@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "vmrp-cli.h"
+#include "vmrp-access.h"
 #include "vmrp-agent.h"
 #include "vmrp-backup.h"
 #include "vmrp-delete.h"
@@ -219,7 +220,8 @@ pruneCollection(vmrpCLI *cli, vmrpRepo *repo, const char *uuid, const vmrpPolicy
 
         rp[i].id = p->id;
         rp[i].time = t ? g_date_time_to_unix(t) : 0;
-        rp[i].protected = p->protected_;
+        /* a point an access grant reads (or builds on) stays while it lasts */
+        rp[i].protected = p->protected_ || vmrpAccessPointInUse(repo, p->id, NULL, NULL) > 0;
         /* a parent that is damaged is not in the list */
         for (j = 0; j < i && p->parent; j++) {
             if (g_str_equal(rp[j].id, p->parent))

@@ -17,6 +17,7 @@
 #include <libvirt/libvirt.h>
 
 #include "config.h"
+#include "vmrp-access.h"
 #include "vmrp-cli.h"
 #include "vmrp-error.h"
 #include "vmrp-hook.h"
@@ -38,6 +39,10 @@ static const vmrpCommand commands[] = {
     { "rp-unprotect", vmrpCmdRpUnprotect, "POINT", "let prunes remove a point again" },
     { "rp-restore", vmrpCmdRpRestore, "POINT", "restore a point as a domain" },
     { "disk-create", vmrpCmdDiskCreate, "POINT TARGET", "make a disk from a disk restore point" },
+    { "rp-access", vmrpCmdRpAccess, "POINT TARGET",
+      "serve a disk restore point read-only over NBD for a time" },
+    { "rp-access-list", vmrpCmdRpAccessList, "", "list the access grants that last" },
+    { "rp-access-revoke", vmrpCmdRpAccessRevoke, "GRANT", "end an access grant now" },
     { "job-list", vmrpCmdJobList, "", "list the jobs" },
     { "job-info", vmrpCmdJobInfo, "JOB", "show a job" },
     { "job-wait", vmrpCmdJobWait, "JOB", "wait for a job to end" },
@@ -134,6 +139,9 @@ main(int argc, char **argv)
     /* the guard vmrp starts before it freezes a guest (vmrp-thaw-guard.h) */
     if (argc > 1 && g_str_equal(argv[1], "__thaw-guard"))
         return vmrpThawGuardMain(argc - 1, argv + 1);
+    /* the supervisor of an access grant (vmrp-access.h): REPO GRANT */
+    if (argc == 4 && g_str_equal(argv[1], "__access-serve"))
+        return vmrpAccessServeMain(argv[2], argc - 3, argv + 3);
 
     setlocale(LC_ALL, "");
     umask(077);
