@@ -89,10 +89,23 @@ vmrpNbdSourceOpen(const char *socket_path,
                   const char *bitmap,
                   GError **error)
 {
+    vmrpNbdAddress addr = { .socket_path = socket_path };
+
+    return vmrpNbdSourceOpenAt(&addr, export_name, bitmap, error);
+}
+
+
+vmrpNbdSource *
+vmrpNbdSourceOpenAt(const vmrpNbdAddress *addr,
+                    const char *export_name,
+                    const char *bitmap,
+                    GError **error)
+{
     g_autoptr(vmrpNbdSource) src = g_new0(vmrpNbdSource, 1);
     int64_t size;
 
-    src->socket_path = g_strdup(socket_path);
+    src->socket_path = addr->socket_path ? g_strdup(addr->socket_path)
+                                         : g_strdup_printf("%s:%s", addr->host, addr->port);
     if (bitmap) {
         src->bitmap = g_strdup(bitmap);
         src->bitmap_context = g_strconcat(VMRP_NBD_DIRTY_BITMAP_PREFIX, bitmap, NULL);
@@ -117,8 +130,17 @@ vmrpNbdSourceOpen(const char *socket_path,
         vmrpNbdErrorFromLibnbd(error, "nbd_add_meta_context");
         return NULL;
     }
-    if (nbd_connect_unix(src->nbd, socket_path) < 0) {
-        vmrpNbdErrorFromLibnbd(error, "nbd_connect_unix");
+    if (!addr->socket_path && addr->tls_dir &&
+        (nbd_set_tls(src->nbd, LIBNBD_TLS_REQUIRE) < 0 ||
+         nbd_set_tls_certificates(src->nbd, addr->tls_dir) < 0 ||
+         nbd_set_tls_verify_peer(src->nbd, true) < 0)) {
+        vmrpNbdErrorFromLibnbd(error, "nbd_set_tls");
+        return NULL;
+    }
+    if (addr->socket_path ? nbd_connect_unix(src->nbd, addr->socket_path) < 0
+                          : nbd_connect_tcp(src->nbd, addr->host, addr->port) < 0) {
+        vmrpNbdErrorFromLibnbd(error, addr->socket_path ? "nbd_connect_unix"
+                                                        : "nbd_connect_tcp");
         return NULL;
     }
     if (!vmrpNbdSourceCheckContext(src, VMRP_NBD_BASE_ALLOCATION, error))

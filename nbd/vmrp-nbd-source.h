@@ -29,6 +29,22 @@ vmrpNbdSource *vmrpNbdSourceOpen(const char *socket_path,
                                  const char *bitmap,
                                  GError **error);
 
+/* Where an NBD server listens: a UNIX socket, or TCP, there with TLS from
+ * x509 files (libnbd's nbd_set_tls_certificates: ca-cert.pem,
+ * client-cert.pem, client-key.pem), the server's certificate checked. */
+typedef struct {
+    const char *socket_path;   /* or: */
+    const char *host;
+    const char *port;
+    const char *tls_dir;       /* NULL: plain TCP */
+} vmrpNbdAddress;
+
+/* vmrpNbdSourceOpen at @addr. */
+vmrpNbdSource *vmrpNbdSourceOpenAt(const vmrpNbdAddress *addr,
+                                   const char *export_name,
+                                   const char *bitmap,
+                                   GError **error);
+
 /* Disconnects and frees; accepts NULL. */
 void vmrpNbdSourceFree(vmrpNbdSource *src);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpNbdSource, vmrpNbdSourceFree);

@@ -24,6 +24,7 @@
 #include "vmrp-run.h"
 #include "vmrp-monitor.h"
 #include "vmrp-state.h"
+#include "vmrp-remote.h"
 #include "vmrp-thaw-guard.h"
 #include "vmrp-volume.h"
 
@@ -47,7 +48,9 @@ struct _vmrpBackup {
     vmrpAgent *agent;
     char *point_dir;
     char *job_dir;
-    char *socket;
+    char *socket;                /* the export's UNIX socket, or */
+    char *tcp_host;              /* its TCP address (a domain on another host) */
+    char *tcp_port;
     vmrpThawGuard *guard;        /* armed while the guest may be frozen */
     vmrpPoint *parent;           /* the point an increment builds on */
     GCancellable *cancel;        /* stops the copies: a disk failed, or opts->cancel */
@@ -100,6 +103,8 @@ vmrpBackupFree(vmrpBackup *st)
     g_free(st->point_dir);
     g_free(st->job_dir);
     g_free(st->socket);
+    g_free(st->tcp_host);
+    g_free(st->tcp_port);
     g_free(st);
 }
 
@@ -256,12 +261,18 @@ static char *
 backupFormatJobXML(backupState *st)
 {
     g_autoptr(GString) xml = g_string_new(NULL);
-    g_autofree char *sock = g_markup_escape_text(st->socket, -1);
     size_t i;
 
-    g_string_append_printf(xml, "<domainbackup mode='pull'>\n"
-                                "  <server transport='unix' socket='%s'/>\n"
-                                "  <disks>\n", sock);
+    g_string_append(xml, "<domainbackup mode='pull'>\n");
+    if (st->tcp_host) {
+        g_autofree char *host = g_markup_escape_text(st->tcp_host, -1);
+        g_string_append_printf(xml, "  <server transport='tcp' name='%s' port='%s' tls='%s'/>\n",
+                               host, st->tcp_port, st->opts->no_tls ? "no" : "yes");
+    } else {
+        g_autofree char *sock = g_markup_escape_text(st->socket, -1);
+        g_string_append_printf(xml, "  <server transport='unix' socket='%s'/>\n", sock);
+    }
+    g_string_append(xml, "  <disks>\n");
     for (i = 0; i < st->point->disks->len; i++) {
         vmrpPointDisk *pdisk = g_ptr_array_index(st->point->disks, i);
         g_autofree char *target = g_markup_escape_text(pdisk->target, -1);
@@ -271,14 +282,18 @@ backupFormatJobXML(backupState *st)
             g_string_append_printf(xml, "    <disk name='%s' backup='no'/>\n", target);
             continue;
         }
-        scratch = g_strdup_printf("%s/%s.scratch", st->job_dir, pdisk->target);
-        g_autofree char *escaped = g_markup_escape_text(scratch, -1);
         g_autofree char *mode = NULL;
         if (pdisk->backing)
             mode = g_strdup_printf("backupmode='incremental' incremental='%s'",
                                    st->parent->checkpoint);
         else
             mode = g_strdup("backupmode='full'");
+        /* on another host, in libvirt's own folder there (libvirt makes the
+         * file, gives it to QEMU and removes it at the job's end) */
+        scratch = st->job_dir ? g_strdup_printf("%s/%s.scratch", st->job_dir, pdisk->target)
+                              : g_strdup_printf(VMRP_REMOTE_SCRATCH_DIR "/vmrp-%s-%s.scratch",
+                                                st->point->id, pdisk->target);
+        g_autofree char *escaped = g_markup_escape_text(scratch, -1);
         g_string_append_printf(xml, "    <disk name='%s' backup='yes' type='file' %s>\n"
                                     "      <scratch file='%s'/>\n"
                                     "    </disk>\n", target, mode, escaped);
@@ -671,8 +686,21 @@ backupCopyDisk(backupState *st, backupDisk *bd, GError **error)
     g_autofree char *bitmap = bd->incremental ? g_strdup_printf("backup-%s", pdisk->target)
                                               : NULL;
 
-    if (!(src = vmrpNbdSourceOpen(st->socket, pdisk->target, bitmap, error)) ||
-        !(map = vmrpNbdSourceMapExtents(src, error)))
+    vmrpNbdAddress addr = { .socket_path = st->socket, .host = st->tcp_host,
+                            .port = st->tcp_port,
+                            .tls_dir = st->opts->no_tls ? NULL :
+                                       st->opts->tls_dir ? st->opts->tls_dir :
+                                       VMRP_DEFAULT_TLS_DIR };
+
+    if (!(src = vmrpNbdSourceOpenAt(&addr, pdisk->target, bitmap, error))) {
+        if (addr.host && addr.tls_dir)
+            g_prefix_error(error, "cannot read disk %s from %s:%s over TLS with the client "
+                           "certificate in %s (is it signed by the CA of the host's "
+                           "backup_tls_x509_cert_dir?): ", pdisk->target, addr.host,
+                           addr.port, addr.tls_dir);
+        return false;
+    }
+    if (!(map = vmrpNbdSourceMapExtents(src, error)))
         return false;
     g_mutex_lock(&st->lock);
     pdisk->size = vmrpNbdSourceGetSize(src);
@@ -822,6 +850,16 @@ vmrpBackupPrepare(virDomainPtr dom, const vmrpBackupOptions *opts, GError **erro
                     st->point->domain_name);
         return NULL;
     }
+    /* on another host, QEMU serves the export on TCP, with TLS unless told */
+    if ((st->tcp_host = vmrpRemoteHost(virDomainGetConnect(dom)))) {
+        int lo = opts->nbd_port_min > 0 ? opts->nbd_port_min : 10809;
+        int hi = opts->nbd_port_max > 0 ? opts->nbd_port_max : 10999;
+
+        if (!opts->no_tls &&
+            !vmrpRemoteCheckTLSDir(opts->tls_dir ? opts->tls_dir : VMRP_DEFAULT_TLS_DIR, error))
+            return NULL;
+        st->tcp_port = g_strdup_printf("%d", g_random_int_range(lo, hi + 1));
+    }
     if (!(live_xml = virDomainGetXMLDesc(dom, 0))) {
         vmrpErrorFromLibvirt(error, "cannot read the domain XML");
         return NULL;
@@ -847,9 +885,11 @@ backupRun(backupState *st, GError **error)
     if (!(st->point_dir = vmrpRepoPointBegin(st->repo, st->point, error)) ||
         !backupSaveXML(st, "domain.xml", st->domain_xml, error))
         return false;
-    if (!(st->job_dir = vmrpStateMakeJobDir(st->point->id, error)))
-        return false;
-    st->socket = g_build_filename(st->job_dir, "nbd.sock", NULL);
+    if (!st->tcp_host) {
+        if (!(st->job_dir = vmrpStateMakeJobDir(st->point->id, error)))
+            return false;
+        st->socket = g_build_filename(st->job_dir, "nbd.sock", NULL);
+    }
 
     if (g_cancellable_set_error_if_cancelled(st->cancel, error) ||
         !backupStartJob(st, error))
@@ -872,7 +912,8 @@ backupRun(backupState *st, GError **error)
         !backupSaveCheckpointXML(st, error) ||
         !vmrpRepoPointCommit(st->repo, st->point, &st->point_dir, error))
         return false;
-    vmrpFileRemoveTree(st->job_dir, NULL);
+    if (st->job_dir)
+        vmrpFileRemoveTree(st->job_dir, NULL);
     return true;
 }
 

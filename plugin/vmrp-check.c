@@ -19,6 +19,7 @@
 #include "vmrp-instant.h"
 #include "vmrp-job.h"
 #include "vmrp-names.h"
+#include "vmrp-remote.h"
 #include "vmrp-restore.h"
 #include "vmrp-restore-journal.h"
 #include "vmrp-state.h"
@@ -124,7 +125,9 @@ checkCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid, const char
     /* a backup job of vmrp's (its scratch files are in vmrp's state folder)
      * with no live creator: a crash left it, and it holds the domain's job */
     if (dom && (job_xml = virDomainBackupGetXMLDesc(dom, 0)) &&
-        strstr(job_xml, vmrpStateDir()) && (locked || !vmrpRepoCollectionBusy(repo, uuid)))
+        (strstr(job_xml, vmrpStateDir()) ||
+         strstr(job_xml, "'" VMRP_REMOTE_SCRATCH_DIR "/vmrp-")) &&
+        (locked || !vmrpRepoCollectionBusy(repo, uuid)))
         g_ptr_array_add(found, checkAdd(out, "backup-job", who, "backup job", true,
                                         "a backup job of vmrp's runs, but no vmrp does"));
     /* an in-place restore killed on its way: the domain's disks may be

@@ -13,7 +13,7 @@ PACKAGES="meson ninja-build pkg-config gcc libc6-dev
 libvirt-dev libjson-c-dev libglib2.0-dev libnbd-dev libxml2-dev libcunit1-dev
 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils qemu-block-extra
 libnbd-bin nbdkit busybox-static cpio gzip xz-utils zstd kmod qemu-guest-agent e2fsprogs
-coreutils findutils ca-certificates jq
+coreutils findutils ca-certificates jq gnutls-bin
 valgrind clang libclang-rt-14-dev
 virtnbdbackup time"
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "vmrp-cli.h"
+#include "vmrp-remote.h"
 #include "vmrp-backup.h"
 #include "vmrp-check.h"
 #include "vmrp-delete.h"
@@ -29,6 +30,9 @@ vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
     gboolean allow_fallback = FALSE;
     gboolean full = FALSE;
     gboolean async = FALSE;
+    gboolean no_tls = FALSE;
+    g_autofree char *tls_dir = NULL;
+    g_autofree char *ports = NULL;
     int timeout = 10;
     GOptionEntry entries[] = {
         { "consistency", 0, 0, G_OPTION_ARG_STRING, &consistency,
@@ -43,6 +47,14 @@ vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
           "leave these disks out of the point", "T,..." },
         { "agent-timeout", 0, 0, G_OPTION_ARG_INT, &timeout,
           "seconds to wait for each guest agent call (default 10)", "S" },
+        { "tls-dir", 0, 0, G_OPTION_ARG_FILENAME, &tls_dir,
+          "a domain on another host: vmrp's NBD client certificate (ca-cert.pem, "
+          "client-cert.pem, client-key.pem; default " VMRP_DEFAULT_TLS_DIR ")", "DIR" },
+        { "no-tls", 0, 0, G_OPTION_ARG_NONE, &no_tls,
+          "a domain on another host: read its disks over plain TCP", NULL },
+        { "nbd-ports", 0, 0, G_OPTION_ARG_STRING, &ports,
+          "a domain on another host: the TCP ports its export may use (default 10809-10999)",
+          "LO-HI" },
         { NULL }
     };
     g_auto(GStrv) excluded = NULL;
@@ -67,6 +79,19 @@ vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
                     "--agent-timeout must be between 1 and 3600 seconds");
         return false;
     }
+    if (ports && (sscanf(ports, "%d-%d", &opts.nbd_port_min, &opts.nbd_port_max) != 2 ||
+                  opts.nbd_port_min < 1 || opts.nbd_port_max > 65535 ||
+                  opts.nbd_port_min > opts.nbd_port_max ||
+                  strspn(ports, "0123456789-") != strlen(ports))) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "invalid --nbd-ports: expected LO-HI, ports from 1 to 65535");
+        return false;
+    }
+    if (tls_dir && no_tls) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "--tls-dir and --no-tls exclude "
+                    "each other");
+        return false;
+    }
     if (!(dom = vmrpCLILookupDomain(cli, argv[1], error)))
         return false;
     if (async) {
@@ -78,6 +103,8 @@ vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
     opts.full = full;
     opts.exclude = (const char *const *)excluded;
     opts.agent_timeout_s = timeout;
+    opts.tls_dir = tls_dir;
+    opts.no_tls = no_tls;
     opts.progress = backupProgress;
     opts.opaque = &progress;
 

@@ -10,6 +10,7 @@
 #include "vmrp-disk.h"
 #include "vmrp-error.h"
 #include "vmrp-names.h"
+#include "vmrp-remote.h"
 #include "vmrp-restore.h"
 #include "vmrp-rollback.h"
 
@@ -73,7 +74,8 @@ restoreFinalize(vmrpCLI *cli, const char *domain, GError **error)
     vmrpCLIProgress progress = { cli, -1, NULL };
     vmrpDiskCopyOptions copy = restoreCopyOptions(&progress);
 
-    if (!(repo = vmrpCLIOpenRepo(cli, false, error)) || !vmrpCLIConnect(cli, error))
+    if (!(repo = vmrpCLIOpenRepo(cli, false, error)) || !vmrpCLIConnect(cli, error) ||
+        !vmrpRemoteRefuse(cli->conn, "rp-restore", error))
         return false;
     uuid = vmrpRestoreFinalize(cli->conn, repo, domain, &copy, error);
     g_free(progress.last_target);
@@ -106,7 +108,8 @@ restoreQuickRollback(vmrpCLI *cli, const char *id, bool power_on, GError **error
     size_t i;
 
     if (!vmrpNameCheckPoint(id, error) ||
-        !(repo = vmrpCLIOpenRepo(cli, false, error)) || !vmrpCLIConnect(cli, error))
+        !(repo = vmrpCLIOpenRepo(cli, false, error)) || !vmrpCLIConnect(cli, error) ||
+        !vmrpRemoteRefuse(cli->conn, "rp-restore --quick-rollback", error))
         return false;
     opts.power_on = power_on;
     opts.copy = restoreCopyOptions(&progress);
@@ -236,7 +239,8 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
         return false;
     if (async)
         return vmrpCLIAsyncStart(cli, orig_argv, argv[1], false, error);
-    if (!(repo = vmrpCLIOpenRepo(cli, false, error)) || !vmrpCLIConnect(cli, error))
+    if (!(repo = vmrpCLIOpenRepo(cli, false, error)) || !vmrpCLIConnect(cli, error) ||
+        !vmrpRemoteRefuse(cli->conn, "rp-restore", error))
         return false;
 
     opts.in_place = !name && !keep_original;

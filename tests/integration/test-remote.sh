@@ -1,0 +1,138 @@
+#!/bin/bash
+# test-remote.sh: points of a domain on "another host" (issue 11, item 1):
+# this host reached as qemu+tcp://127.0.0.1:16599/system.  The export is then
+# served on TCP with TLS (libvirt's backup_tls_x509_cert_dir, set by the
+# test in qemu.conf) and vmrp reads it with its client certificate; a plain
+# TCP client is refused; a missing or wrong client certificate is a clear
+# error that leaves no job, no checkpoint and no point.  Certificates are
+# the test's own throwaway CA's (certtool).
+#
+# This test restarts libvirtd (listening on 127.0.0.1:16599 without auth, for
+# the test's time only) and restores its configuration when it ends: it runs
+# alone (integration tests are serial).
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+source "$(dirname "$0")/lib.sh"
+
+[ "$VMRP_FAULT_POINTS" = true ] || { echo "1..0 # SKIP needs a fault-point build"; exit 77; }
+command -v certtool >/dev/null || bail "certtool not found: run vm-images/prepare-host.sh"
+
+REMOTE=qemu+tcp://127.0.0.1:16599/system
+LOCAL=$VMRP_URI
+port=$((11000 + RANDOM % 1000))
+
+libvirtd_running() {
+  local pid
+  pid=$(cat /run/libvirtd.pid 2>/dev/null) && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = libvirtd ]
+}
+restart_libvirtd() {  # restart_libvirtd [libvirtd options]
+  if libvirtd_running; then
+    kill "$(cat /run/libvirtd.pid)"
+    for _ in $(seq 100); do libvirtd_running || break; sleep 0.1; done
+  fi
+  rm -f /run/libvirtd.pid
+  LIBVIRT_LOG_OUTPUTS="3:file:/var/log/libvirt/libvirtd.log" libvirtd -d "$@"
+  for _ in $(seq 240); do
+    virsh -q -c "$LOCAL" version >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  return 1
+}
+test_cleanup() {
+  export VMRP_URI=$LOCAL
+  if [ -f "$WORK/libvirtd.conf" ]; then
+    cp "$WORK/libvirtd.conf" /etc/libvirt/libvirtd.conf
+    cp "$WORK/qemu.conf" /etc/libvirt/qemu.conf
+    restart_libvirtd || echo "# could not start libvirtd again"
+  fi
+}
+
+# --- a throwaway CA, QEMU's server certificate, two client certificates ---
+pki=$WORK/pki
+mkdir -p "$pki/ca" "$pki/other" "$pki/server" "$pki/client" "$pki/wrong" "$pki/empty"
+cert() {  # cert DIR NAME CA-DIR TEMPLATE-LINES...
+  local dir=$1 name=$2 ca=$3
+  shift 3
+  printf '%s\n' "$@" >"$dir/$name.info"
+  certtool --generate-privkey --outfile "$dir/$name-key.pem" 2>/dev/null &&
+    certtool --generate-certificate --load-privkey "$dir/$name-key.pem" \
+      --load-ca-certificate "$ca/ca-cert.pem" --load-ca-privkey "$ca/ca-key.pem" \
+      --template "$dir/$name.info" --outfile "$dir/$name-cert.pem" 2>/dev/null
+}
+for ca in ca other; do
+  printf '%s\n' "cn = vmrp test $ca" ca cert_signing_key "expiration_days = 2" >"$pki/$ca/ca.info"
+  certtool --generate-privkey --outfile "$pki/$ca/ca-key.pem" 2>/dev/null &&
+    certtool --generate-self-signed --load-privkey "$pki/$ca/ca-key.pem" \
+      --template "$pki/$ca/ca.info" --outfile "$pki/$ca/ca-cert.pem" 2>/dev/null ||
+    bail "certtool: cannot make CA $ca"
+done
+cert "$pki/server" server "$pki/ca" "cn = 127.0.0.1" "ip_address = 127.0.0.1" \
+  "dns_name = localhost" tls_www_server encryption_key signing_key "expiration_days = 2" &&
+  cert "$pki/client" client "$pki/ca" "cn = vmrp" tls_www_client encryption_key signing_key \
+    "expiration_days = 2" &&
+  cert "$pki/wrong" client "$pki/other" "cn = vmrp" tls_www_client encryption_key \
+    signing_key "expiration_days = 2" || bail "certtool: cannot make the certificates"
+cp "$pki/ca/ca-cert.pem" "$pki/server/" && cp "$pki/ca/ca-cert.pem" "$pki/client/" &&
+  cp "$pki/ca/ca-cert.pem" "$pki/wrong/"
+chown -R libvirt-qemu "$pki/server" && chmod 700 "$pki/server"
+
+# --- libvirtd listening on loopback TCP; QEMU's backup TLS ---
+cp /etc/libvirt/libvirtd.conf "$WORK/libvirtd.conf" && cp /etc/libvirt/qemu.conf "$WORK/qemu.conf"
+cat >>/etc/libvirt/libvirtd.conf <<EOC
+listen_tls = 0
+listen_tcp = 1
+listen_addr = "127.0.0.1"
+tcp_port = "16599"
+auth_tcp = "none"
+EOC
+cat >>/etc/libvirt/qemu.conf <<EOC
+backup_tls_x509_cert_dir = "$pki/server"
+backup_tls_x509_verify = 1
+EOC
+restart_libvirtd --listen && virsh -q -c "$REMOTE" version >/dev/null
+check "libvirtd answers on $REMOTE"
+
+vm=$(new_vm a)
+export VMRP_URI=$REMOTE
+exact_point "$vm" p1 --tls-dir "$pki/client" --nbd-ports "$port-$port"
+check "a full point of the domain through $REMOTE"
+guest "$vm" exec -- /bin/sh -c 'dd if=/dev/urandom of=/data/new bs=64k count=8 conv=fsync 2>/dev/null'
+exact_point "$vm" p2 --tls-dir "$pki/client" --nbd-ports "$port-$port" &&
+  [ "$(point_field "$(point_of p2)" .kind)" = incremental ]
+check "and an increment"
+export VMRP_URI=$LOCAL
+restores_exact p1 && restores_exact p2
+check "both restore bit for bit"
+export VMRP_URI=$REMOTE
+
+# while a job hangs: the export is TCP with TLS
+job=$(VMRP_FAULT=after-job-start:hang VMRP_FAULT_REACHED="$WORK/fault-reached" \
+      vmrp --json rp-create "$vm" --consistency crash --async --tls-dir "$pki/client" \
+        --nbd-ports "$port-$port" | jq -r .job)
+wait_reached after-job-start || bail "the job did not start"
+virsh -q -c "$REMOTE" backup-dumpxml "$vm" >"$WORK/job.xml"
+grep "<server" "$WORK/job.xml" | grep "transport='tcp'" | grep "tls='yes'" |
+  grep -q "port='$port'"
+check "the backup job serves on TCP port $port with TLS"
+! nbdinfo --size "nbd://127.0.0.1:$port/vda" >/dev/null 2>&1 &&
+  nbdinfo --size "nbds://127.0.0.1:$port/vda?tls-certificates=$pki/client" >/dev/null
+check "a plain TCP client is refused; one with the client certificate reads"
+! nbdinfo --size "nbds://127.0.0.1:$port/vda?tls-certificates=$pki/wrong" >/dev/null 2>&1
+check "a client certificate from another CA is refused"
+vmrp job-abort "$job" >/dev/null && ! virsh -q -c "$REMOTE" domjobinfo "$vm" | grep -q Backup
+check "job-abort ends the remote job"
+
+before=$(state_snapshot)
+expect_error "$WORK/e1" vmrp rp-create "$vm" --consistency crash --tls-dir "$pki/empty"
+check "no client certificate: one clear error"
+grep -q "client-cert.pem\|ca-cert.pem" "$WORK/e1"
+check "naming the missing file"
+expect_error "$WORK/e2" vmrp rp-create "$vm" --consistency crash --tls-dir "$pki/wrong" \
+  --nbd-ports "$port-$port"
+check "a client certificate the server does not trust: one clear error"
+[ "$before" = "$(state_snapshot)" ] && ! virsh -q -c "$REMOTE" domjobinfo "$vm" | grep -q Backup
+check "and no job, no checkpoint, no point is left"
+expect_error "$WORK/e3" vmrp rp-restore "$(point_of p2)" --name "$TEST_ID-x" &&
+  grep -q "this host's files only" "$WORK/e3"
+check "rp-restore through a remote connection is refused, in words"
+export VMRP_URI=$LOCAL
