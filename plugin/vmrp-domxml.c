@@ -290,8 +290,10 @@ setChildText(xmlNodePtr parent, const char *name, const char *text)
     return xmlNodeAddContent(node, BAD_CAST text), true;
 }
 
+/* The disk's source becomes the file @path, or with @pool the volume
+ * @path of that storage pool. */
 static bool
-rewriteDisk(xmlNodePtr disk, const char *path, const char *format)
+rewriteDiskAt(xmlNodePtr disk, const char *pool, const char *path, const char *format)
 {
     xmlNodePtr source = NULL;
     xmlNodePtr driver = childElement(disk, "driver");
@@ -304,10 +306,12 @@ rewriteDisk(xmlNodePtr disk, const char *path, const char *format)
     removeChildren(disk, "backingStore");
     removeChildren(disk, "mirror");
     removeChildren(disk, "source");
-    if (!xmlSetProp(disk, BAD_CAST "type", BAD_CAST "file"))
+    if (!xmlSetProp(disk, BAD_CAST "type", BAD_CAST (pool ? "volume" : "file")))
         return false;
     if (!(source = xmlNewNode(NULL, BAD_CAST "source")) ||
-        !xmlSetProp(source, BAD_CAST "file", BAD_CAST path))
+        (pool ? !xmlSetProp(source, BAD_CAST "pool", BAD_CAST pool) ||
+                !xmlSetProp(source, BAD_CAST "volume", BAD_CAST path)
+              : !xmlSetProp(source, BAD_CAST "file", BAD_CAST path)))
         return false;
     keep = driver ? driver : childElement(disk, "target");
     if (driver)
@@ -325,6 +329,12 @@ rewriteDisk(xmlNodePtr disk, const char *path, const char *format)
         xmlSetProp(driver, BAD_CAST "type", BAD_CAST format);
     }
     return true;
+}
+
+static bool
+rewriteDisk(xmlNodePtr disk, const char *path, const char *format)
+{
+    return rewriteDiskAt(disk, NULL, path, format);
 }
 
 /* A unix channel whose socket path libvirt generated for the original. */
@@ -429,6 +439,37 @@ vmrpDomainXmlPrepareClone(vmrpDomainXml *dom,
 
  oom:
     g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "out of memory rewriting domain XML");
+    return false;
+}
+
+bool
+vmrpDomainXmlSetDiskVolume(vmrpDomainXml *dom,
+                           const char *target,
+                           const char *pool,
+                           const char *volume,
+                           const char *format,
+                           GError **error)
+{
+    xmlNodePtr devices = childElement(dom->root, "devices");
+    xmlNodePtr cur;
+
+    for (cur = devices ? devices->children : NULL; cur; cur = cur->next) {
+        g_autofree char *dev = NULL;
+
+        if (!isElement(cur, "disk"))
+            continue;
+        dev = attribute(childElement(cur, "target"), "dev");
+        if (g_strcmp0(dev, target) != 0)
+            continue;
+        if (!rewriteDiskAt(cur, pool, volume, format)) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED,
+                        "out of memory rewriting domain XML");
+            return false;
+        }
+        return true;
+    }
+    g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND, "the domain XML has no disk '%s'",
+                target);
     return false;
 }
 

@@ -69,4 +69,13 @@ bool vmrpDomainXmlSetDiskSource(vmrpDomainXml *dom,
                                 bool no_relabel,
                                 GError **error);
 
+/* Points the disk @target at volume @volume of storage pool @pool, of
+ * @format, as vmrpDomainXmlSetDiskSource does for a file. */
+bool vmrpDomainXmlSetDiskVolume(vmrpDomainXml *dom,
+                                const char *target,
+                                const char *pool,
+                                const char *volume,
+                                const char *format,
+                                GError **error);
+
 char *vmrpDomainXmlFormat(vmrpDomainXml *dom);

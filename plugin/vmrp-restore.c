@@ -32,6 +32,7 @@
 #include "vmrp-instant.h"
 #include "vmrp-names.h"
 #include "vmrp-run.h"
+#include "vmrp-state.h"
 #include "vmrp-volume.h"
 
 #define DOMAIN_XML_MAX (16 * 1024 * 1024)
@@ -44,6 +45,8 @@ typedef struct {
     char *file;        /* in place: the file written: dest, or the file its link names */
     char *format;      /* of dest */
     char *aside;       /* in place: where the original's file is set aside */
+    char *volume;      /* --pool: the new volume's name; file is a local copy sent there */
+    bool volume_made;
     uint64_t size;
     bool created;      /* dest was made */
     bool set_aside;    /* the original's file was renamed to aside */
@@ -73,6 +76,7 @@ typedef struct {
     GPtrArray *live_disks;      /* of vmrpDomainDisk: the domain's disks as libvirt has them */
 
     vmrpInstant *instant;
+    char *upload_dir;           /* --pool: the local copies before they are sent */
     virDomainPtr dom;           /* the restored domain */
     char uuid[VIR_UUID_STRING_BUFLEN];
 
@@ -94,6 +98,7 @@ restoreDiskClear(restoreDisk *rd)
     g_free(rd->file);
     g_free(rd->format);
     g_free(rd->aside);
+    g_free(rd->volume);
 }
 
 void
@@ -126,6 +131,9 @@ restoreStateClear(restoreState *st)
     g_free(st->orig_xml);
     g_clear_pointer(&st->checkpoints, g_ptr_array_unref);
     vmrpInstantFree(st->instant);
+    if (st->upload_dir)
+        vmrpFileRemoveTree(st->upload_dir, NULL);
+    g_free(st->upload_dir);
     if (st->dom)
         virDomainFree(st->dom);
 }
@@ -311,6 +319,16 @@ restorePlanDisks(restoreState *st, GError **error)
             rd.dest = g_strdup(xdisk->source);
             rd.file = g_strdup(xdisk->source);
             rd.aside = g_strdup_printf("%s.vmrp-old-%s", rd.dest ? rd.dest : "", st->id);
+        } else if (opts->pool) {
+            rd.volume = g_strdup_printf("%s-%s.%s", st->name, pdisk->target,
+                                        g_str_equal(rd.format, "raw") ? "img" : "qcow2");
+            rd.dest = g_strdup_printf("%s/%s", opts->pool, rd.volume);
+            g_array_append_val(st->disks, rd);
+            rdp = &g_array_index(st->disks, restoreDisk, st->disks->len - 1);
+            if (!restoreCheckImage(st, rdp->target, rdp->image, error) ||
+                !vmrpVolumeCheckFree(st->conn, opts->pool, rdp->volume, error))
+                return false;
+            continue;
         } else {
             g_autofree char *file = g_strdup_printf("%s-%s.%s", st->name, pdisk->target,
                                                     g_str_equal(rd.format, "raw") ? "img"
@@ -388,6 +406,12 @@ restoreFormatCloneXML(restoreState *st, GError **error)
     if (!vmrpDomainXmlPrepareClone(st->domxml, st->name, sources, formats,
                                    (const char *const *)drop, error))
         return NULL;
+    for (i = 0; st->opts->pool && i < st->disks->len; i++) {
+        restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
+        if (!vmrpDomainXmlSetDiskVolume(st->domxml, rd->target, st->opts->pool, rd->volume,
+                                        rd->format, error))
+            return NULL;
+    }
     if (st->opts->instant) {
         for (i = 0; i < st->disks->len; i++) {
             restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
@@ -690,11 +714,30 @@ restoreMakeDisks(restoreState *st, GError **error)
             rd->created = true;
             continue;
         }
+        if (rd->volume) {
+            g_autofree char *name = g_strdup_printf("upload-%s", st->name);
+
+            if (!st->upload_dir &&
+                !(st->upload_dir = vmrpStateMakeRootJobDir(name, NULL, NULL, error)))
+                return false;
+            rd->file = g_build_filename(st->upload_dir, rd->volume, NULL);
+        }
         rd->created = true;
         if (!vmrpDiskConvert(rd->image, rd->file, rd->format, rd->target, rd->size,
                              &opts->copy, error)) {
             g_prefix_error(error, "cannot restore disk %s: ", rd->target);
             return false;
+        }
+        if (rd->volume) {
+            char *path = vmrpVolumeUpload(st->conn, opts->pool, rd->volume, rd->format,
+                                          rd->size, rd->file, error);
+            if (!path)
+                return false;
+            rd->volume_made = true;
+            g_free(rd->dest);
+            rd->dest = path;
+            unlink(rd->file);
+            rd->created = false;
         }
         /* in place, the file is the original's again: its owner and mode */
         if (rd->set_aside && !restoreGiveOwner(rd, error))
@@ -788,6 +831,8 @@ restoreRollback(restoreState *st)
 
         if (rd->created && unlink(rd->file) < 0 && errno != ENOENT)
             g_warning("cannot remove %s: %s", rd->file, g_strerror(errno));
+        if (rd->volume_made)
+            vmrpVolumeDelete(st->conn, st->opts->pool, rd->volume);
         if (rd->set_aside && rename(rd->aside, rd->file) < 0)
             g_warning("cannot put %s back: %s", rd->file, g_strerror(errno));
     }
@@ -948,6 +993,12 @@ vmrpRestoreRun(virConnectPtr conn,
     if (!opts->in_place && domainExists(conn, st.name)) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_EXISTS,
                     "domain '%s' already exists: choose another --name", st.name);
+        goto cleanup;
+    }
+    if (opts->pool && (opts->in_place || opts->instant || opts->disk_dir)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "--pool makes new volumes for a domain beside the original: not with an "
+                    "in-place, --instant or --disk-dir restore");
         goto cleanup;
     }
     if (!opts->in_place && opts->disk_dir && !g_file_test(opts->disk_dir, G_FILE_TEST_IS_DIR)) {

@@ -21,6 +21,8 @@ typedef struct {
     bool in_place;           /* replace the original (Veeam's KeepOriginalVM=false) */
     const char *name;        /* beside: the new domain's name; NULL: generated */
     const char *disk_dir;    /* beside: where its disks go; NULL: beside the originals */
+    const char *pool;        /* beside: new volumes in this storage pool instead, filled
+                              * through libvirt (the host @conn is to, remote or not) */
     bool power_on;           /* start it once restored */
     bool instant;            /* run at once on overlays backed by the point's images
                               * (implies power_on) */

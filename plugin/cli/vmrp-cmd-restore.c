@@ -160,6 +160,7 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
     gboolean instant = FALSE;
     gboolean finalize = FALSE;
     gboolean async = FALSE;
+    g_autofree char *pool = NULL;
     int shutdown_timeout = VMRP_RESTORE_SHUTDOWN_TIMEOUT_S;
     GOptionEntry entries[] = {
         { "name", 0, 0, G_OPTION_ARG_STRING, &name,
@@ -170,6 +171,8 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
           "start the restored domain", NULL },
         { "disk-dir", 0, 0, G_OPTION_ARG_FILENAME, &disk_dir,
           "beside: folder of the restored disks (default: beside the originals)", "DIR" },
+        { "pool", 0, 0, G_OPTION_ARG_STRING, &pool,
+          "beside: new volumes in this libvirt storage pool (also on another host)", "POOL" },
         { "instant", 0, 0, G_OPTION_ARG_NONE, &instant,
           "run the restored domain at once on overlays over the point's images", NULL },
         { "finalize", 0, 0, G_OPTION_ARG_NONE, &finalize,
@@ -197,7 +200,8 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
                       entries, &argc, &argv, 1, 1, error))
         return false;
     if (finalize) {
-        if (name || keep_original || power_on || disk_dir || instant || quick_rollback) {
+        if (name || keep_original || power_on || disk_dir || instant || quick_rollback ||
+            pool) {
             g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
                         "--finalize DOMAIN takes no other option than --async");
             return false;
@@ -213,10 +217,10 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
         return false;
     }
     if (quick_rollback) {
-        if (instant || disk_dir) {
+        if (instant || disk_dir || pool) {
             g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
                         "--quick-rollback writes back into the domain's own disks: it takes "
-                        "no --instant or --disk-dir");
+                        "no --instant, --disk-dir or --pool");
             return false;
         }
         if (async)
@@ -239,11 +243,18 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
         return false;
     if (async)
         return vmrpCLIAsyncStart(cli, orig_argv, argv[1], false, error);
+    if (pool && !name && !keep_original) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "--pool is for a restore beside the original (--name or --keep-original)");
+        return false;
+    }
+    /* through a connection to another host, only new volumes can be written */
     if (!(repo = vmrpCLIOpenRepo(cli, false, error)) || !vmrpCLIConnect(cli, error) ||
-        !vmrpRemoteRefuse(cli->conn, "rp-restore", error))
+        (!pool && !vmrpRemoteRefuse(cli->conn, "rp-restore without --pool", error)))
         return false;
 
     opts.in_place = !name && !keep_original;
+    opts.pool = pool;
     opts.name = name;
     opts.disk_dir = disk_dir;
     opts.power_on = power_on;

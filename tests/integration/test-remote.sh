@@ -40,6 +40,7 @@ restart_libvirtd() {  # restart_libvirtd [libvirtd options]
 }
 test_cleanup() {
   export VMRP_URI=$LOCAL
+  virsh -q -c "$LOCAL" pool-destroy "$TEST_ID-pool" >/dev/null 2>&1
   if [ -f "$WORK/libvirtd.conf" ]; then
     cp "$WORK/libvirtd.conf" /etc/libvirt/libvirtd.conf
     cp "$WORK/qemu.conf" /etc/libvirt/qemu.conf
@@ -132,6 +133,29 @@ expect_error "$WORK/e2" vmrp rp-create "$vm" --consistency crash --tls-dir "$pki
 check "a client certificate the server does not trust: one clear error"
 [ "$before" = "$(state_snapshot)" ] && ! virsh -q -c "$REMOTE" domjobinfo "$vm" | grep -q Backup
 check "and no job, no checkpoint, no point is left"
+# restores through a storage pool of the remote host: new volumes, uploaded
+pool="$TEST_ID-pool"
+mkdir -p "$WORK/pool"
+virsh -q -c "$REMOTE" pool-create-as "$pool" dir --target "$WORK/pool" >/dev/null
+check "a storage pool on the remote host"
+out=$(vmrp --json rp-restore "$(point_of p2)" --name "$TEST_ID-r" --pool "$pool" --power-on)
+check "rp-restore --pool through $REMOTE"
+vol=$(virsh -q -c "$REMOTE" vol-path --pool "$pool" "$TEST_ID-r-vda.qcow2") &&
+  [ "$(jq -r '.disks[0]' <<<"$out")" = "vda=$vol" ] &&
+  virsh -q -c "$REMOTE" dumpxml "$TEST_ID-r" |
+    grep -q "<source pool='$pool' volume='$TEST_ID-r-vda.qcow2'" &&
+  qemu-img compare -q -U "$WORK/ref/p2-vda.raw" "$vol" &&
+  [ "$(virsh -q -c "$REMOTE" domstate "$TEST_ID-r")" = running ]
+check "the new domain runs on a volume of the pool holding the point's disk bit for bit"
+before=$(state_snapshot; virsh -q -c "$REMOTE" vol-list "$pool")
+expect_error "$WORK/e4" vmrp rp-restore "$(point_of p2)" --name "$TEST_ID-r2" --pool nosuchpool &&
+  virsh -q -c "$REMOTE" vol-create-as "$pool" "$TEST_ID-r2-vda.qcow2" 1M >/dev/null &&
+  before=$(state_snapshot; virsh -q -c "$REMOTE" vol-list "$pool") &&
+  expect_error "$WORK/e5" vmrp rp-restore "$(point_of p2)" --name "$TEST_ID-r2" --pool "$pool" &&
+  [ "$before" = "$(state_snapshot; virsh -q -c "$REMOTE" vol-list "$pool")" ]
+check "an unknown pool, a volume name taken: one error each, nothing made"
+virsh -q -c "$REMOTE" destroy "$TEST_ID-r" >/dev/null 2>&1
+virsh -q -c "$REMOTE" pool-destroy "$pool" >/dev/null
 expect_error "$WORK/e3" vmrp rp-restore "$(point_of p2)" --name "$TEST_ID-x" &&
   grep -q "this host's files only" "$WORK/e3"
 check "rp-restore through a remote connection is refused, in words"
