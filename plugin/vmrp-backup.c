@@ -689,8 +689,7 @@ backupCopyDisk(backupState *st, backupDisk *bd, GError **error)
     vmrpNbdAddress addr = { .socket_path = st->socket, .host = st->tcp_host,
                             .port = st->tcp_port,
                             .tls_dir = st->opts->no_tls ? NULL :
-                                       st->opts->tls_dir ? st->opts->tls_dir :
-                                       VMRP_DEFAULT_TLS_DIR };
+                                       vmrpRemoteTLSDir(st->opts->tls_dir) };
 
     if (!(src = vmrpNbdSourceOpenAt(&addr, pdisk->target, bitmap, error))) {
         if (addr.host && addr.tls_dir)
@@ -855,8 +854,7 @@ vmrpBackupPrepare(virDomainPtr dom, const vmrpBackupOptions *opts, GError **erro
         int lo = opts->nbd_port_min > 0 ? opts->nbd_port_min : 10809;
         int hi = opts->nbd_port_max > 0 ? opts->nbd_port_max : 10999;
 
-        if (!opts->no_tls &&
-            !vmrpRemoteCheckTLSDir(opts->tls_dir ? opts->tls_dir : VMRP_DEFAULT_TLS_DIR, error))
+        if (!opts->no_tls && !vmrpRemoteCheckTLSDir(vmrpRemoteTLSDir(opts->tls_dir), error))
             return NULL;
         st->tcp_port = g_strdup_printf("%d", g_random_int_range(lo, hi + 1));
     }
@@ -948,11 +946,13 @@ vmrpPoint *
 vmrpBackupRun(vmrpBackup *st, vmrpRepo *repo, GError **error)
 {
     vmrpPoint *point = st->point;
+    virConnectPtr conn = virDomainGetConnect(st->dom);
+    g_autofree char *hostname = virConnectGetHostname(conn);
     int lock;
     bool ok;
 
-    if (!vmrpRepoEnsureCollection(repo, point->domain_name, point->domain_uuid, &st->note,
-                                  error))
+    if (!vmrpRepoEnsureCollection(repo, point->domain_name, point->domain_uuid, st->uri,
+                                  hostname, &st->note, error))
         return NULL;
     if ((lock = vmrpRepoLockCollection(repo, point->domain_uuid, error)) < 0)
         return NULL;

@@ -31,7 +31,7 @@ typedef struct {
     /* a domain on another host (vmrpRemoteHost): the export is served on TCP
      * at a port from [nbd_port_min, nbd_port_max] (0: 10809-10999), with TLS
      * (libvirt's backup_tls_x509_cert_dir on that host; vmrp's client
-     * certificate from tls_dir, NULL: VMRP_DEFAULT_TLS_DIR) unless no_tls */
+     * certificate from tls_dir, NULL: vmrpRemoteTLSDir's default) unless no_tls */
     const char *tls_dir;
     bool no_tls;
     int nbd_port_min;

@@ -8,6 +8,14 @@
 #include "vmrp-remote.h"
 #include "vmrp-error.h"
 
+const char *
+vmrpRemoteTLSDir(const char *given)
+{
+    const char *env = g_getenv("VMRP_TLS_DIR");
+
+    return given ? given : env && *env ? env : VMRP_DEFAULT_TLS_DIR;
+}
+
 char *
 vmrpRemoteHost(virConnectPtr conn)
 {

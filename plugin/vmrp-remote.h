@@ -18,6 +18,10 @@
  * runs QEMU domains has; libvirt creates them and removes them at the end. */
 #define VMRP_REMOTE_SCRATCH_DIR "/var/lib/libvirt/qemu"
 
+/* The folder of vmrp's NBD client certificate: @given (--tls-dir), else
+ * $VMRP_TLS_DIR, else VMRP_DEFAULT_TLS_DIR. */
+const char *vmrpRemoteTLSDir(const char *given);
+
 /* The host @conn's URI names (qemu+tcp://HOST/system, qemu+ssh://u@HOST/...),
  * or NULL when the connection is to this host (qemu:///system). */
 char *vmrpRemoteHost(virConnectPtr conn);

@@ -173,8 +173,8 @@ collectionPath(vmrpRepo *repo, const char *uuid, const char *sub)
 }
 
 bool
-vmrpRepoEnsureCollection(vmrpRepo *repo, const char *name, const char *uuid, char **ret_note,
-                         GError **error)
+vmrpRepoEnsureCollection(vmrpRepo *repo, const char *name, const char *uuid, const char *uri,
+                         const char *hostname, char **ret_note, GError **error)
 {
     g_autoptr(GError) local = NULL;
     g_autofree char *dir = collectionPath(repo, uuid, NULL);
@@ -214,8 +214,14 @@ vmrpRepoEnsureCollection(vmrpRepo *repo, const char *name, const char *uuid, cha
                                         "policy", local->message, aside);
     }
     if (obj) {
+        json_object *u = NULL, *h = NULL;
+
         if (json_object_object_get_ex(obj, "name", &val) &&
-            g_strcmp0(json_object_get_string(val), name) == 0) {
+            g_strcmp0(json_object_get_string(val), name) == 0 &&
+            (!uri || (json_object_object_get_ex(obj, "uri", &u) &&
+                      g_strcmp0(json_object_get_string(u), uri) == 0)) &&
+            (!hostname || (json_object_object_get_ex(obj, "hostname", &h) &&
+                           g_strcmp0(json_object_get_string(h), hostname) == 0))) {
             json_object_put(obj);
             return true;
         }
@@ -225,9 +231,14 @@ vmrpRepoEnsureCollection(vmrpRepo *repo, const char *name, const char *uuid, cha
         json_object_object_add(obj, "format", json_object_new_int(REPO_FORMAT));
         json_object_object_add(obj, "created", json_object_new_string(created));
     }
-    /* a renamed domain: its name changes, everything else (the policy) stays */
+    /* a renamed domain: its name changes, everything else (the policy) stays;
+     * so does a domain that moved to another host */
     json_object_object_add(obj, "name", json_object_new_string(name));
     json_object_object_add(obj, "uuid", json_object_new_string(uuid));
+    if (uri)
+        json_object_object_add(obj, "uri", json_object_new_string(uri));
+    if (hostname)
+        json_object_object_add(obj, "hostname", json_object_new_string(hostname));
     text = jsonText(obj);
     return vmrpFileWriteAtomic(manifest, text, strlen(text), 0600, error);
 }
@@ -363,6 +374,25 @@ vmrpRepoListCollections(vmrpRepo *repo, GError **error)
         g_ptr_array_add(ret, pair);
     }
     return g_steal_pointer(&ret);
+}
+
+char *
+vmrpRepoGetCollectionURI(vmrpRepo *repo, const char *uuid)
+{
+    g_autofree char *manifest = NULL;
+    json_object *obj;
+    json_object *val;
+    char *uri = NULL;
+
+    if (!g_uuid_string_is_valid(uuid))
+        return NULL;
+    manifest = collectionPath(repo, uuid, "collection.json");
+    if (!(obj = readFormatted(manifest, REPO_FORMAT, NULL)))
+        return NULL;
+    if (json_object_object_get_ex(obj, "uri", &val) && json_object_is_type(val, json_type_string))
+        uri = g_strdup(json_object_get_string(val));
+    json_object_put(obj);
+    return uri;
 }
 
 char *

@@ -28,11 +28,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpRepo, vmrpRepoFree)
 
 const char *vmrpRepoGetPath(vmrpRepo *repo);
 
-/* Makes (or updates the name of) the collection of a domain.  A damaged
+/* Makes (or updates the name, and the host, of) the collection of a domain:
+ * @uri is the libvirt URI that reaches it (run-policies uses it), @hostname
+ * that host's name; either may be NULL (kept as it was).  A damaged
  * collection.json is moved aside to collection.json.damaged and made anew;
  * @ret_note (may be NULL) then says so. */
 bool vmrpRepoEnsureCollection(vmrpRepo *repo, const char *name, const char *uuid,
-                              char **ret_note, GError **error);
+                              const char *uri, const char *hostname, char **ret_note,
+                              GError **error);
+
+/* The libvirt URI recorded for collection @uuid, or NULL (none recorded,
+ * or an unreadable collection.json). */
+char *vmrpRepoGetCollectionURI(vmrpRepo *repo, const char *uuid);
 
 /* The collection's policy (policy/vmrp-policy.h's text form; NULL: none)
  * and whether a point is taken when its domain starts (the libvirt hook). */

@@ -49,7 +49,8 @@ vmrpCmdRpCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
           "seconds to wait for each guest agent call (default 10)", "S" },
         { "tls-dir", 0, 0, G_OPTION_ARG_FILENAME, &tls_dir,
           "a domain on another host: vmrp's NBD client certificate (ca-cert.pem, "
-          "client-cert.pem, client-key.pem; default " VMRP_DEFAULT_TLS_DIR ")", "DIR" },
+          "client-cert.pem, client-key.pem; default $VMRP_TLS_DIR, then "
+          VMRP_DEFAULT_TLS_DIR ")", "DIR" },
         { "no-tls", 0, 0, G_OPTION_ARG_NONE, &no_tls,
           "a domain on another host: read its disks over plain TCP", NULL },
         { "nbd-ports", 0, 0, G_OPTION_ARG_STRING, &ports,

@@ -11,6 +11,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <libvirt/virterror.h>
+
 #include "vmrp-cli.h"
 #include "vmrp-access.h"
 #include "vmrp-agent.h"
@@ -56,6 +58,8 @@ collectionOf(vmrpCLI *cli, virDomainPtr dom, const char *domain, vmrpRepo **ret_
 {
     char uuid[VIR_UUID_STRING_BUFLEN];
     g_autofree char *note = NULL;
+    g_autofree char *uri = NULL;
+    g_autofree char *hostname = NULL;
 
     if (!(*ret_repo = vmrpCLIOpenRepo(cli, dom != NULL, error))) {
         if (!dom)
@@ -68,7 +72,11 @@ collectionOf(vmrpCLI *cli, virDomainPtr dom, const char *domain, vmrpRepo **ret_
         vmrpErrorFromLibvirt(error, "cannot read the domain's uuid");
         return NULL;
     }
-    if (!vmrpRepoEnsureCollection(*ret_repo, virDomainGetName(dom), uuid, &note, error))
+    /* the host that run-policies reaches the domain on */
+    uri = virConnectGetURI(virDomainGetConnect(dom));
+    hostname = virConnectGetHostname(virDomainGetConnect(dom));
+    if (!vmrpRepoEnsureCollection(*ret_repo, virDomainGetName(dom), uuid, uri, hostname,
+                                  &note, error))
         return NULL;
     if (note)
         fprintf(stderr, "note: %s\n", note);
@@ -182,8 +190,8 @@ vmrpCmdPolicyShow(vmrpCLI *cli, int argc, char **argv, GError **error)
 
 /* Applies the retention of @policy to the collection; with @dry_run only says. */
 static bool
-pruneCollection(vmrpCLI *cli, vmrpRepo *repo, const char *uuid, const vmrpPolicy *policy,
-                bool dry_run, GError **error)
+pruneCollection(vmrpCLI *cli, virConnectPtr conn, vmrpRepo *repo, const char *uuid,
+                const vmrpPolicy *policy, bool dry_run, GError **error)
 {
     g_autoptr(GPtrArray) points = NULL;
     g_autofree vmrpRetentionPoint *rp = NULL;
@@ -234,7 +242,7 @@ pruneCollection(vmrpCLI *cli, vmrpRepo *repo, const char *uuid, const vmrpPolicy
         const char *what = dec[i].keep ? "keep" : (dry_run ? "would remove" : "remove");
 
         if (!dec[i].keep && !dry_run) {
-            g_autoptr(vmrpDeleteResult) res = vmrpDeletePoint(cli->conn, repo, rp[i].id, error);
+            g_autoptr(vmrpDeleteResult) res = vmrpDeletePoint(conn, repo, rp[i].id, error);
             ok = res != NULL;
         }
         if (arr) {
@@ -292,14 +300,14 @@ vmrpCmdPrune(vmrpCLI *cli, int argc, char **argv, GError **error)
         !(policy = loadPolicy(repo, uuid, NULL, error)))
         return false;
     vmrpCLIConnect(cli, NULL);   /* for the checkpoints; the domain may be gone */
-    return pruneCollection(cli, repo, uuid, policy, dry_run, error);
+    return pruneCollection(cli, cli->conn, repo, uuid, policy, dry_run, error);
 }
 
 /* One collection's due point and prune; a line on stdout says what happened.
  * With @simulated, @now is a test's clock, and the point is made at @now. */
 static bool
-runPolicy(vmrpCLI *cli, vmrpRepo *repo, const char *uuid, const char *name, gint64 now,
-          bool simulated, GError **error)
+runPolicy(vmrpCLI *cli, virConnectPtr conn, vmrpRepo *repo, const char *uuid, const char *name,
+          gint64 now, bool simulated, GError **error)
 {
     g_autoptr(vmrpPolicy) policy = NULL;
     g_autoptr(GPtrArray) points = NULL;
@@ -334,7 +342,7 @@ runPolicy(vmrpCLI *cli, vmrpRepo *repo, const char *uuid, const char *name, gint
     }
     if (!vmrpScheduleIsDue(&policy->schedule, tz, last, now)) {
         printf("%s: not due\n", name);
-    } else if (!(dom = virDomainLookupByUUIDString(cli->conn, uuid))) {
+    } else if (!(dom = virDomainLookupByUUIDString(conn, uuid))) {
         printf("%s: domain gone, no point taken\n", name);
     } else {
         opts.consistency = policy->consistency;
@@ -354,36 +362,99 @@ runPolicy(vmrpCLI *cli, vmrpRepo *repo, const char *uuid, const char *name, gint
     }
     if (!policy->retention.keep_all) {
         g_clear_error(&local);
-        if (!pruneCollection(cli, repo, uuid, policy, false, &local))
+        if (!pruneCollection(cli, conn, repo, uuid, policy, false, &local))
             printf("%s: prune failed: %s\n", name, local->message);
     }
     return true;
+}
+
+/* One host's collections, visited in one go over one connection. */
+typedef struct {
+    vmrpCLI *cli;
+    vmrpRepo *repo;
+    char *uri;
+    GPtrArray *collections;    /* of char ** {uuid, name}, borrowed */
+    gint64 now;
+    bool simulated;
+    bool ok;
+    GError *error;
+} runHost;
+
+static void
+runHostFree(runHost *h)
+{
+    g_free(h->uri);
+    g_ptr_array_unref(h->collections);
+    g_clear_error(&h->error);
+    g_free(h);
+}
+
+static void
+runHostVisit(gpointer data, gpointer unused G_GNUC_UNUSED)
+{
+    runHost *h = data;
+    virConnectPtr conn = NULL;
+    bool own = false;
+    size_t i;
+
+    if (g_strcmp0(h->uri, h->cli->uri) == 0 && h->cli->conn) {
+        conn = h->cli->conn;
+    } else if ((conn = virConnectOpen(h->uri))) {
+        own = true;
+    } else {
+        /* a host that does not answer: its domains are said, and tried next run */
+        for (i = 0; i < h->collections->len; i++)
+            printf("%s: host %s unreachable, no point taken, retried next run: %s\n",
+                   ((char **)g_ptr_array_index(h->collections, i))[1], h->uri,
+                   virGetLastErrorMessage());
+        h->ok = true;
+        return;
+    }
+    h->ok = true;
+    for (i = 0; h->ok && i < h->collections->len; i++) {
+        char **pair = g_ptr_array_index(h->collections, i);
+        h->ok = runPolicy(h->cli, conn, h->repo, pair[0], pair[1], h->now, h->simulated,
+                          &h->error);
+    }
+    if (own)
+        virConnectClose(conn);
 }
 
 bool
 vmrpCmdRunPolicies(vmrpCLI *cli, int argc, char **argv, GError **error)
 {
     gint64 now = 0;
+    int parallel = 1;
     GOptionEntry entries[] = {
         { "now", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT64, &now,
           "the time to act as if it were (seconds since the epoch; for tests): "
           "points taken are stamped with it", "T" },
+        { "parallel", 0, 0, G_OPTION_ARG_INT, &parallel,
+          "visit up to N hosts at once (default 1: one after the other)", "N" },
         { NULL }
     };
     g_autoptr(vmrpRepo) repo = NULL;
     g_autoptr(GPtrArray) collections = NULL;
+    g_autoptr(GPtrArray) hosts = g_ptr_array_new_with_free_func((GDestroyNotify)runHostFree);
     g_autofree char *lock_path = NULL;
     int lock;
-    size_t i;
+    size_t i, j;
     bool ok = true;
     bool simulated;
 
     if (!vmrpCLIParse("run-policies", "", "Take every due point, then prune, for every "
-                      "domain with a policy.  Safe to run every minute from cron or a "
+                      "domain with a policy, on the host its collection records (one "
+                      "connection per host).  Safe to run every minute from cron or a "
                       "timer: overlapping runs do nothing.", entries, &argc, &argv, 0, 0, error))
         return false;
-    if (!(repo = vmrpCLIOpenRepo(cli, false, error)) || !vmrpCLIConnect(cli, error))
+    if (parallel < 1 || parallel > 64) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "--parallel must be 1 to 64");
         return false;
+    }
+    if (!(repo = vmrpCLIOpenRepo(cli, false, error)))
+        return false;
+    /* this host's libvirt may be down while other hosts are not: said per domain */
+    vmrpCLIConnect(cli, NULL);
     lock_path = g_build_filename(vmrpRepoGetPath(repo), ".run-policies.lock", NULL);
     lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
@@ -395,12 +466,51 @@ vmrpCmdRunPolicies(vmrpCLI *cli, int argc, char **argv, GError **error)
     simulated = now > 0;
     if (!simulated)
         now = g_get_real_time() / G_USEC_PER_SEC;
-    if ((collections = vmrpRepoListCollections(repo, error))) {
-        for (i = 0; ok && i < collections->len; i++) {
-            char **pair = g_ptr_array_index(collections, i);
-            ok = runPolicy(cli, repo, pair[0], pair[1], now, simulated, error);
+    if (!(collections = vmrpRepoListCollections(repo, error))) {
+        close(lock);
+        return false;
+    }
+    /* each collection to the host it records (none: -c URI), each host once */
+    for (i = 0; i < collections->len; i++) {
+        char **pair = g_ptr_array_index(collections, i);
+        g_autofree char *uri = vmrpRepoGetCollectionURI(repo, pair[0]);
+        const char *where = uri ? uri : cli->uri;
+        runHost *h = NULL;
+
+        for (j = 0; j < hosts->len && !h; j++) {
+            if (g_str_equal(((runHost *)g_ptr_array_index(hosts, j))->uri, where))
+                h = g_ptr_array_index(hosts, j);
+        }
+        if (!h) {
+            h = g_new0(runHost, 1);
+            h->cli = cli;
+            h->repo = repo;
+            h->uri = g_strdup(where);
+            h->collections = g_ptr_array_new();
+            h->now = now;
+            h->simulated = simulated;
+            g_ptr_array_add(hosts, h);
+        }
+        g_ptr_array_add(h->collections, pair);
+    }
+    if (parallel > 1 && hosts->len > 1) {
+        GThreadPool *pool = g_thread_pool_new(runHostVisit, NULL, parallel, TRUE, NULL);
+
+        for (i = 0; i < hosts->len; i++)
+            g_thread_pool_push(pool, g_ptr_array_index(hosts, i), NULL);
+        g_thread_pool_free(pool, FALSE, TRUE);
+    } else {
+        for (i = 0; i < hosts->len; i++)
+            runHostVisit(g_ptr_array_index(hosts, i), NULL);
+    }
+    for (i = 0; i < hosts->len; i++) {
+        runHost *h = g_ptr_array_index(hosts, i);
+
+        if (!h->ok && ok) {
+            ok = false;
+            g_propagate_error(error, g_steal_pointer(&h->error));
         }
     }
     close(lock);
-    return collections && ok;
+    return ok;
 }

@@ -133,6 +133,26 @@ expect_error "$WORK/e2" vmrp rp-create "$vm" --consistency crash --tls-dir "$pki
 check "a client certificate the server does not trust: one clear error"
 [ "$before" = "$(state_snapshot)" ] && ! virsh -q -c "$REMOTE" domjobinfo "$vm" | grep -q Backup
 check "and no job, no checkpoint, no point is left"
+# run-policies visits the host each collection records
+uuid=$(virsh -q -c "$REMOTE" domuuid "$vm")
+vmrp policy-set "$vm" --schedule "every 1m" --keep-last 5 >/dev/null &&
+  [ "$(jq -r .uri "$VMRP_REPO/collections/$uuid/collection.json")" = "$REMOTE" ]
+check "policy-set through $REMOTE records the host in the collection"
+other=$(cat /proc/sys/kernel/random/uuid)
+cp -a "$VMRP_REPO/collections/$uuid" "$VMRP_REPO/collections/$other"
+jq --arg u "$other" '.uuid = $u | .name = "gone-host" | .uri = "qemu+tcp://127.0.0.1:1/system"' \
+  "$VMRP_REPO/collections/$uuid/collection.json" >"$VMRP_REPO/collections/$other/collection.json"
+n=$(vmrp --json rp-list "$vm" | jq length)
+VMRP_URI=$LOCAL VMRP_TLS_DIR="$pki/client" vmrp run-policies --parallel 2 \
+  --now $(($(date +%s) + 3600)) >"$WORK/run.out" 2>&1
+comment "$WORK/run.out"
+grep -q "^$vm: point .* taken" "$WORK/run.out" && [ "$(vmrp --json rp-list "$vm" | jq length)" = $((n + 1)) ]
+check "run-policies (local URI) takes the due point through the recorded remote host"
+grep -q "^gone-host: host qemu+tcp://127.0.0.1:1/system unreachable, no point taken, retried" \
+  "$WORK/run.out"
+check "a host that does not answer is said, and the run goes on"
+rm -rf "$VMRP_REPO/collections/$other"
+
 # restores through a storage pool of the remote host: new volumes, uploaded
 pool="$TEST_ID-pool"
 mkdir -p "$WORK/pool"

@@ -163,7 +163,7 @@ testPointLifecycle(void)
     g_autofree char *uuid = NULL;
 
     CU_ASSERT_PTR_NOT_NULL_FATAL(repo);
-    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL));
+    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL, NULL, NULL));
     dir = vmrpRepoPointBegin(repo, point, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
     CU_ASSERT_EQUAL(modeOf(dir), 0700);
@@ -215,7 +215,7 @@ testStaleAndDamaged(void)
     g_autoptr(GError) error = NULL;
     g_autoptr(GPtrArray) list = NULL;
 
-    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL));
+    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL, NULL, NULL));
     good_dir = vmrpRepoPointBegin(repo, good, NULL);
     CU_ASSERT_TRUE_FATAL(vmrpRepoPointCommit(repo, good, &good_dir, NULL));
     crashed_dir = vmrpRepoPointBegin(repo, crashed, NULL);
@@ -293,7 +293,7 @@ testDamagedPoints(void)
     };
     size_t i;
 
-    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL));
+    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL, NULL, NULL));
     d1 = commitPoint(repo, p1, NULL);
     d2 = commitPoint(repo, p2, p1);
     d3 = commitPoint(repo, p3, p2);
@@ -372,7 +372,7 @@ testHostileNames(void)
     g_auto(GStrv) stale = NULL;
     g_autoptr(GPtrArray) list = NULL;
 
-    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL));
+    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL, NULL, NULL));
     CU_ASSERT_EQUAL(g_mkdir(dots, 0700), 0);
     CU_ASSERT_EQUAL(g_mkdir(empty, 0700), 0);
     CU_ASSERT_EQUAL(g_mkdir(del, 0700), 0);
@@ -398,7 +398,7 @@ testInterrupted(void)
     g_autofree char *dir = NULL;
     int lock;
 
-    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL));
+    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL, NULL, NULL));
     lock = vmrpRepoLockCollection(repo, UUID, NULL);
     CU_ASSERT_TRUE_FATAL(lock >= 0);
     dir = vmrpRepoPointBegin(repo, point, NULL);
@@ -435,10 +435,10 @@ testDamagedCollection(void)
     g_autoptr(GPtrArray) list = NULL;
     char **pair;
 
-    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL));
+    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL, NULL, NULL));
     CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm2",
                                                   "11111111-2222-3333-4444-555555555555",
-                                                  NULL, NULL));
+                                                  NULL, NULL, NULL, NULL));
     CU_ASSERT_TRUE_FATAL(g_file_set_contents(manifest, "{\"format\": 1, \"na", -1, NULL));
     list = vmrpRepoListCollections(repo, NULL);
     CU_ASSERT_TRUE_FATAL(list && list->len == 2);
@@ -448,7 +448,7 @@ testDamagedCollection(void)
     CU_ASSERT_STRING_EQUAL(pair[0], UUID);
     CU_ASSERT_PTR_NOT_NULL(pair[2] ? strstr(pair[2], "is damaged: truncated JSON at byte 17")
                                    : NULL);
-    CU_ASSERT_TRUE(vmrpRepoEnsureCollection(repo, "vm1", UUID, &note, NULL));
+    CU_ASSERT_TRUE(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL, &note, NULL));
     CU_ASSERT_PTR_NOT_NULL(note ? strstr(note, "collection.json.damaged") : NULL);
     CU_ASSERT_TRUE(g_file_test(aside, G_FILE_TEST_IS_REGULAR));
     g_clear_pointer(&list, g_ptr_array_unref);
@@ -467,7 +467,7 @@ testLock(void)
     int first;
     int second;
 
-    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL));
+    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL, NULL, NULL));
     first = vmrpRepoLockCollection(repo, UUID, NULL);
     CU_ASSERT_TRUE_FATAL(first >= 0);
     second = vmrpRepoLockCollection(repo, UUID, &error);
@@ -490,7 +490,7 @@ testRemoveCollection(void)
     g_autoptr(GError) error = NULL;
     g_autofree char *dir = g_build_filename(path, "collections", UUID, NULL);
 
-    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL));
+    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL, NULL, NULL));
     CU_ASSERT_FALSE(vmrpRepoRemoveCollection(repo, "..", &error));
     CU_ASSERT_TRUE(g_error_matches(error, VMRP_ERROR, VMRP_ERROR_INVALID));
     CU_ASSERT_TRUE(g_file_test(dir, G_FILE_TEST_IS_DIR));
@@ -521,7 +521,33 @@ testUnwritable(void)
     chmod(path, 0700);
 }
 
+/* The host a collection's domain is reached on: recorded, kept when not
+ * given, changed when the domain moves. */
+static void
+testCollectionURI(void)
+{
+    g_autofree char *path = sub("repo-uri");
+    g_autoptr(vmrpRepo) repo = vmrpRepoOpen(path, true, NULL);
+    g_autofree char *uri = NULL;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(repo);
+    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL, NULL, NULL));
+    CU_ASSERT_PTR_NULL(vmrpRepoGetCollectionURI(repo, UUID));
+    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, "qemu+tcp://h1/system",
+                                                  "h1", NULL, NULL));
+    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL, NULL, NULL));
+    uri = vmrpRepoGetCollectionURI(repo, UUID);
+    CU_ASSERT_STRING_EQUAL(uri ? uri : "", "qemu+tcp://h1/system");
+    g_clear_pointer(&uri, g_free);
+    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, "qemu+ssh://h2/system",
+                                                  "h2", NULL, NULL));
+    uri = vmrpRepoGetCollectionURI(repo, UUID);
+    CU_ASSERT_STRING_EQUAL(uri ? uri : "", "qemu+ssh://h2/system");
+    CU_ASSERT_PTR_NULL(vmrpRepoGetCollectionURI(repo, "../../etc"));
+}
+
 static const vmrpTestCase cases[] = {
+    VMRP_TEST(testCollectionURI),
     VMRP_TEST(testCreate),
     VMRP_TEST(testRefuse),
     VMRP_TEST(testPointLifecycle),
