@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include <json-c/json.h>
@@ -544,11 +546,26 @@ collectionLockHeld(vmrpRepo *repo, const char *uuid)
     g_autofree char *locks = NULL;
     g_autofree char *key = NULL;
     g_auto(GStrv) lines = NULL;
+    struct statfs fs;
     struct stat sb;
     size_t i;
 
     if (stat(path, &sb) < 0)
         return false;
+    if (statfs(path, &fs) == 0 && fs.f_type == NFS_SUPER_MAGIC) {
+        /* the Linux NFS client makes a flock a whole-file byte-range lock
+         * on the server, which other hosts' vmrp take too, and which only the
+         * server knows of: asked without taking it */
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        bool held;
+
+        if (fd < 0)
+            return true;
+        held = fcntl(fd, F_OFD_GETLK, &fl) < 0 || fl.l_type != F_UNLCK;
+        close(fd);
+        return held;
+    }
     if (!g_file_get_contents("/proc/locks", &locks, NULL, NULL))
         return true;    /* cannot tell: say held, as before */
     /* "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF" */
