@@ -33,11 +33,15 @@ typedef enum {
     VMRP_NBD_SLOT_READ_DONE,   /* its callback ran */
     VMRP_NBD_SLOT_WRITING,     /* nbd_aio_pwrite or nbd_aio_zero in flight */
     VMRP_NBD_SLOT_WRITE_DONE,  /* its callback ran */
+    VMRP_NBD_SLOT_WRITTEN,     /* written and counted; its data waits for the
+                                * digest to reach it */
 } vmrpNbdSlotState;
 
 typedef struct {
     vmrpNbdSlotState state;
     bool zero;          /* a ZERO piece: no read, no buffer */
+    bool hashed;        /* in the digest (or nothing to add) */
+    uint64_t seq;       /* a DATA piece's rank in issue (= offset) order */
     int error;          /* errno of the command that completed */
     uint64_t offset;
     uint64_t length;
@@ -66,6 +70,10 @@ typedef struct {
     uint64_t data_bytes; /* bytes read and written */
     unsigned int busy;   /* slots still owned by libnbd when the loop ended */
     GError *error;       /* the first error; the copy stops issuing */
+
+    vmrpDigest *digest;  /* nullable: DATA pieces are added in seq order */
+    uint64_t next_seq;   /* the seq of the next DATA piece issued */
+    uint64_t hash_seq;   /* the seq of the next piece to add to the digest */
 } vmrpNbdCopy;
 
 
@@ -185,7 +193,8 @@ vmrpNbdCopyHarvest(vmrpNbdCopy *copy)
                 vmrpNbdCopyIssueWrite(copy, slot);
             }
         } else if (slot->state == VMRP_NBD_SLOT_WRITE_DONE) {
-            slot->state = VMRP_NBD_SLOT_FREE;
+            /* its buffer stays until the digest has taken it */
+            slot->state = slot->hashed ? VMRP_NBD_SLOT_FREE : VMRP_NBD_SLOT_WRITTEN;
             if (slot->error) {
                 vmrpNbdCopySetError(copy, slot->zero ? "nbd_aio_zero" : "nbd_aio_pwrite",
                                     slot->error);
@@ -197,10 +206,47 @@ vmrpNbdCopyHarvest(vmrpNbdCopy *copy)
                     copy->progress(copy->done, copy->total, copy->opaque);
             }
         }
+        if (slot->state == VMRP_NBD_SLOT_WRITTEN && copy->error)
+            slot->state = VMRP_NBD_SLOT_FREE;
         if (slot->state != VMRP_NBD_SLOT_FREE)
             busy++;
     }
     return busy;
+}
+
+
+/* Adds the pieces whose data has been read to the digest, in the order they
+ * were issued (offset order), and frees those already written.  Reads
+ * complete in any order: a piece read early waits, buffer and all, for the
+ * ones before it.  Returns the number of slots freed. */
+static unsigned int
+vmrpNbdCopyDigest(vmrpNbdCopy *copy)
+{
+    unsigned int freed = 0;
+    bool progress = true;
+    unsigned int i;
+
+    while (copy->digest && !copy->error && progress) {
+        progress = false;
+        for (i = 0; i < copy->nslots; i++) {
+            vmrpNbdSlot *slot = &copy->slots[i];
+
+            if (slot->hashed || slot->seq != copy->hash_seq ||
+                (slot->state != VMRP_NBD_SLOT_WRITING &&
+                 slot->state != VMRP_NBD_SLOT_WRITE_DONE &&
+                 slot->state != VMRP_NBD_SLOT_WRITTEN))
+                continue;
+            vmrpDigestAddPiece(copy->digest, slot->offset, slot->buf, slot->length);
+            slot->hashed = true;
+            copy->hash_seq++;
+            if (slot->state == VMRP_NBD_SLOT_WRITTEN) {
+                slot->state = VMRP_NBD_SLOT_FREE;
+                freed++;
+            }
+            progress = true;
+        }
+    }
+    return freed;
 }
 
 
@@ -219,6 +265,11 @@ vmrpNbdCopyFill(vmrpNbdCopy *copy)
         if (!vmrpNbdCopyNextPiece(copy, &slot->offset, &slot->length, &slot->zero))
             break;
         slot->error = 0;
+        /* only DATA pieces have a rank: a ZERO slot is freed at once and
+         * reused, and the digest must not wait for it */
+        slot->hashed = slot->zero || !copy->digest;
+        if (!slot->hashed)
+            slot->seq = copy->next_seq++;
         if (slot->zero)
             vmrpNbdCopyIssueWrite(copy, slot);
         else
@@ -323,6 +374,7 @@ vmrpNbdCopyRun(vmrpNbdCopy *copy)
 
     for (;;) {
         copy->busy = vmrpNbdCopyHarvest(copy);
+        copy->busy -= vmrpNbdCopyDigest(copy);
 
         /* After an error or cancellation nothing new is issued, and the
          * loop goes on until the requests in flight have completed. */
@@ -448,6 +500,7 @@ vmrpNbdCopyToImage(vmrpNbdSource *src,
     copy.cancel = opts->cancel;
     copy.progress = opts->progress;
     copy.opaque = opts->opaque;
+    copy.digest = opts->digest;
     copy.nslots = opts->max_requests ? opts->max_requests : VMRP_NBD_COPY_DEFAULT_REQUESTS;
     copy.nslots = MIN(copy.nslots, VMRP_NBD_COPY_MAX_REQUESTS);
     copy.request_size = opts->request_size ? opts->request_size

@@ -18,14 +18,23 @@
 #include "vmrp-file.h"
 #include "vmrp-json.h"
 #include "vmrp-names.h"
+#include "vmrp-point-digest.h"
 
 #define REPO_FORMAT 1
 #define CREATING_PREFIX ".creating-"
-#define MANIFEST_MAX (1024 * 1024)
+/* a fragmented disk's data extents are listed in it */
+#define MANIFEST_MAX (16 * 1024 * 1024)
 
 struct _vmrpRepo {
     char *path;
+    bool allow_verify_failed;
 };
+
+void
+vmrpRepoSetAllowVerifyFailed(vmrpRepo *repo, bool allow)
+{
+    repo->allow_verify_failed = allow;
+}
 
 void
 vmrpRepoFree(vmrpRepo *repo)
@@ -703,6 +712,9 @@ findPoint(vmrpRepo *repo, const char *id, bool damaged_ok, char **ret_dir, GErro
                             "restore point %s is damaged: %s", id, p->message);
                 return NULL;
             }
+            if (!damaged_ok && !repo->allow_verify_failed &&
+                !vmrpPointCheckVerified(points, p, error))
+                return NULL;
             if (ret_dir)
                 *ret_dir = g_steal_pointer(&sub);
             return g_ptr_array_steal_index(points, j);
@@ -769,7 +781,8 @@ vmrpRepoPointCommit(vmrpRepo *repo, vmrpPoint *point, char **dir, GError **error
             return false;
     }
     point->state = VMRP_POINT_SUCCEEDED;
-    if (!vmrpRepoPointSave(*dir, point, error))
+    if (!vmrpPointDigestFiles(point, *dir, error) ||
+        !vmrpRepoPointSave(*dir, point, error))
         return false;
     if (rename(*dir, final) < 0) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot commit point %s: %s",

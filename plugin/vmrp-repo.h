@@ -75,9 +75,14 @@ GPtrArray *vmrpRepoListPoints(vmrpRepo *repo, const char *uuid, GError **error);
  * with the message "interrupted: the creating process ended". */
 GPtrArray *vmrpRepoListCreating(vmrpRepo *repo, const char *uuid, GError **error);
 
+/* Whether vmrpRepoFindPoint returns a point that failed its last rp-verify
+ * (or builds on one): --force of rp-restore and disk-create. */
+void vmrpRepoSetAllowVerifyFailed(vmrpRepo *repo, bool allow);
+
 /* Finds a usable point by id in any collection; @ret_dir gets its folder.
  * A Damaged point is an INVALID error that says why, a point not yet (or
- * never to be) complete one that says so. */
+ * never to be) complete one that says so, and so is a point that failed
+ * its last verification or builds on one that did (unless allowed). */
 vmrpPoint *vmrpRepoFindPoint(vmrpRepo *repo, const char *id, char **ret_dir, GError **error);
 
 /* The same, but a Damaged point is returned as such (rp-info, rp-delete). */
