@@ -315,11 +315,12 @@ vmrpPointCheckVerified(GPtrArray *points, const vmrpPoint *point, GError **error
         guint i;
 
         if (vmrpPointVerifyFailed(p)) {
-            g_autofree char *via = p == point ? g_strdup("") :
-                g_strdup_printf(" (it builds on point %s)", p->id);
+            g_autofree char *what = p == point ?
+                g_strdup_printf("restore point %s failed", point->id) :
+                g_strdup_printf("restore point %s builds on point %s, which failed",
+                                point->id, p->id);
             g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                        "restore point %s failed verification%s at %s: %s "
-                        "(--force uses it all the same)", point->id, via,
+                        "%s verification at %s: %s (--force uses it all the same)", what,
                         p->verified ? p->verified : "?",
                         p->verify_reason ? p->verify_reason : "no reason recorded");
             return false;

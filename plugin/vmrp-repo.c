@@ -98,6 +98,58 @@ readFormatted(const char *path, int format, GError **error)
     return obj;
 }
 
+char *
+vmrpRepoNewManifestText(void)
+{
+    g_autofree char *uuid = g_uuid_string_random();
+    g_autofree char *created = nowISO8601();
+    json_object *obj = json_object_new_object();
+
+    json_object_object_add(obj, "format", json_object_new_int(REPO_FORMAT));
+    json_object_object_add(obj, "id", json_object_new_string(uuid));
+    json_object_object_add(obj, "created", json_object_new_string(created));
+    return jsonText(obj);
+}
+
+char *
+vmrpRepoNewCollectionText(const char *name, const char *uuid)
+{
+    g_autofree char *created = nowISO8601();
+    json_object *obj = json_object_new_object();
+
+    json_object_object_add(obj, "format", json_object_new_int(REPO_FORMAT));
+    json_object_object_add(obj, "created", json_object_new_string(created));
+    json_object_object_add(obj, "name", json_object_new_string(name));
+    json_object_object_add(obj, "uuid", json_object_new_string(uuid));
+    return jsonText(obj);
+}
+
+char *
+vmrpRepoIdFromText(const char *text, GError **error)
+{
+    json_object *obj;
+    json_object *val;
+    char *id = NULL;
+
+    if (!(obj = vmrpJSONParseObject(text, error)))
+        return NULL;
+    if (json_object_object_get_ex(obj, "id", &val) && json_object_is_type(val, json_type_string))
+        id = g_strdup(json_object_get_string(val));
+    else
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "repository.json has no id");
+    json_object_put(obj);
+    return id;
+}
+
+char *
+vmrpRepoGetId(vmrpRepo *repo, GError **error)
+{
+    g_autofree char *path = g_build_filename(repo->path, "repository.json", NULL);
+    g_autofree char *text = vmrpFileRead(path, MANIFEST_MAX, NULL, error);
+
+    return text ? vmrpRepoIdFromText(text, error) : NULL;
+}
+
 static bool
 repoCreate(const char *path, GError **error)
 {

@@ -28,6 +28,16 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpRepo, vmrpRepoFree)
 
 const char *vmrpRepoGetPath(vmrpRepo *repo);
 
+/* The repository's id (repository.json). */
+char *vmrpRepoGetId(vmrpRepo *repo, GError **error);
+
+/* What a new repository.json and collection.json hold (rp-copy makes them in
+ * a destination repository through its own file operations), and the id in
+ * a repository.json's text. */
+char *vmrpRepoNewManifestText(void);
+char *vmrpRepoNewCollectionText(const char *name, const char *uuid);
+char *vmrpRepoIdFromText(const char *text, GError **error);
+
 /* Makes (or updates the name of) the collection of a domain.  A damaged
  * collection.json is moved aside to collection.json.damaged and made anew;
  * @ret_note (may be NULL) then says so. */

@@ -39,7 +39,11 @@ vmrpCLILookupDomain(vmrpCLI *cli, const char *name, GError **error)
 vmrpRepo *
 vmrpCLIOpenRepo(vmrpCLI *cli, bool create, GError **error)
 {
-    return vmrpRepoOpen(cli->repo_path, create, error);
+    vmrpRepo *repo = vmrpRepoOpen(cli->repo_path, create, error);
+
+    if (repo)
+        vmrpRepoSetAllowVerifyFailed(repo, cli->force);
+    return repo;
 }
 
 /* Parses a command's options; --help prints and exits. */

@@ -20,6 +20,7 @@ typedef struct {
     const char *repo_path;
     bool json;
     bool tty;                  /* stderr is a terminal: progress bars */
+    bool force;                /* --force: use points that failed verification */
     virConnectPtr conn;
     GCancellable *cancel;      /* cancelled by SIGINT, SIGTERM, SIGHUP */
     char **global_argv;        /* the global options, to start a job's worker */
@@ -89,4 +90,5 @@ bool vmrpCmdDiskCreate(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionList(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionInfo(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionDelete(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdRpVerify(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRepoCheck(vmrpCLI *cli, int argc, char **argv, GError **error);

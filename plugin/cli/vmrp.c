@@ -50,6 +50,8 @@ static const vmrpCommand commands[] = {
     { "collection-info", vmrpCmdCollectionInfo, "DOMAIN", "show a domain's collection" },
     { "collection-delete", vmrpCmdCollectionDelete, "DOMAIN",
       "delete a domain's collection and every point in it" },
+    { "rp-verify", vmrpCmdRpVerify, "POINT | DOMAIN | --all",
+      "check stored points against their digests; records the result" },
     { "repo-check", vmrpCmdRepoCheck, "[DOMAIN]",
       "what the repository and libvirt disagree on; --repair fixes it" },
 };

@@ -359,7 +359,40 @@ testDigestsDamaged(void)
     }
 }
 
+/* A point is refused when it, or a point it builds on, failed verification. */
+static void
+testCheckVerified(void)
+{
+    g_autoptr(GPtrArray) points = g_ptr_array_new_with_free_func((GDestroyNotify)vmrpPointFree);
+    g_autoptr(GError) error = NULL;
+    vmrpPoint *full = samplePoint();
+    vmrpPoint *inc = samplePoint();
+    vmrpPoint *other = samplePoint();
+
+    g_free(inc->id);
+    inc->id = g_strdup("20261204-050000-000001");
+    vmrpPointFindDisk(inc, "vda")->backing = g_strdup_printf("../%s/vda.qcow2", full->id);
+    g_free(other->id);
+    other->id = g_strdup("20261204-050000-000002");
+    g_ptr_array_add(points, full);
+    g_ptr_array_add(points, inc);
+    g_ptr_array_add(points, other);
+    CU_ASSERT_TRUE(vmrpPointCheckVerified(points, inc, NULL));
+
+    full->verify_state = g_strdup("Failed");
+    full->verified = g_strdup("2026-12-04T05:00:00Z");
+    full->verify_reason = g_strdup("image vda.qcow2: bad");
+    CU_ASSERT_FALSE(vmrpPointCheckVerified(points, full, &error));
+    CU_ASSERT_PTR_NOT_NULL(strstr(error->message, "image vda.qcow2: bad"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(error->message, "--force"));
+    g_clear_error(&error);
+    CU_ASSERT_FALSE(vmrpPointCheckVerified(points, inc, &error));
+    CU_ASSERT_PTR_NOT_NULL(strstr(error->message, "builds on point"));
+    CU_ASSERT_TRUE(vmrpPointCheckVerified(points, other, NULL));
+}
+
 static const vmrpTestCase cases[] = {
+    VMRP_TEST(testCheckVerified),
     VMRP_TEST(testDigestsRoundTrip),
     VMRP_TEST(testDigestsDamaged),
     VMRP_TEST(testRoundTrip),
