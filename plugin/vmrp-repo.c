@@ -112,16 +112,45 @@ vmrpRepoNewManifestText(void)
 }
 
 char *
-vmrpRepoNewCollectionText(const char *name, const char *uuid)
+vmrpRepoNewCollectionText(const char *name, const char *uuid, bool copy)
 {
     g_autofree char *created = nowISO8601();
     json_object *obj = json_object_new_object();
 
+    if (copy)
+        json_object_object_add(obj, "copy", json_object_new_boolean(true));
     json_object_object_add(obj, "format", json_object_new_int(REPO_FORMAT));
     json_object_object_add(obj, "created", json_object_new_string(created));
     json_object_object_add(obj, "name", json_object_new_string(name));
     json_object_object_add(obj, "uuid", json_object_new_string(uuid));
     return jsonText(obj);
+}
+
+bool
+vmrpRepoCollectionTextIsCopy(const char *text)
+{
+    json_object *obj = vmrpJSONParseObject(text, NULL);
+    json_object *val;
+    bool copy = false;
+
+    if (obj && json_object_object_get_ex(obj, "copy", &val) &&
+        json_object_is_type(val, json_type_boolean))
+        copy = json_object_get_boolean(val);
+    json_object_put(obj);
+    return copy;
+}
+
+bool
+vmrpRepoCollectionIsCopy(vmrpRepo *repo, const char *uuid)
+{
+    g_autofree char *path = NULL;
+    g_autofree char *text = NULL;
+
+    if (!g_uuid_string_is_valid(uuid))
+        return false;
+    path = g_build_filename(repo->path, "collections", uuid, "collection.json", NULL);
+    text = vmrpFileRead(path, MANIFEST_MAX, NULL, NULL);
+    return text && vmrpRepoCollectionTextIsCopy(text);
 }
 
 char *
@@ -805,6 +834,13 @@ vmrpRepoPointBegin(vmrpRepo *repo, const vmrpPoint *point, GError **error)
     g_autofree char *dir = collectionPath(repo, point->domain_uuid, "points");
     g_autofree char *sub = g_build_filename(dir, name, NULL);
 
+    if (vmrpRepoCollectionIsCopy(repo, point->domain_uuid)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "the collection of domain %s in %s is a copy (rp-copy): restore points "
+                    "are taken into the domain's own repository", point->domain_name,
+                    repo->path);
+        return NULL;
+    }
     if (!vmrpFileMakeDir(sub, 0700, false, error))
         return NULL;
     if (!vmrpRepoPointSave(sub, point, error)) {

@@ -35,7 +35,14 @@ char *vmrpRepoGetId(vmrpRepo *repo, GError **error);
  * a destination repository through its own file operations), and the id in
  * a repository.json's text. */
 char *vmrpRepoNewManifestText(void);
-char *vmrpRepoNewCollectionText(const char *name, const char *uuid);
+char *vmrpRepoNewCollectionText(const char *name, const char *uuid, bool copy);
+
+/* Whether a collection was made by rp-copy ("copy": true in its
+ * collection.json): its points' libvirt checkpoints are the source
+ * repository's, never deleted or repaired through the copy, and no point is
+ * taken into it. */
+bool vmrpRepoCollectionIsCopy(vmrpRepo *repo, const char *uuid);
+bool vmrpRepoCollectionTextIsCopy(const char *text);
 char *vmrpRepoIdFromText(const char *text, GError **error);
 
 /* Makes (or updates the name of) the collection of a domain.  A damaged

@@ -90,5 +90,7 @@ bool vmrpCmdDiskCreate(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionList(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionInfo(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionDelete(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdRpCopy(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdCollectionSync(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRpVerify(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRepoCheck(vmrpCLI *cli, int argc, char **argv, GError **error);
