@@ -26,10 +26,14 @@ mkdir -p "$WORK/state" "$WORK/repo-base" "$WORK/repo-new"
 chown libvirt-qemu "$WORK/state"
 chmod 0700 "$WORK/state"
 
+declare -A CPU=()
 point() {
     local key=$1 bin=$2 repo=$3
     run_timed "$key" env VMRP_REPO="$repo" VMRP_STATE_DIR="$WORK/state" \
         "$bin" -c "$URI" rp-create "$VM" --consistency application --exclude-disk vda --full
+    # CPU time of vmrp and the children it reaped (its qemu-nbd writer), in ms
+    CPU[$key]=$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%d", s * 1000 }' \
+        "$WORK/time-$key")
     # deleted as vmrp deletes (its checkpoint too), untimed
     VMRP_REPO="$repo" "$bin" -c "$URI" rp-delete "$(awk '{ print $3; exit }' "$WORK/out-$key")"
 }
@@ -45,8 +49,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
         point "new,$r" "$VMRP" "$WORK/repo-new"
         point "base,$r" "$BASE" "$WORK/repo-base"
     fi
-    log "round $r: without digests ${T[base,$r]} ms, with ${T[new,$r]} ms"
+    log "round $r: without digests ${T[base,$r]} ms (CPU ${CPU[base,$r]} ms)," \
+        "with ${T[new,$r]} ms (CPU ${CPU[new,$r]} ms), load $(cut -d' ' -f1 /proc/loadavg)"
 done
-echo "full point without digests: $(median T base) ms (median of $ROUNDS)"
-echo "full point with digests:    $(median T new) ms"
+echo "full point without digests: $(median T base) ms, CPU $(median CPU base) ms (medians of $ROUNDS)"
+echo "full point with digests:    $(median T new) ms, CPU $(median CPU new) ms"
 echo "ratio (median of the per-round ratios): $(ratios new base)"

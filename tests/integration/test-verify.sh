@@ -118,3 +118,18 @@ vmrp rp-verify "$p1" >/dev/null 2>&1 && restores_exact 1
 check "point 1, verified again, restores bit for bit"
 expect_error "$WORK/v7" vmrp rp-verify --all "$p1"
 check "rp-verify --all takes no point"
+
+# a verify schedule in the policy, run by run-policies
+vmrp policy-set "$vm" --keep-last 10 --verify "every 1h" >/dev/null &&
+  vmrp policy-show "$vm" | grep -qx "verify=every 1h"
+check "policy-set --verify every 1h"
+sleep 1
+vmrp run-policies --now $(($(date +%s) + 3600)) >"$WORK/rp1" 2>&1
+grep -q ": point $p1 verified: OK" "$WORK/rp1" &&
+  grep -q ": point $p2 failed verification: image vdb.qcow2" "$WORK/rp1" &&
+  [ "$(grep -c 'verified: OK\|failed verification' "$WORK/rp1")" = 3 ]
+check "run-policies verifies every point whose last verification is older than the policy says"
+comment "$WORK/rp1"
+vmrp run-policies >"$WORK/rp2" 2>&1 && ! grep -q "verified\\|verification" "$WORK/rp2"
+check "and none that was verified within the hour"
+comment "$WORK/rp2"
