@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
 #include <glib/gstdio.h>
 
 #include "vmrp-nbd-copy.h"
@@ -33,11 +35,16 @@ typedef enum {
     VMRP_NBD_SLOT_READ_DONE,   /* its callback ran */
     VMRP_NBD_SLOT_WRITING,     /* nbd_aio_pwrite or nbd_aio_zero in flight */
     VMRP_NBD_SLOT_WRITE_DONE,  /* its callback ran */
+    VMRP_NBD_SLOT_WRITTEN,     /* written and counted; its data waits for the
+                                * digest to reach it */
 } vmrpNbdSlotState;
 
 typedef struct {
     vmrpNbdSlotState state;
     bool zero;          /* a ZERO piece: no read, no buffer */
+    bool queued;        /* handed to the hashing thread */
+    gint hashed;        /* atomic: in the digest (or nothing to add) */
+    uint64_t seq;       /* a DATA piece's rank in issue (= offset) order */
     int error;          /* errno of the command that completed */
     uint64_t offset;
     uint64_t length;
@@ -66,6 +73,13 @@ typedef struct {
     uint64_t data_bytes; /* bytes read and written */
     unsigned int busy;   /* slots still owned by libnbd when the loop ended */
     GError *error;       /* the first error; the copy stops issuing */
+
+    vmrpDigest *digest;  /* nullable: DATA pieces are added in seq order ... */
+    GThread *hasher;     /* ... by this thread, off the copy's loop */
+    GAsyncQueue *hash_queue;  /* of vmrpNbdSlot, in seq order; the copy itself ends it */
+    int hash_fd;         /* eventfd: the hasher took a piece */
+    uint64_t next_seq;   /* the seq of the next DATA piece issued */
+    uint64_t hash_seq;   /* the seq of the next piece to queue for the digest */
 } vmrpNbdCopy;
 
 
@@ -185,7 +199,9 @@ vmrpNbdCopyHarvest(vmrpNbdCopy *copy)
                 vmrpNbdCopyIssueWrite(copy, slot);
             }
         } else if (slot->state == VMRP_NBD_SLOT_WRITE_DONE) {
-            slot->state = VMRP_NBD_SLOT_FREE;
+            /* its buffer stays until the digest has taken it */
+            slot->state = g_atomic_int_get(&slot->hashed) ? VMRP_NBD_SLOT_FREE
+                                                           : VMRP_NBD_SLOT_WRITTEN;
             if (slot->error) {
                 vmrpNbdCopySetError(copy, slot->zero ? "nbd_aio_zero" : "nbd_aio_pwrite",
                                     slot->error);
@@ -197,10 +213,76 @@ vmrpNbdCopyHarvest(vmrpNbdCopy *copy)
                     copy->progress(copy->done, copy->total, copy->opaque);
             }
         }
+        if (slot->state == VMRP_NBD_SLOT_WRITTEN && copy->error)
+            slot->state = VMRP_NBD_SLOT_FREE;
         if (slot->state != VMRP_NBD_SLOT_FREE)
             busy++;
     }
     return busy;
+}
+
+
+/* The hashing thread: adds the pieces it is given to the digest, in the
+ * order given, and says so through the eventfd. */
+static gpointer
+vmrpNbdCopyHasher(gpointer opaque)
+{
+    vmrpNbdCopy *copy = opaque;
+    uint64_t one = 1;
+
+    for (;;) {
+        vmrpNbdSlot *slot = g_async_queue_pop(copy->hash_queue);
+
+        if ((void *)slot == (void *)copy)
+            return NULL;
+        vmrpDigestAddPiece(copy->digest, slot->offset, slot->buf, slot->length);
+        g_atomic_int_set(&slot->hashed, 1);
+        if (write(copy->hash_fd, &one, sizeof(one)) < 0) {
+            /* an eventfd counter does not overflow here; the loop polls anyway */
+        }
+    }
+}
+
+
+/* Hands the pieces whose data has been read to the hashing thread, in the
+ * order they were issued (offset order), and frees those written and
+ * hashed.  Reads complete in any order: a piece read early waits, buffer
+ * and all, for the ones before it.  Returns the number of slots freed. */
+static unsigned int
+vmrpNbdCopyDigest(vmrpNbdCopy *copy)
+{
+    unsigned int freed = 0;
+    bool progress = true;
+    unsigned int i;
+
+    if (!copy->digest)
+        return 0;
+    while (!copy->error && progress) {
+        progress = false;
+        for (i = 0; i < copy->nslots; i++) {
+            vmrpNbdSlot *slot = &copy->slots[i];
+
+            if (slot->queued || g_atomic_int_get(&slot->hashed) ||
+                slot->seq != copy->hash_seq ||
+                (slot->state != VMRP_NBD_SLOT_WRITING &&
+                 slot->state != VMRP_NBD_SLOT_WRITE_DONE &&
+                 slot->state != VMRP_NBD_SLOT_WRITTEN))
+                continue;
+            slot->queued = true;
+            g_async_queue_push(copy->hash_queue, slot);
+            copy->hash_seq++;
+            progress = true;
+        }
+    }
+    for (i = 0; i < copy->nslots; i++) {
+        vmrpNbdSlot *slot = &copy->slots[i];
+
+        if (slot->state == VMRP_NBD_SLOT_WRITTEN && g_atomic_int_get(&slot->hashed)) {
+            slot->state = VMRP_NBD_SLOT_FREE;
+            freed++;
+        }
+    }
+    return freed;
 }
 
 
@@ -219,6 +301,12 @@ vmrpNbdCopyFill(vmrpNbdCopy *copy)
         if (!vmrpNbdCopyNextPiece(copy, &slot->offset, &slot->length, &slot->zero))
             break;
         slot->error = 0;
+        /* only DATA pieces have a rank: a ZERO slot is freed at once and
+         * reused, and the digest must not wait for it */
+        slot->queued = false;
+        g_atomic_int_set(&slot->hashed, slot->zero || !copy->digest);
+        if (!slot->zero && copy->digest)
+            slot->seq = copy->next_seq++;
         if (slot->zero)
             vmrpNbdCopyIssueWrite(copy, slot);
         else
@@ -247,7 +335,7 @@ vmrpNbdCopyPollEvents(struct nbd_handle *nbd)
 static bool
 vmrpNbdCopyPoll(vmrpNbdCopy *copy, GPollFD *cancel_fd)
 {
-    struct pollfd fds[3];
+    struct pollfd fds[4];
     struct nbd_handle *handles[2] = { copy->src, copy->dst };
     const char *names[2] = { "source", "target" };
     nfds_t nfds = 0;
@@ -278,6 +366,12 @@ vmrpNbdCopyPoll(vmrpNbdCopy *copy, GPollFD *cancel_fd)
         fds[nfds].revents = 0;
         nfds++;
     }
+    if (copy->hash_fd >= 0) {
+        fds[nfds].fd = copy->hash_fd;
+        fds[nfds].events = POLLIN;
+        fds[nfds].revents = 0;
+        nfds++;
+    }
 
     do {
         r = poll(fds, nfds, VMRP_NBD_COPY_POLL_MS);
@@ -287,6 +381,12 @@ vmrpNbdCopyPoll(vmrpNbdCopy *copy, GPollFD *cancel_fd)
             g_set_error(&copy->error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_FAILED,
                         "poll: %s", g_strerror(errno));
         return false;
+    }
+    if (copy->hash_fd >= 0 && (fds[nfds - 1].revents & POLLIN)) {
+        uint64_t count;
+        if (read(copy->hash_fd, &count, sizeof(count)) < 0) {
+            /* EAGAIN: nothing new */
+        }
     }
 
     nfds = 0;
@@ -323,6 +423,7 @@ vmrpNbdCopyRun(vmrpNbdCopy *copy)
 
     for (;;) {
         copy->busy = vmrpNbdCopyHarvest(copy);
+        copy->busy -= vmrpNbdCopyDigest(copy);
 
         /* After an error or cancellation nothing new is issued, and the
          * loop goes on until the requests in flight have completed. */
@@ -448,6 +549,8 @@ vmrpNbdCopyToImage(vmrpNbdSource *src,
     copy.cancel = opts->cancel;
     copy.progress = opts->progress;
     copy.opaque = opts->opaque;
+    copy.digest = opts->digest;
+    copy.hash_fd = -1;
     copy.nslots = opts->max_requests ? opts->max_requests : VMRP_NBD_COPY_DEFAULT_REQUESTS;
     copy.nslots = MIN(copy.nslots, VMRP_NBD_COPY_MAX_REQUESTS);
     copy.request_size = opts->request_size ? opts->request_size
@@ -486,7 +589,25 @@ vmrpNbdCopyToImage(vmrpNbdSource *src,
         copy.request_size = MIN(copy.request_size, (uint64_t)max);
 
     copy.slots = g_new0(vmrpNbdSlot, copy.nslots);
+    if (copy.digest) {
+        if ((copy.hash_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+            g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_FAILED, "eventfd: %s",
+                        g_strerror(errno));
+            g_free(copy.slots);
+            vmrpNbdCopyTargetClose(&tgt, false);
+            return false;
+        }
+        copy.hash_queue = g_async_queue_new();
+        copy.hasher = g_thread_new("vmrp-digest", vmrpNbdCopyHasher, &copy);
+    }
     ok = vmrpNbdCopyRun(&copy);
+    if (copy.hasher) {
+        /* the pieces queued are hashed before their buffers go */
+        g_async_queue_push(copy.hash_queue, &copy);
+        g_thread_join(copy.hasher);
+        g_async_queue_unref(copy.hash_queue);
+        close(copy.hash_fd);
+    }
 
     if (ok && nbd_flush(copy.dst, 0) < 0) {
         vmrpNbdCopySetError(&copy, "nbd_flush", 0);

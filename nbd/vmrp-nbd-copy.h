@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <gio/gio.h>
 
+#include "vmrp-digest.h"
 #include "vmrp-extents.h"
 #include "vmrp-nbd-source.h"
 
@@ -27,6 +28,8 @@ typedef struct {
     void *opaque;             /* for progress */
     GCancellable *cancel;     /* nullable: cancelling stops the copy with
                                * G_IO_ERROR_CANCELLED */
+    vmrpDigest *digest;       /* nullable: the DATA bytes read are added to it
+                               * in offset order (vmrp-digest.h) */
 } vmrpNbdCopyOptions;
 
 /* Copies the DATA extents of @map (and its ZERO extents as zero writes when

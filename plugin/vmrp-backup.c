@@ -682,6 +682,7 @@ backupCopyDisk(backupState *st, backupDisk *bd, GError **error)
     copyProgress cp = { st, pdisk };
     vmrpNbdCopyOptions copts = { 0 };
     uint64_t copied = 0;
+    g_autoptr(vmrpDigest) digest = vmrpDigestNew();
 
     g_autofree char *bitmap = bd->incremental ? g_strdup_printf("backup-%s", pdisk->target)
                                               : NULL;
@@ -730,11 +731,13 @@ backupCopyDisk(backupState *st, backupDisk *bd, GError **error)
     copts.cancel = st->cancel;
     copts.progress = backupCopyProgress;
     copts.opaque = &cp;
+    copts.digest = digest;
     if (!vmrpNbdCopyToImage(src, map, image, "qcow2", &copts, &copied, error)) {
         g_prefix_error(error, "cannot copy disk %s: ", pdisk->target);
         return false;
     }
     g_mutex_lock(&st->lock);
+    pdisk->data_sha256 = vmrpDigestFinish(digest, &pdisk->data_extents);
     pdisk->bytes_done = pdisk->bytes_total;
     backupReportProgressLocked(st, pdisk, true);
     g_mutex_unlock(&st->lock);

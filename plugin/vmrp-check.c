@@ -120,7 +120,8 @@ checkCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid, const char
             checkAdd(out, "damaged-point", who, p->id, false, "%s (rp-info, rp-delete)",
                      p->message);
     }
-    if (conn)
+    /* a copy's (rp-copy) checkpoints and jobs are the source repository's */
+    if (conn && !vmrpRepoCollectionIsCopy(repo, uuid))
         dom = virDomainLookupByUUIDString(conn, uuid);
     /* a backup job of vmrp's (its scratch files are in vmrp's state folder)
      * with no live creator: a crash left it, and it holds the domain's job */

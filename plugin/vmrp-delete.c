@@ -190,7 +190,10 @@ vmrpDeletePoint(virConnectPtr conn, vmrpRepo *repo, const char *id, GError **err
             goto fail;
         g_strv_builder_add(merged, child->id);
     }
-    res->warning = deleteCheckpoint(conn, point);
+    /* a copy's checkpoints are the source repository's (rp-copy) */
+    res->warning = deleteCheckpoint(vmrpRepoCollectionIsCopy(repo, point->domain_uuid) ? NULL
+                                                                                       : conn,
+                                    point);
 
     /* out of sight at once, then removed */
     gone = g_strdup_printf("%s.deleting", dir);
@@ -244,7 +247,9 @@ vmrpDeleteCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid,
         g_strv_builder_add(deleted, ((vmrpPoint *)g_ptr_array_index(points, i))->id);
     g_ptr_array_extend_and_steal(points, g_steal_pointer(&creating));
     for (i = points->len; i > 0; i--) {
-        g_autofree char *warning = deleteCheckpoint(conn, g_ptr_array_index(points, i - 1));
+        g_autofree char *warning = deleteCheckpoint(vmrpRepoCollectionIsCopy(repo, uuid) ?
+                                                    NULL : conn,
+                                                    g_ptr_array_index(points, i - 1));
 
         if (warning)
             g_strv_builder_add(warnings, warning);

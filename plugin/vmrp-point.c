@@ -10,6 +10,7 @@
 #include "vmrp-names.h"
 #include "vmrp-error.h"
 #include "vmrp-json.h"
+#include "vmrp-point-digest.h"
 
 #define POINT_FORMAT 1
 
@@ -36,6 +37,9 @@ vmrpPointDiskFree(vmrpPointDisk *disk)
     g_free(disk->format);
     g_free(disk->image);
     g_free(disk->backing);
+    g_free(disk->data_sha256);
+    if (disk->data_extents)
+        g_array_unref(disk->data_extents);
     g_free(disk);
 }
 
@@ -55,6 +59,7 @@ vmrpPointFree(vmrpPoint *point)
     g_free(point->fallback_reason);
     if (point->disks)
         g_ptr_array_unref(point->disks);
+    vmrpPointDigestsClear(point);
     g_free(point);
 }
 
@@ -238,9 +243,11 @@ vmrpPointToJSON(const vmrpPoint *point)
         json_object_object_add(d, "bytes_total", json_object_new_uint64(disk->bytes_total));
         json_object_object_add(d, "bytes_done", json_object_new_uint64(disk->bytes_done));
         json_object_object_add(d, "percent", json_object_new_int(vmrpPointDiskPercent(disk)));
+        vmrpPointDiskDigestToJSON(disk, d);
         json_object_array_add(disks, d);
     }
     json_object_object_add(obj, "disks", disks);
+    vmrpPointDigestsToJSON(point, obj);
 
     ret = g_strdup_printf("%s\n", json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
                                                                      JSON_C_TO_STRING_SPACED));
@@ -366,6 +373,10 @@ parseDisk(vmrpPoint *point, json_object *d, GError **error)
                     "disk '%s' has no image and is not excluded", target);
         return false;
     }
+    if (!vmrpPointDiskDigestFromJSON(disk, d, error)) {
+        g_prefix_error(error, "disk %s: ", target);
+        return false;
+    }
     return true;
 }
 
@@ -454,6 +465,8 @@ vmrpPointFromJSON(const char *text, GError **error)
         if (!parseDisk(point, json_object_array_get_idx(disks, i), error))
             goto cleanup;
     }
+    if (!vmrpPointDigestsFromJSON(point, obj, error))
+        goto cleanup;
     ok = true;
 
  cleanup:

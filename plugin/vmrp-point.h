@@ -31,6 +31,8 @@ typedef struct {
     uint64_t size;         /* virtual size in bytes */
     uint64_t bytes_total;  /* bytes to copy */
     uint64_t bytes_done;   /* bytes copied so far */
+    char *data_sha256;     /* digest of the data written (nbd/vmrp-digest.h), or NULL */
+    GArray *data_extents;  /* of vmrpDigestExtent: what data_sha256 covers, or NULL */
 } vmrpPointDisk;
 
 typedef struct {
@@ -50,6 +52,12 @@ typedef struct {
     int64_t duration_ms;
     bool protected_;             /* never pruned (rp-protect) */
     GPtrArray *disks;            /* of vmrpPointDisk */
+    /* digests and verification (vmrp-point-digest.h); all NULL in older points */
+    GHashTable *file_sha256;     /* the point's other files: name -> SHA-256 hex */
+    char *manifest_sha256;       /* of the manifest itself (vmrpPointManifestDigest) */
+    char *verified;              /* ISO 8601, UTC: the last rp-verify */
+    char *verify_state;          /* "OK" or "Failed" */
+    char *verify_reason;         /* why it failed */
 } vmrpPoint;
 
 void vmrpPointDiskFree(vmrpPointDisk *disk);

@@ -20,14 +20,23 @@
 #include "vmrp-file.h"
 #include "vmrp-json.h"
 #include "vmrp-names.h"
+#include "vmrp-point-digest.h"
 
 #define REPO_FORMAT 1
 #define CREATING_PREFIX ".creating-"
-#define MANIFEST_MAX (1024 * 1024)
+/* a fragmented disk's data extents are listed in it */
+#define MANIFEST_MAX (16 * 1024 * 1024)
 
 struct _vmrpRepo {
     char *path;
+    bool allow_verify_failed;
 };
+
+void
+vmrpRepoSetAllowVerifyFailed(vmrpRepo *repo, bool allow)
+{
+    repo->allow_verify_failed = allow;
+}
 
 void
 vmrpRepoFree(vmrpRepo *repo)
@@ -89,6 +98,87 @@ readFormatted(const char *path, int format, GError **error)
         return NULL;
     }
     return obj;
+}
+
+char *
+vmrpRepoNewManifestText(void)
+{
+    g_autofree char *uuid = g_uuid_string_random();
+    g_autofree char *created = nowISO8601();
+    json_object *obj = json_object_new_object();
+
+    json_object_object_add(obj, "format", json_object_new_int(REPO_FORMAT));
+    json_object_object_add(obj, "id", json_object_new_string(uuid));
+    json_object_object_add(obj, "created", json_object_new_string(created));
+    return jsonText(obj);
+}
+
+char *
+vmrpRepoNewCollectionText(const char *name, const char *uuid, bool copy)
+{
+    g_autofree char *created = nowISO8601();
+    json_object *obj = json_object_new_object();
+
+    if (copy)
+        json_object_object_add(obj, "copy", json_object_new_boolean(true));
+    json_object_object_add(obj, "format", json_object_new_int(REPO_FORMAT));
+    json_object_object_add(obj, "created", json_object_new_string(created));
+    json_object_object_add(obj, "name", json_object_new_string(name));
+    json_object_object_add(obj, "uuid", json_object_new_string(uuid));
+    return jsonText(obj);
+}
+
+bool
+vmrpRepoCollectionTextIsCopy(const char *text)
+{
+    json_object *obj = vmrpJSONParseObject(text, NULL);
+    json_object *val;
+    bool copy = false;
+
+    if (obj && json_object_object_get_ex(obj, "copy", &val) &&
+        json_object_is_type(val, json_type_boolean))
+        copy = json_object_get_boolean(val);
+    json_object_put(obj);
+    return copy;
+}
+
+bool
+vmrpRepoCollectionIsCopy(vmrpRepo *repo, const char *uuid)
+{
+    g_autofree char *path = NULL;
+    g_autofree char *text = NULL;
+
+    if (!g_uuid_string_is_valid(uuid))
+        return false;
+    path = g_build_filename(repo->path, "collections", uuid, "collection.json", NULL);
+    text = vmrpFileRead(path, MANIFEST_MAX, NULL, NULL);
+    return text && vmrpRepoCollectionTextIsCopy(text);
+}
+
+char *
+vmrpRepoIdFromText(const char *text, GError **error)
+{
+    json_object *obj;
+    json_object *val;
+    char *id = NULL;
+
+    if (!(obj = vmrpJSONParseObject(text, error)))
+        return NULL;
+    if (json_object_object_get_ex(obj, "id", &val) && json_object_is_type(val, json_type_string))
+        id = g_strdup(json_object_get_string(val));
+    else
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "repository.json has no id");
+    json_object_put(obj);
+    return id;
+}
+
+char *
+vmrpRepoGetId(vmrpRepo *repo, GError **error)
+{
+    g_autofree char *path = g_build_filename(repo->path, "repository.json", NULL);
+    g_autofree char *text = vmrpFileRead(path, MANIFEST_MAX, NULL, error);
+
+    return text ? vmrpRepoIdFromText(text, error) : NULL;
 }
 
 static bool
@@ -750,6 +840,9 @@ findPoint(vmrpRepo *repo, const char *id, bool damaged_ok, char **ret_dir, GErro
                             "restore point %s is damaged: %s", id, p->message);
                 return NULL;
             }
+            if (!damaged_ok && !repo->allow_verify_failed &&
+                !vmrpPointCheckVerified(points, p, error))
+                return NULL;
             if (ret_dir)
                 *ret_dir = g_steal_pointer(&sub);
             return g_ptr_array_steal_index(points, j);
@@ -788,6 +881,13 @@ vmrpRepoPointBegin(vmrpRepo *repo, const vmrpPoint *point, GError **error)
     g_autofree char *dir = collectionPath(repo, point->domain_uuid, "points");
     g_autofree char *sub = g_build_filename(dir, name, NULL);
 
+    if (vmrpRepoCollectionIsCopy(repo, point->domain_uuid)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "the collection of domain %s in %s is a copy (rp-copy): restore points "
+                    "are taken into the domain's own repository", point->domain_name,
+                    repo->path);
+        return NULL;
+    }
     if (!vmrpFileMakeDir(sub, 0700, false, error))
         return NULL;
     if (!vmrpRepoPointSave(sub, point, error)) {
@@ -816,7 +916,8 @@ vmrpRepoPointCommit(vmrpRepo *repo, vmrpPoint *point, char **dir, GError **error
             return false;
     }
     point->state = VMRP_POINT_SUCCEEDED;
-    if (!vmrpRepoPointSave(*dir, point, error))
+    if (!vmrpPointDigestFiles(point, *dir, error) ||
+        !vmrpRepoPointSave(*dir, point, error))
         return false;
     if (rename(*dir, final) < 0) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot commit point %s: %s",

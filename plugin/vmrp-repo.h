@@ -28,6 +28,23 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpRepo, vmrpRepoFree)
 
 const char *vmrpRepoGetPath(vmrpRepo *repo);
 
+/* The repository's id (repository.json). */
+char *vmrpRepoGetId(vmrpRepo *repo, GError **error);
+
+/* What a new repository.json and collection.json hold (rp-copy makes them in
+ * a destination repository through its own file operations), and the id in
+ * a repository.json's text. */
+char *vmrpRepoNewManifestText(void);
+char *vmrpRepoNewCollectionText(const char *name, const char *uuid, bool copy);
+
+/* Whether a collection was made by rp-copy ("copy": true in its
+ * collection.json): its points' libvirt checkpoints are the source
+ * repository's, never deleted or repaired through the copy, and no point is
+ * taken into it. */
+bool vmrpRepoCollectionIsCopy(vmrpRepo *repo, const char *uuid);
+bool vmrpRepoCollectionTextIsCopy(const char *text);
+char *vmrpRepoIdFromText(const char *text, GError **error);
+
 /* Makes (or updates the name, and the host, of) the collection of a domain:
  * @uri is the libvirt URI that reaches it (run-policies uses it), @hostname
  * that host's name; either may be NULL (kept as it was).  A damaged
@@ -82,9 +99,14 @@ GPtrArray *vmrpRepoListPoints(vmrpRepo *repo, const char *uuid, GError **error);
  * with the message "interrupted: the creating process ended". */
 GPtrArray *vmrpRepoListCreating(vmrpRepo *repo, const char *uuid, GError **error);
 
+/* Whether vmrpRepoFindPoint returns a point that failed its last rp-verify
+ * (or builds on one): --force of rp-restore and disk-create. */
+void vmrpRepoSetAllowVerifyFailed(vmrpRepo *repo, bool allow);
+
 /* Finds a usable point by id in any collection; @ret_dir gets its folder.
  * A Damaged point is an INVALID error that says why, a point not yet (or
- * never to be) complete one that says so. */
+ * never to be) complete one that says so, and so is a point that failed
+ * its last verification or builds on one that did (unless allowed). */
 vmrpPoint *vmrpRepoFindPoint(vmrpRepo *repo, const char *id, char **ret_dir, GError **error);
 
 /* The same, but a Damaged point is returned as such (rp-info, rp-delete). */

@@ -116,6 +116,12 @@ vmrpPolicyFormat(const vmrpPolicy *policy)
         g_string_append(out, "max-chain=unlimited\n");
     else
         g_string_append_printf(out, "max-chain=%d\n", policy->max_chain);
+    if (policy->verify_every_s % 86400 == 0 && policy->verify_every_s > 0)
+        g_string_append_printf(out, "verify=every %" G_GINT64_FORMAT "d\n",
+                               policy->verify_every_s / 86400);
+    else if (policy->verify_every_s > 0)
+        g_string_append_printf(out, "verify=every %" G_GINT64_FORMAT "h\n",
+                               policy->verify_every_s / 3600);
     return g_string_free(out, FALSE);
 }
 
@@ -158,11 +164,13 @@ enum {
     KEY_ALLOW_FALLBACK,
     KEY_EXCLUDE_DISKS,
     KEY_MAX_CHAIN,
+    KEY_VERIFY,
     KEY_LAST
 };
 
 static const char *const otherKeys[KEY_LAST - VMRP_RETENTION_RULE_LAST] = {
     "keep-all", "schedule", "consistency", "allow-fallback", "exclude-disks", "max-chain",
+    "verify",
 };
 
 static int
@@ -202,6 +210,8 @@ parseValue(vmrpPolicy *policy, int key, const char *value, GError **error)
         break;
     case KEY_EXCLUDE_DISKS:
         return vmrpPolicySetExcludeDisks(policy, value, error);
+    case KEY_VERIFY:
+        return vmrpPolicyParseVerify(value, &policy->verify_every_s, error);
     case KEY_MAX_CHAIN:
         if (g_str_equal(value, "unlimited"))
             policy->max_chain = VMRP_POLICY_CHAIN_UNLIMITED;
@@ -287,4 +297,41 @@ vmrpPolicyNeedsFull(const vmrpPolicy *policy, guint chain_length)
     if (policy->max_chain < 0)
         return false;
     return chain_length >= (guint)policy->max_chain;
+}
+
+bool
+vmrpPolicyParseVerify(const char *text, gint64 *ret_seconds, GError **error)
+{
+    int n = 0;
+    size_t len;
+
+    if (g_str_equal(text, "none")) {
+        *ret_seconds = 0;
+        return true;
+    }
+    len = strlen(text);
+    if (g_str_has_prefix(text, "every ") && len > 7 &&
+        (text[len - 1] == 'd' || text[len - 1] == 'h')) {
+        g_autofree char *num = g_strndup(text + 6, len - 7);
+
+        if (parseCount(num, 10000, &n) && n > 0) {
+            *ret_seconds = (gint64)n * (text[len - 1] == 'd' ? 86400 : 3600);
+            return true;
+        }
+    }
+    {
+        g_autofree char *shown = g_strescape(text, NULL);
+        g_set_error(error, VMRP_POLICY_ERROR, VMRP_POLICY_ERROR_INVALID,
+                    "invalid verify '%s': expected 'every Nd', 'every Nh' (N 1 to 10000) "
+                    "or 'none'", shown);
+    }
+    return false;
+}
+
+bool
+vmrpPolicyVerifyDue(const vmrpPolicy *policy, gint64 last_verified, gint64 now)
+{
+    if (policy->verify_every_s <= 0)
+        return false;
+    return last_verified == VMRP_SCHEDULE_NEVER || now - last_verified >= policy->verify_every_s;
 }

@@ -19,9 +19,13 @@
  *   allow-fallback=yes|no                                                  (no)
  *   exclude-disks=vdb,vdc    disk targets, comma-separated; empty: none   (empty)
  *   max-chain=unlimited|N    increments after a full, N 0 to 1000000 (unlimited)
+ *   verify=none | every Nd | every Nh   re-verify a point whose last rp-verify is
+ *                            older, N 1 to 10000 (PBS's "re-verify after")  (none)
  *
  * vmrpPolicyFormat writes every key, in this order, ending each line with a
- * newline; a number is decimal without sign or leading zero.
+ * newline; a number is decimal without sign or leading zero.  verify is
+ * written only when set, so that a policy without it reads the same in a
+ * vmrp that does not know it.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -49,6 +53,9 @@ struct _vmrpPolicy {
     /* the most increments after a full before the next point is a new full;
      * 0: every point is a full; VMRP_POLICY_CHAIN_UNLIMITED: no limit */
     int max_chain;
+    /* seconds after which run-policies verifies a point again (rp-verify);
+     * 0: never */
+    gint64 verify_every_s;
 };
 
 /* A policy with the defaults above: it keeps no point, so it is not valid
@@ -86,3 +93,10 @@ vmrpPolicy *vmrpPolicyParse(const char *text, GError **error);
  * @chain_length + 1, which max-chain allows only up to max_chain.
  */
 bool vmrpPolicyNeedsFull(const vmrpPolicy *policy, guint chain_length);
+
+/* Parses "none", "every Nd" or "every Nh" (N 1 to 10000) into seconds. */
+bool vmrpPolicyParseVerify(const char *text, gint64 *ret_seconds, GError **error);
+
+/* Whether a point last verified at @last_verified (seconds since the epoch;
+ * VMRP_SCHEDULE_NEVER: never) is due for verification at @now. */
+bool vmrpPolicyVerifyDue(const vmrpPolicy *policy, gint64 last_verified, gint64 now);

@@ -10,7 +10,7 @@ set -euo pipefail
 # (valgrind, clang and its libFuzzer runtime: the quality gates of tests/run.sh;
 # virtnbdbackup and time: tests/bench/bench-chain.sh).
 PACKAGES="meson ninja-build pkg-config gcc libc6-dev
-libvirt-dev libjson-c-dev libglib2.0-dev libnbd-dev libxml2-dev libcunit1-dev
+libvirt-dev libjson-c-dev libglib2.0-dev libnbd-dev libxml2-dev libcunit1-dev libssl-dev
 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils qemu-block-extra
 libnbd-bin nbdkit busybox-static cpio gzip xz-utils zstd kmod qemu-guest-agent e2fsprogs
 coreutils findutils ca-certificates jq gnutls-bin

@@ -42,10 +42,13 @@ vmrpCLIOpenRepo(vmrpCLI *cli, bool create, GError **error)
 {
     vmrpRepo *repo = vmrpRepoOpen(cli->repo_path, create, error);
 
-    /* every command that opens the repository ends the access grants whose
-     * time is up (their supervisors do; this catches what a reboot left) */
-    if (repo)
+    if (repo) {
+        /* every command that opens the repository ends the access grants
+         * whose time is up (their supervisors do; this catches what a reboot
+         * left) */
         vmrpAccessSweep(repo);
+        vmrpRepoSetAllowVerifyFailed(repo, cli->force);
+    }
     return repo;
 }
 

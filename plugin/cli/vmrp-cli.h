@@ -20,6 +20,7 @@ typedef struct {
     const char *repo_path;
     bool json;
     bool tty;                  /* stderr is a terminal: progress bars */
+    bool force;                /* --force: use points that failed verification */
     virConnectPtr conn;
     GCancellable *cancel;      /* cancelled by SIGINT, SIGTERM, SIGHUP */
     char **global_argv;        /* the global options, to start a job's worker */
@@ -94,4 +95,7 @@ bool vmrpCmdRpAccessRevoke(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionList(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionInfo(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionDelete(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdRpCopy(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdCollectionSync(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdRpVerify(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRepoCheck(vmrpCLI *cli, int argc, char **argv, GError **error);

@@ -152,8 +152,9 @@ printPointRow(const vmrpPoint *point)
 {
     g_autofree char *size = vmrpCLIHumanBytes(vmrpPointBytes(point));
 
-    printf("%-24s %-22s %-12s %-12s %-10s %10s\n", point->id, point->created, point->kind,
-           vmrpConsistencyToString(point->achieved), vmrpPointStateToString(point->state), size);
+    printf("%-24s %-22s %-12s %-12s %-10s %10s  %s\n", point->id, point->created, point->kind,
+           vmrpConsistencyToString(point->achieved), vmrpPointStateToString(point->state), size,
+           point->verify_state ? point->verify_state : "-");
 }
 
 bool
@@ -182,8 +183,8 @@ vmrpCmdRpList(vmrpCLI *cli, int argc, char **argv, GError **error)
         vmrpCLIPrintJSON(arr);
         return true;
     }
-    printf("%-24s %-22s %-12s %-12s %-10s %10s\n", "ID", "CREATED", "KIND",
-           "CONSISTENCY", "STATE", "SIZE");
+    printf("%-24s %-22s %-12s %-12s %-10s %10s  %s\n", "ID", "CREATED", "KIND",
+           "CONSISTENCY", "STATE", "SIZE", "VERIFIED");
     for (i = 0; i < points->len; i++)
         printPointRow(g_ptr_array_index(points, i));
     /* why a point cannot be restored, below the table */
@@ -192,6 +193,9 @@ vmrpCmdRpList(vmrpCLI *cli, int argc, char **argv, GError **error)
 
         if (p->state == VMRP_POINT_DAMAGED || p->state == VMRP_POINT_FAILED)
             printf("%s %s: %s\n", p->id, vmrpPointStateToString(p->state), p->message);
+        else if (g_strcmp0(p->verify_state, "Failed") == 0)
+            printf("%s failed verification at %s: %s\n", p->id, p->verified,
+                   p->verify_reason ? p->verify_reason : "");
     }
     return true;
 }
@@ -271,6 +275,13 @@ vmrpCmdRpInfo(vmrpCLI *cli, int argc, char **argv, GError **error)
         printf("%-18s %s\n", "Message:", point->message);
     if (point->protected_)
         printf("%-18s %s\n", "Protected:", "yes");
+    if (point->verify_state)
+        printf("%-18s %s at %s%s%s\n", "Verified:", point->verify_state, point->verified,
+               point->verify_reason ? ": " : "",
+               point->verify_reason ? point->verify_reason : "");
+    else if (point->state == VMRP_POINT_SUCCEEDED)
+        printf("%-18s %s\n", "Verified:", point->manifest_sha256 ? "never" :
+               "never (made without digests)");
     printf("\n%-8s %-10s %10s %10s", "TARGET", "IMAGE", "SIZE", "COPIED");
     if (instance_view)
         printf(" %8s", "PROGRESS");

@@ -15,6 +15,7 @@
 
 #include "vmrp-cli.h"
 #include "vmrp-access.h"
+#include "vmrp-verify.h"
 #include "vmrp-agent.h"
 #include "vmrp-backup.h"
 #include "vmrp-delete.h"
@@ -91,6 +92,7 @@ vmrpCmdPolicySet(vmrpCLI *cli, int argc, char **argv, GError **error)
     g_autofree char *consistency = NULL;
     g_autofree char *exclude = NULL;
     g_autofree char *max_chain = NULL;
+    g_autofree char *verify = NULL;
     gboolean keep_all = FALSE, allow_fallback = FALSE, on_start = FALSE, remove = FALSE;
     GOptionEntry entries[] = {
         { "keep-last", 0, 0, G_OPTION_ARG_INT, &keep[VMRP_RETENTION_KEEP_LAST], "keep the N newest points", "N" },
@@ -109,6 +111,9 @@ vmrpCmdPolicySet(vmrpCLI *cli, int argc, char **argv, GError **error)
         { "exclude-disk", 0, 0, G_OPTION_ARG_STRING, &exclude, "disks left out", "T,..." },
         { "max-chain", 0, 0, G_OPTION_ARG_STRING, &max_chain,
           "increments after which the next point is a full (default unlimited)", "N" },
+        { "verify", 0, 0, G_OPTION_ARG_STRING, &verify,
+          "run-policies verifies each point again after this: 'every 7d', 'every 12h' or "
+          "'none' (default)", "WHEN" },
         { "on-start", 0, 0, G_OPTION_ARG_NONE, &on_start,
           "take a point when the domain starts (the libvirt hook)", NULL },
         { "remove", 0, 0, G_OPTION_ARG_NONE, &remove, "remove the policy", NULL },
@@ -133,7 +138,8 @@ vmrpCmdPolicySet(vmrpCLI *cli, int argc, char **argv, GError **error)
     policy->allow_fallback = allow_fallback;
     if ((schedule && !vmrpScheduleParse(schedule, &policy->schedule, error)) ||
         (consistency && !vmrpConsistencyFromString(consistency, &policy->consistency, error)) ||
-        (exclude && !vmrpPolicySetExcludeDisks(policy, exclude, error)))
+        (exclude && !vmrpPolicySetExcludeDisks(policy, exclude, error)) ||
+        (verify && !vmrpPolicyParseVerify(verify, &policy->verify_every_s, error)))
         return false;
     if (max_chain && !g_str_equal(max_chain, "unlimited")) {
         guint64 n;
@@ -303,6 +309,37 @@ vmrpCmdPrune(vmrpCLI *cli, int argc, char **argv, GError **error)
     return pruneCollection(cli, cli->conn, repo, uuid, policy, dry_run, error);
 }
 
+/* The points of the collection whose last verification is older than the
+ * policy says (or that were never verified) are verified again; a line on
+ * stdout for each. */
+static void
+verifyCollection(vmrpCLI *cli, vmrpRepo *repo, const char *uuid, const char *name,
+                 const vmrpPolicy *policy, gint64 now)
+{
+    g_autoptr(GPtrArray) points = vmrpRepoListPoints(repo, uuid, NULL);
+    guint i;
+
+    for (i = 0; points && i < points->len; i++) {
+        vmrpPoint *p = g_ptr_array_index(points, i);
+        g_autoptr(GDateTime) t = p->verified ? g_date_time_new_from_iso8601(p->verified, NULL)
+                                             : NULL;
+        g_autoptr(vmrpVerifyResult) res = NULL;
+        g_autoptr(GError) local = NULL;
+
+        /* a damaged point is reported by the prune */
+        if (p->state != VMRP_POINT_SUCCEEDED ||
+            !vmrpPolicyVerifyDue(policy, t ? g_date_time_to_unix(t) : VMRP_SCHEDULE_NEVER, now))
+            continue;
+        if (!(res = vmrpVerifyPoint(repo, p->id, cli->cancel, &local)))
+            printf("%s: point %s not verified, retried next run: %s\n", name, p->id,
+                   local->message);
+        else if (res->ok)
+            printf("%s: point %s verified: OK\n", name, p->id);
+        else
+            printf("%s: point %s failed verification: %s\n", name, p->id, res->reason);
+    }
+}
+
 /* One collection's due point and prune; a line on stdout says what happened.
  * With @simulated, @now is a test's clock, and the point is made at @now. */
 static bool
@@ -365,6 +402,8 @@ runPolicy(vmrpCLI *cli, virConnectPtr conn, vmrpRepo *repo, const char *uuid, co
         if (!pruneCollection(cli, conn, repo, uuid, policy, false, &local))
             printf("%s: prune failed: %s\n", name, local->message);
     }
+    if (policy->verify_every_s > 0)
+        verifyCollection(cli, repo, uuid, name, policy, now);
     return true;
 }
 

@@ -161,6 +161,7 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
     gboolean finalize = FALSE;
     gboolean async = FALSE;
     g_autofree char *pool = NULL;
+    gboolean force = FALSE;
     int shutdown_timeout = VMRP_RESTORE_SHUTDOWN_TIMEOUT_S;
     GOptionEntry entries[] = {
         { "name", 0, 0, G_OPTION_ARG_STRING, &name,
@@ -185,6 +186,8 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
           "write back only what changed since the point (in place)", NULL },
         { "async", 0, 0, G_OPTION_ARG_NONE, &async,
           "run as a job: print its id and return (see job-info; job-abort undoes it)", NULL },
+        { "force", 0, 0, G_OPTION_ARG_NONE, &force,
+          "use the point even though it failed verification (rp-verify)", NULL },
         { NULL }
     };
     g_autoptr(vmrpRepo) repo = NULL;
@@ -199,6 +202,7 @@ vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
                       "or --keep-original, otherwise in its place.",
                       entries, &argc, &argv, 1, 1, error))
         return false;
+    cli->force = force;
     if (finalize) {
         if (name || keep_original || power_on || disk_dir || instant || quick_rollback ||
             pool) {
@@ -309,6 +313,7 @@ vmrpCmdDiskCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
     g_autofree char *output = NULL;
     g_autofree char *format = NULL;
     gboolean async = FALSE;
+    gboolean force = FALSE;
     GOptionEntry entries[] = {
         { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output,
           "the new image (must not exist)", "FILE" },
@@ -316,6 +321,8 @@ vmrpCmdDiskCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
           "qcow2 (default) or raw", "FORMAT" },
         { "async", 0, 0, G_OPTION_ARG_NONE, &async,
           "run as a job: print its id and return (see job-info)", NULL },
+        { "force", 0, 0, G_OPTION_ARG_NONE, &force,
+          "use the point even though it failed verification (rp-verify)", NULL },
         { NULL }
     };
     g_autoptr(vmrpRepo) repo = NULL;
@@ -328,6 +335,7 @@ vmrpCmdDiskCreate(vmrpCLI *cli, int argc, char **argv, GError **error)
                       "Make a standalone disk image from a disk restore point.",
                       entries, &argc, &argv, 2, 2, error))
         return false;
+    cli->force = force;
     if (!output) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "--output FILE is required");
         return false;

@@ -55,6 +55,12 @@ static const vmrpCommand commands[] = {
     { "collection-info", vmrpCmdCollectionInfo, "DOMAIN", "show a domain's collection" },
     { "collection-delete", vmrpCmdCollectionDelete, "DOMAIN",
       "delete a domain's collection and every point in it" },
+    { "rp-copy", vmrpCmdRpCopy, "POINT --to DEST",
+      "copy a point (and what it builds on) to another repository" },
+    { "collection-sync", vmrpCmdCollectionSync, "DOMAIN --to DEST",
+      "copy the points another repository lacks, oldest first" },
+    { "rp-verify", vmrpCmdRpVerify, "POINT | DOMAIN | --all",
+      "check stored points against their digests; records the result" },
     { "repo-check", vmrpCmdRepoCheck, "[DOMAIN]",
       "what the repository and libvirt disagree on; --repair fixes it" },
 };

@@ -10,6 +10,7 @@
 
 #include "vmrp-test.h"
 #include "vmrp-nbd-copy.h"
+#include "vmrp-nbd-digest.h"
 #include "vmrp-nbd-export.h"
 #include "vmrp-nbd-test-util.h"
 
@@ -387,6 +388,73 @@ testCopyCancel(void)
 }
 
 
+/* The digest of a copy: taken of the DATA pieces in offset order, whatever
+ * order the reads complete in, with the data extents merged; read again
+ * from the written image it is the same, and one byte changed in the
+ * image's data changes it. */
+static void
+testCopyDigest(void)
+{
+    g_autofree char *img = vmrpNbdTestPath("dg-src.qcow2");
+    g_autofree char *tgt = vmrpNbdTestPath("dg-tgt.qcow2");
+    g_autoptr(vmrpNbdSource) src = NULL;
+    g_autoptr(vmrpExtentMap) map = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(vmrpDigest) dg = vmrpDigestNew();
+    g_autoptr(vmrpDigest) ref = vmrpDigestNew();
+    g_autoptr(GArray) extents = NULL;
+    g_autoptr(GArray) ref_extents = NULL;
+    g_autofree char *hex = NULL;
+    g_autofree char *ref_hex = NULL;
+    g_autofree char *again = NULL;
+    g_autofree char *bad = NULL;
+    g_autofree guint8 *buf = g_malloc(SIZE);
+    vmrpNbdCopyOptions opts = { .request_size = 64 * KiB, .max_requests = 32 };
+    vmrpNbdExport *exp;
+    guint i;
+
+    NBD_TEST_CHECK(makeSource(img, 7));
+    NBD_TEST_CHECK(exp = vmrpNbdTestExport(img, "qcow2", "dg", NULL));
+    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "dg", NULL, &error);
+    NBD_TEST_CHECK_OK(src, error);
+    map = vmrpNbdSourceMapExtents(src, &error);
+    NBD_TEST_CHECK_OK(map, error);
+
+    /* the reference: the DATA extents read one by one, in order */
+    for (i = 0; i < vmrpExtentMapCount(map); i++) {
+        const vmrpExtent *e = vmrpExtentMapGet(map, i);
+        if (e->kind != VMRP_EXTENT_DATA)
+            continue;
+        NBD_TEST_CHECK_OK(vmrpNbdSourcePread(src, buf, e->length, e->offset, &error), error);
+        vmrpDigestAddPiece(ref, e->offset, buf, e->length);
+    }
+    ref_hex = vmrpDigestFinish(ref, &ref_extents);
+
+    NBD_TEST_CHECK(vmrpNbdTestCreate(tgt, "qcow2", SIZE, NULL));
+    opts.digest = dg;
+    NBD_TEST_CHECK_OK(vmrpNbdCopyToImage(src, map, tgt, "qcow2", &opts, NULL, &error), error);
+    hex = vmrpDigestFinish(dg, &extents);
+    CU_ASSERT_TRUE(vmrpDigestIsHex(hex));
+    CU_ASSERT_STRING_EQUAL(hex, ref_hex);
+    CU_ASSERT_EQUAL(extents->len, ref_extents->len);
+    CU_ASSERT_TRUE(extents->len >= 4);
+    for (i = 1; i < extents->len; i++) {
+        const vmrpDigestExtent *a = &g_array_index(extents, vmrpDigestExtent, i - 1);
+        const vmrpDigestExtent *b = &g_array_index(extents, vmrpDigestExtent, i);
+        CU_ASSERT_TRUE(a->offset + a->length < b->offset);   /* merged when touching */
+    }
+
+    again = vmrpNbdDigestImage(tgt, "qcow2", extents, NULL, &error);
+    NBD_TEST_CHECK_OK(again, error);
+    CU_ASSERT_STRING_EQUAL(again, hex);
+
+    NBD_TEST_CHECK(vmrpNbdTestQemuIo(tgt, "qcow2", "write -P 0x42 40M 1"));
+    bad = vmrpNbdDigestImage(tgt, "qcow2", extents, NULL, &error);
+    NBD_TEST_CHECK_OK(bad, error);
+    CU_ASSERT_STRING_NOT_EQUAL(bad, hex);
+}
+
+
 int
 main(void)
 {
@@ -397,6 +465,7 @@ main(void)
         VMRP_TEST(testCopyTargetErrors),
         VMRP_TEST(testCopyReadError),
         VMRP_TEST(testCopyCancel),
+        VMRP_TEST(testCopyDigest),
         { NULL, NULL },
     };
 

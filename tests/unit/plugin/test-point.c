@@ -9,6 +9,8 @@
 #include "vmrp-test.h"
 #include "vmrp-point.h"
 #include "vmrp-names.h"
+#include "vmrp-point-digest.h"
+#include "vmrp-digest.h"
 
 static vmrpPoint *
 samplePoint(void)
@@ -242,7 +244,157 @@ testCreatedAt(void)
     CU_ASSERT_STRING_NOT_EQUAL(a->id, b->id);
 }
 
+#define HEX_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define HEX_B "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+
+static vmrpPoint *
+digestPoint(void)
+{
+    vmrpPoint *point = samplePoint();
+    vmrpPointDisk *disk = vmrpPointFindDisk(point, "vda");
+    vmrpDigestExtent e1 = { 0, 65536 }, e2 = { 1 << 20, 4096 };
+
+    disk->data_sha256 = g_strdup(HEX_A);
+    disk->data_extents = g_array_new(FALSE, FALSE, sizeof(vmrpDigestExtent));
+    g_array_append_val(disk->data_extents, e1);
+    g_array_append_val(disk->data_extents, e2);
+    point->file_sha256 = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_hash_table_insert(point->file_sha256, g_strdup("domain.xml"), g_strdup(HEX_B));
+    point->manifest_sha256 = vmrpPointManifestDigest(point);
+    return point;
+}
+
+/* Digests and verification results go through the manifest; an older
+ * manifest without them reads as before. */
+static void
+testDigestsRoundTrip(void)
+{
+    g_autoptr(vmrpPoint) point = digestPoint();
+    g_autofree char *text = NULL;
+    g_autofree char *again = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(vmrpPoint) back = NULL;
+    g_autoptr(vmrpPoint) old = NULL;
+    g_autoptr(vmrpPoint) plain = samplePoint();
+    g_autofree char *plain_text = vmrpPointToJSON(plain);
+    vmrpPointDisk *disk;
+
+    point->verified = g_strdup("2026-12-04T05:00:00Z");
+    point->verify_state = g_strdup("Failed");
+    point->verify_reason = g_strdup("image vda.qcow2: data digest mismatch");
+    text = vmrpPointToJSON(point);
+    back = vmrpPointFromJSON(text, &error);
+    CU_ASSERT_PTR_NULL(error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+    disk = vmrpPointFindDisk(back, "vda");
+    CU_ASSERT_STRING_EQUAL(disk->data_sha256, HEX_A);
+    CU_ASSERT_EQUAL_FATAL(disk->data_extents->len, 2);
+    CU_ASSERT_EQUAL(g_array_index(disk->data_extents, vmrpDigestExtent, 1).offset, 1 << 20);
+    CU_ASSERT_EQUAL(g_array_index(disk->data_extents, vmrpDigestExtent, 1).length, 4096);
+    CU_ASSERT_PTR_NULL(vmrpPointFindDisk(back, "vdb")->data_sha256);
+    CU_ASSERT_STRING_EQUAL(g_hash_table_lookup(back->file_sha256, "domain.xml"), HEX_B);
+    CU_ASSERT_STRING_EQUAL(back->manifest_sha256, point->manifest_sha256);
+    CU_ASSERT_TRUE(vmrpPointVerifyFailed(back));
+    CU_ASSERT_STRING_EQUAL(back->verify_reason, point->verify_reason);
+    /* the verification and 'protected' are not part of the manifest digest */
+    back->protected_ = true;
+    again = vmrpPointManifestDigest(back);
+    CU_ASSERT_STRING_EQUAL(again, point->manifest_sha256);
+    g_free(back->domain_name);
+    back->domain_name = g_strdup("vm2");
+    g_free(again);
+    again = vmrpPointManifestDigest(back);
+    CU_ASSERT_STRING_NOT_EQUAL(again, point->manifest_sha256);
+
+    old = vmrpPointFromJSON(plain_text, &error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(old);
+    CU_ASSERT_PTR_NULL(old->file_sha256);
+    CU_ASSERT_PTR_NULL(old->manifest_sha256);
+    CU_ASSERT_PTR_NULL(vmrpPointFindDisk(old, "vda")->data_sha256);
+    CU_ASSERT_FALSE(vmrpPointVerifyFailed(old));
+    CU_ASSERT_PTR_NULL(strstr(plain_text, "digests"));
+}
+
+static void
+testDigestsDamaged(void)
+{
+    static const char *const edits[][2] = {
+        { "\"data_sha256\": \"0123", "\"data_sha256\": \"X123" },
+        { "\"data_sha256\": \"0123", "\"data_sha256\": 12, \"x\": \"" },
+        { "1048576,", "-1048576," },
+        { "1048576,", "0," },
+        { "1048576,", "1048576, 1," },
+        { "1048576,", "1099511627775," },
+        { "4096\n", "0\n" },
+        { "\"data_extents\": [", "\"data_extentz\": [" },
+        { "\"algorithm\": \"sha256\"", "\"algorithm\": \"md5\"" },
+        { "\"domain.xml\"", "\"../x\"" },
+        { "\"domain.xml\": \"fedc", "\"domain.xml\": \"Fedc" },
+        { "\"verify_state\": \"OK\"", "\"verify_state\": \"Maybe\"" },
+        { "\"digests\": {", "\"digests\": [ {" },
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(edits); i++) {
+        g_autoptr(vmrpPoint) point = digestPoint();
+        g_autofree char *text = NULL;
+        g_autofree char *bad = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(vmrpPoint) back = NULL;
+        char *at;
+
+        point->verify_state = g_strdup("OK");
+        text = vmrpPointToJSON(point);
+        at = strstr(text, edits[i][0]);
+        if (!at)
+            fprintf(stderr, "edit #%zu: '%s' not found in\n%s\n", i, edits[i][0], text);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+        bad = g_strdup_printf("%.*s%s%s", (int)(at - text), text, edits[i][1],
+                              at + strlen(edits[i][0]));
+        back = vmrpPointFromJSON(bad, &error);
+        if (back)
+            fprintf(stderr, "accepted damaged digests #%zu\n", i);
+        CU_ASSERT_PTR_NULL(back);
+        CU_ASSERT_PTR_NOT_NULL(error);
+    }
+}
+
+/* A point is refused when it, or a point it builds on, failed verification. */
+static void
+testCheckVerified(void)
+{
+    g_autoptr(GPtrArray) points = g_ptr_array_new_with_free_func((GDestroyNotify)vmrpPointFree);
+    g_autoptr(GError) error = NULL;
+    vmrpPoint *full = samplePoint();
+    vmrpPoint *inc = samplePoint();
+    vmrpPoint *other = samplePoint();
+
+    g_free(inc->id);
+    inc->id = g_strdup("20261204-050000-000001");
+    vmrpPointFindDisk(inc, "vda")->backing = g_strdup_printf("../%s/vda.qcow2", full->id);
+    g_free(other->id);
+    other->id = g_strdup("20261204-050000-000002");
+    g_ptr_array_add(points, full);
+    g_ptr_array_add(points, inc);
+    g_ptr_array_add(points, other);
+    CU_ASSERT_TRUE(vmrpPointCheckVerified(points, inc, NULL));
+
+    full->verify_state = g_strdup("Failed");
+    full->verified = g_strdup("2026-12-04T05:00:00Z");
+    full->verify_reason = g_strdup("image vda.qcow2: bad");
+    CU_ASSERT_FALSE(vmrpPointCheckVerified(points, full, &error));
+    CU_ASSERT_PTR_NOT_NULL(strstr(error->message, "image vda.qcow2: bad"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(error->message, "--force"));
+    g_clear_error(&error);
+    CU_ASSERT_FALSE(vmrpPointCheckVerified(points, inc, &error));
+    CU_ASSERT_PTR_NOT_NULL(strstr(error->message, "builds on point"));
+    CU_ASSERT_TRUE(vmrpPointCheckVerified(points, other, NULL));
+}
+
 static const vmrpTestCase cases[] = {
+    VMRP_TEST(testCheckVerified),
+    VMRP_TEST(testDigestsRoundTrip),
+    VMRP_TEST(testDigestsDamaged),
     VMRP_TEST(testRoundTrip),
     VMRP_TEST(testFreezeAbsent),
     VMRP_TEST(testDamaged),

@@ -256,7 +256,56 @@ testRoundTrip(void)
     CU_ASSERT_TRUE(done > 50);
 }
 
+/* verify=every Nd|Nh: parsed, written only when set, and due after the interval */
+static void
+testVerify(void)
+{
+    static const char *const bad[] = {
+        "every 0d", "every 7w", "every 7", "every d", "every 07d", "every 10001d",
+        "every -1h", "sometimes", "",
+    };
+    g_autoptr(vmrpPolicy) policy = NULL;
+    g_autoptr(vmrpPolicy) plain = NULL;
+    g_autoptr(vmrpPolicy) back = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *text = NULL;
+    g_autofree char *plain_text = NULL;
+    gint64 secs = -1;
+    size_t i;
+
+    policy = vmrpPolicyParse("keep-last=3\nverify=every 7d\n", &error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(policy);
+    CU_ASSERT_EQUAL(policy->verify_every_s, 7 * 86400);
+    text = vmrpPolicyFormat(policy);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\nverify=every 7d\n"));
+    back = vmrpPolicyParse(text, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+    CU_ASSERT_EQUAL(back->verify_every_s, 7 * 86400);
+    CU_ASSERT_TRUE(vmrpPolicyParseVerify("every 12h", &secs, NULL));
+    CU_ASSERT_EQUAL(secs, 12 * 3600);
+    CU_ASSERT_TRUE(vmrpPolicyParseVerify("none", &secs, NULL));
+    CU_ASSERT_EQUAL(secs, 0);
+    for (i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GError) err = NULL;
+        if (vmrpPolicyParseVerify(bad[i], &secs, &err))
+            fprintf(stderr, "accepted verify '%s'\n", bad[i]);
+        CU_ASSERT_PTR_NOT_NULL(err);
+    }
+
+    /* unset: not written, never due */
+    plain = vmrpPolicyParse("keep-last=3\n", NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(plain);
+    plain_text = vmrpPolicyFormat(plain);
+    CU_ASSERT_PTR_NULL(strstr(plain_text, "verify"));
+    CU_ASSERT_FALSE(vmrpPolicyVerifyDue(plain, VMRP_SCHEDULE_NEVER, 1000000));
+
+    CU_ASSERT_TRUE(vmrpPolicyVerifyDue(policy, VMRP_SCHEDULE_NEVER, 1000000));
+    CU_ASSERT_FALSE(vmrpPolicyVerifyDue(policy, 1000000, 1000000 + 7 * 86400 - 1));
+    CU_ASSERT_TRUE(vmrpPolicyVerifyDue(policy, 1000000, 1000000 + 7 * 86400));
+}
+
 static const vmrpTestCase cases[] = {
+    VMRP_TEST(testVerify),
     VMRP_TEST(testDefaultsAndFormat),
     VMRP_TEST(testParseDefaults),
     VMRP_TEST(testParseBad),

@@ -1,0 +1,521 @@
+/*
+ * vmrp-copy.c: rp-copy and collection-sync
+ *
+ * A point is copied file by file as it is stored: its qcow2 images byte for
+ * byte but only their allocated data (holes stay holes), so that a chain at
+ * the destination is the same standard qcow2 chain with the same relative
+ * backing names, and the digests recorded at creation hold there unchanged.
+ * Both collections are locked for the copy (nothing merges into a point
+ * while it is read); the source is only read.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vmrp-copy.h"
+#include "vmrp-dest.h"
+#include "vmrp-error.h"
+#include "vmrp-fault.h"
+#include "vmrp-file.h"
+#include "vmrp-names.h"
+#include "vmrp-point-digest.h"
+#include "vmrp-verify.h"
+
+#define CREATING_PREFIX ".creating-"
+#define COPY_MANIFEST_MAX (16 * 1024 * 1024)
+
+typedef struct {
+    vmrpRepo *repo;
+    const vmrpCopyOptions *opts;
+    vmrpDest *dest;
+    char *uuid;
+    char *name;
+    char *points_rel;          /* collections/<uuid>/points at the destination */
+    GPtrArray *points;         /* the source collection's, oldest first */
+    GHashTable *at_dest;       /* ids committed at the destination */
+    vmrpCopyResult *res;
+    /* progress of the point being copied */
+    const char *cur_id;
+    uint64_t cur_base;
+    uint64_t cur_total;
+} copyState;
+
+void
+vmrpCopyResultFree(vmrpCopyResult *res)
+{
+    if (!res)
+        return;
+    g_ptr_array_unref(res->copied);
+    g_ptr_array_unref(res->present);
+    g_ptr_array_unref(res->skipped);
+    g_free(res);
+}
+
+static vmrpCopyResult *
+copyResultNew(void)
+{
+    vmrpCopyResult *res = g_new0(vmrpCopyResult, 1);
+
+    res->copied = g_ptr_array_new_with_free_func(g_free);
+    res->present = g_ptr_array_new_with_free_func(g_free);
+    res->skipped = g_ptr_array_new_with_free_func(g_free);
+    return res;
+}
+
+static vmrpPoint *
+findIn(GPtrArray *points, const char *id)
+{
+    guint i;
+
+    for (i = 0; i < points->len; i++) {
+        vmrpPoint *p = g_ptr_array_index(points, i);
+        if (g_str_equal(p->id, id))
+            return p;
+    }
+    return NULL;
+}
+
+static char *
+parentOf(const vmrpPoint *point)
+{
+    guint i;
+
+    for (i = 0; i < point->disks->len; i++) {
+        char *parent = vmrpPointDiskBackingPoint(g_ptr_array_index(point->disks, i));
+        if (parent)
+            return parent;
+    }
+    return NULL;
+}
+
+/* The destination repository, made when missing; never the source itself. */
+static bool
+copyOpenDest(copyState *st, const char *spec, GError **error)
+{
+    g_autofree char *text = NULL;
+    g_autofree char *src_id = NULL;
+    g_autofree char *dst_id = NULL;
+    g_autoptr(GPtrArray) top = NULL;
+    g_autofree char *coll = g_build_filename("collections", st->uuid, NULL);
+    g_autofree char *coll_json = g_build_filename(coll, "collection.json", NULL);
+    g_autofree char *coll_text = NULL;
+
+    if (!(st->dest = vmrpDestOpen(spec, error)))
+        return false;
+    if (g_strcmp0(st->dest->root, vmrpRepoGetPath(st->repo)) == 0) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "the destination %s is the source repository", st->dest->spec);
+        return false;
+    }
+    if (!(src_id = vmrpRepoGetId(st->repo, error)))
+        return false;
+    if (!(text = st->dest->ops->read_file(st->dest, "repository.json", 1024 * 1024, error))) {
+        if (error && *error)
+            return false;
+        /* a new repository: only in an empty folder */
+        top = st->dest->ops->list(st->dest, "", error);
+        if (top && top->len > 0) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "%s is not a vmrp repository (no repository.json) and not empty",
+                        st->dest->spec);
+            return false;
+        }
+        text = vmrpRepoNewManifestText();
+        if (!st->dest->ops->make_dir(st->dest, "collections", error) ||
+            !st->dest->ops->make_dir(st->dest, "jobs", error) ||
+            !st->dest->ops->write_file(st->dest, "repository.json", text, strlen(text), error))
+            return false;
+    } else {
+        if (!(dst_id = vmrpRepoIdFromText(text, error))) {
+            g_prefix_error(error, "%s: ", st->dest->spec);
+            return false;
+        }
+        if (g_str_equal(src_id, dst_id)) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "the destination %s is the source repository (the same id %s)",
+                        st->dest->spec, src_id);
+            return false;
+        }
+    }
+    if (!st->dest->ops->make_dir(st->dest, coll, error) ||
+        !st->dest->ops->make_dir(st->dest, st->points_rel, error))
+        return false;
+    if (!(coll_text = st->dest->ops->read_file(st->dest, coll_json, 1024 * 1024, error))) {
+        if (error && *error)
+            return false;
+        /* no policy: retention at the destination is its own (policy-set --repo) */
+        coll_text = vmrpRepoNewCollectionText(st->name, st->uuid, true);
+        if (!st->dest->ops->write_file(st->dest, coll_json, coll_text, strlen(coll_text),
+                                       error))
+            return false;
+    } else if (!vmrpRepoCollectionTextIsCopy(coll_text)) {
+        /* the domain's own collection there: its checkpoints are not ours */
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "%s holds a collection of domain %s of its own (not a copy): nothing "
+                    "copied", st->dest->spec, st->name);
+        return false;
+    }
+    return true;
+}
+
+/* The committed points at the destination; leftovers of interrupted copies
+ * (.creating-*, with the collection locked: nobody writes them) go. */
+static bool
+copyScanDest(copyState *st, GError **error)
+{
+    g_autoptr(GPtrArray) names = NULL;
+    guint i;
+
+    st->at_dest = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    if (!(names = st->dest->ops->list(st->dest, st->points_rel, error)))
+        return !(error && *error);
+    for (i = 0; i < names->len; i++) {
+        const char *name = g_ptr_array_index(names, i);
+        g_autofree char *rel = g_build_filename(st->points_rel, name, NULL);
+
+        if (g_str_has_prefix(name, CREATING_PREFIX) &&
+            vmrpNameCheckPoint(name + strlen(CREATING_PREFIX), NULL)) {
+            if (!st->dest->ops->remove_tree(st->dest, rel, error))
+                return false;
+        } else if (vmrpNameCheckPoint(name, NULL)) {
+            g_hash_table_add(st->at_dest, g_strdup(name));
+        }
+    }
+    return true;
+}
+
+/* A point at the destination must be this one, not another repository's
+ * point of the same id. */
+static bool
+copySameAtDest(copyState *st, vmrpPoint *point, GError **error)
+{
+    g_autofree char *rel = g_build_filename(st->points_rel, point->id, "point.json", NULL);
+    g_autofree char *text = NULL;
+    g_autoptr(vmrpPoint) there = NULL;
+    g_autofree char *a = NULL;
+    g_autofree char *b = NULL;
+
+    if (!(text = st->dest->ops->read_file(st->dest, rel, COPY_MANIFEST_MAX, error)) ||
+        !(there = vmrpPointFromJSON(text, NULL))) {
+        if (!(error && *error))
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "%s already holds a point %s that cannot be read: nothing copied",
+                        st->dest->spec, point->id);
+        return false;
+    }
+    a = vmrpPointManifestDigest(point);
+    b = vmrpPointManifestDigest(there);
+    if (!g_str_equal(a, b)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "%s already holds a different point %s (another repository's "
+                    "collection of this domain?): nothing overwritten", st->dest->spec,
+                    point->id);
+        return false;
+    }
+    return true;
+}
+
+static void
+copyFileProgress(uint64_t done, void *opaque)
+{
+    copyState *st = opaque;
+
+    if (st->opts->progress)
+        st->opts->progress(st->cur_id, MIN(st->cur_base + done, st->cur_total), st->cur_total,
+                           st->opts->opaque);
+}
+
+/* The allocated bytes of a local file (what a sparse copy moves). */
+static uint64_t
+copyDataBytes(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat sb;
+    uint64_t sum = 0;
+    off_t pos = 0;
+
+    if (fd < 0)
+        return 0;
+    if (fstat(fd, &sb) == 0) {
+        while (pos < sb.st_size) {
+            off_t data = lseek(fd, pos, SEEK_DATA);
+            off_t hole;
+
+            if (data < 0 || (hole = lseek(fd, data, SEEK_HOLE)) < 0)
+                break;
+            sum += hole - data;
+            pos = hole;
+        }
+    }
+    close(fd);
+    return sum;
+}
+
+static bool
+copyOne(copyState *st, vmrpPoint *point, GError **error)
+{
+    g_autofree char *src_dir = NULL;
+    g_autofree char *tmp_rel = NULL;
+    g_autofree char *final_rel = g_build_filename(st->points_rel, point->id, NULL);
+    g_autofree char *manifest = NULL;
+    g_autofree char *manifest_path = NULL;
+    g_autofree char *problem = NULL;
+    g_autofree char *local = NULL;
+    g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(vmrpPoint) copy = NULL;
+    g_autoptr(vmrpPoint) found = NULL;
+    g_autoptr(GDir) dir = NULL;
+    g_autoptr(GError) sub = NULL;
+    const char *ent;
+    guint i;
+
+    if (point->state != VMRP_POINT_SUCCEEDED) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "restore point %s is %s: %s", point->id,
+                    vmrpPointStateToString(point->state), point->message ? point->message : "");
+        return false;
+    }
+    if (vmrpPointVerifyFailed(point)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "restore point %s failed verification at %s: %s", point->id,
+                    point->verified, point->verify_reason ? point->verify_reason : "");
+        return false;
+    }
+    if (!(found = vmrpRepoFindPointEntry(st->repo, point->id, &src_dir, error)))
+        return false;
+    tmp_rel = g_strconcat(st->points_rel, "/" CREATING_PREFIX, point->id, NULL);
+
+    /* what to copy: every regular file of the point's folder, point.json last */
+    if (!(dir = g_dir_open(src_dir, 0, &sub))) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "%s", sub->message);
+        return false;
+    }
+    st->cur_id = point->id;
+    st->cur_base = 0;
+    st->cur_total = 0;
+    while ((ent = g_dir_read_name(dir))) {
+        g_autofree char *path = g_build_filename(src_dir, ent, NULL);
+
+        if (g_str_equal(ent, "point.json") || ent[0] == '.' ||
+            !g_file_test(path, G_FILE_TEST_IS_REGULAR) ||
+            g_file_test(path, G_FILE_TEST_IS_SYMLINK))
+            continue;
+        st->cur_total += copyDataBytes(path);
+        g_ptr_array_add(files, g_strdup(ent));
+    }
+    manifest_path = g_build_filename(src_dir, "point.json", NULL);
+    if (!(manifest = vmrpFileRead(manifest_path, COPY_MANIFEST_MAX, NULL, error)))
+        return false;
+
+    if (!st->dest->ops->remove_tree(st->dest, tmp_rel, error) ||
+        !st->dest->ops->make_dir(st->dest, tmp_rel, error))
+        return false;
+    for (i = 0; i < files->len; i++) {
+        const char *name = g_ptr_array_index(files, i);
+        g_autofree char *src = g_build_filename(src_dir, name, NULL);
+        g_autofree char *rel = g_build_filename(tmp_rel, name, NULL);
+        uint64_t bytes = copyDataBytes(src);
+
+        if (!st->dest->ops->copy_file(st->dest, src, rel, copyFileProgress, st,
+                                      st->opts->cancel, error))
+            goto fail;
+        st->cur_base += bytes;
+        st->res->bytes += bytes;
+    }
+    {
+        g_autofree char *rel = g_build_filename(tmp_rel, "point.json", NULL);
+        if (!st->dest->ops->write_file(st->dest, rel, manifest, strlen(manifest), error) ||
+            !st->dest->ops->sync_dir(st->dest, tmp_rel, error))
+            goto fail;
+    }
+    if (!vmrpFaultCheck("copy-before-check", error))
+        goto fail;
+
+    /* checked where it landed, before it is renamed into place */
+    if (!(copy = vmrpPointFromJSON(manifest, error)))
+        goto fail;
+    if ((local = st->dest->ops->local_path(st->dest, tmp_rel))) {
+        problem = vmrpVerifyPointDir(copy, local, st->opts->cancel, NULL, error);
+        if (error && *error)
+            goto fail;
+        if (problem) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED,
+                        "the copy of restore point %s at %s does not check out: %s",
+                        point->id, st->dest->spec, problem);
+            goto fail;
+        }
+    }
+    if (!st->dest->ops->rename(st->dest, tmp_rel, final_rel, error) ||
+        !st->dest->ops->sync_dir(st->dest, st->points_rel, error))
+        goto fail;
+    g_hash_table_add(st->at_dest, g_strdup(point->id));
+    g_ptr_array_add(st->res->copied, g_strdup(point->id));
+    if (st->opts->progress)
+        st->opts->progress(point->id, st->cur_total, st->cur_total, st->opts->opaque);
+    return true;
+
+ fail:
+    st->dest->ops->remove_tree(st->dest, tmp_rel, NULL);
+    return false;
+}
+
+/* Copies @point after the points it builds on that the destination lacks. */
+static bool
+copyWithChain(copyState *st, vmrpPoint *point, GError **error)
+{
+    g_autoptr(GPtrArray) chain = g_ptr_array_new();
+    vmrpPoint *p = point;
+    gint i;
+
+    while (p) {
+        g_autofree char *parent = NULL;
+
+        if (g_hash_table_contains(st->at_dest, p->id)) {
+            if (!copySameAtDest(st, p, error))
+                return false;
+            if (p == point)
+                g_ptr_array_add(st->res->present, g_strdup(p->id));
+            break;
+        }
+        if (chain->len > st->points->len) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "the chain of restore point %s loops", point->id);
+            return false;
+        }
+        g_ptr_array_add(chain, p);
+        if (!(parent = parentOf(p)))
+            break;
+        if (!(p = findIn(st->points, parent))) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "restore point %s builds on point %s, which is not in the repository",
+                        point->id, parent);
+            return false;
+        }
+    }
+    for (i = (gint)chain->len - 1; i >= 0; i--) {
+        if (!copyOne(st, g_ptr_array_index(chain, i), error))
+            return false;
+    }
+    return true;
+}
+
+static void
+copyStateClear(copyState *st)
+{
+    g_free(st->uuid);
+    g_free(st->name);
+    g_free(st->points_rel);
+    if (st->points)
+        g_ptr_array_unref(st->points);
+    if (st->at_dest)
+        g_hash_table_unref(st->at_dest);
+    vmrpDestFree(st->dest);
+    vmrpCopyResultFree(st->res);
+}
+
+static vmrpCopyResult *
+copyRun(vmrpRepo *repo, const char *uuid, const char *name, const char *id, const char *dest,
+        const vmrpCopyOptions *opts, GError **error)
+{
+    vmrpCopyOptions defaults = { 0 };
+    copyState st = { repo, opts ? opts : &defaults };
+    vmrpCopyResult *ret = NULL;
+    g_autofree char *lock_rel = NULL;
+    int src_lock = -1;
+    int dst_lock = -1;
+    guint i;
+
+    st.uuid = g_strdup(uuid);
+    st.name = g_strdup(name);
+    st.points_rel = g_build_filename("collections", uuid, "points", NULL);
+    st.res = copyResultNew();
+    lock_rel = g_build_filename("collections", uuid, ".lock", NULL);
+
+    if ((src_lock = vmrpRepoLockCollection(repo, uuid, error)) < 0)
+        goto cleanup;
+    if (!(st.points = vmrpRepoListPoints(repo, uuid, error)) ||
+        !copyOpenDest(&st, dest, error) ||
+        (dst_lock = st.dest->ops->lock(st.dest, lock_rel, error)) < 0 ||
+        !copyScanDest(&st, error))
+        goto cleanup;
+
+    if (id) {
+        vmrpPoint *point = findIn(st.points, id);
+        if (!point) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND, "no restore point '%s'", id);
+            goto cleanup;
+        }
+        if (!copyWithChain(&st, point, error))
+            goto cleanup;
+    } else {
+        g_autoptr(GHashTable) bad = g_hash_table_new(g_str_hash, g_str_equal);
+
+        for (i = 0; i < st.points->len; i++) {
+            vmrpPoint *p = g_ptr_array_index(st.points, i);
+            g_autofree char *parent = parentOf(p);
+
+            if (g_hash_table_contains(st.at_dest, p->id)) {
+                if (!copySameAtDest(&st, p, error))
+                    goto cleanup;
+                g_ptr_array_add(st.res->present, g_strdup(p->id));
+                continue;
+            }
+            /* one bad point does not stop the others: it and what builds on it wait */
+            if (p->state != VMRP_POINT_SUCCEEDED || vmrpPointVerifyFailed(p) ||
+                (parent && g_hash_table_contains(bad, parent))) {
+                g_ptr_array_add(st.res->skipped, g_strdup_printf(
+                    "%s: %s", p->id, p->state != VMRP_POINT_SUCCEEDED ? p->message :
+                    vmrpPointVerifyFailed(p) ? "it failed verification" :
+                    "it builds on a point that was not copied"));
+                g_hash_table_add(bad, p->id);
+                continue;
+            }
+            if (!copyOne(&st, p, error))
+                goto cleanup;
+        }
+    }
+    ret = g_steal_pointer(&st.res);
+
+ cleanup:
+    if (dst_lock >= 0)
+        st.dest->ops->unlock(st.dest, dst_lock);
+    if (src_lock >= 0)
+        close(src_lock);
+    copyStateClear(&st);
+    return ret;
+}
+
+vmrpCopyResult *
+vmrpCopyPoint(vmrpRepo *repo, const char *id, const char *dest, const vmrpCopyOptions *opts,
+              GError **error)
+{
+    g_autoptr(vmrpPoint) point = NULL;
+
+    if (!(point = vmrpRepoFindPointEntry(repo, id, NULL, error)))
+        return NULL;
+    return copyRun(repo, point->domain_uuid, point->domain_name, point->id, dest, opts, error);
+}
+
+vmrpCopyResult *
+vmrpCopySync(vmrpRepo *repo, const char *domain, const char *dest, const vmrpCopyOptions *opts,
+             GError **error)
+{
+    g_autofree char *uuid = NULL;
+    g_autoptr(GPtrArray) list = NULL;
+    const char *name = domain;
+    guint i;
+
+    if (!(uuid = vmrpRepoFindCollection(repo, domain, error)) ||
+        !(list = vmrpRepoListCollections(repo, error)))
+        return NULL;
+    for (i = 0; i < list->len; i++) {
+        char **pair = g_ptr_array_index(list, i);
+        if (g_str_equal(pair[0], uuid) && !pair[2])
+            name = pair[1];
+    }
+    return copyRun(repo, uuid, name, NULL, dest, opts, error);
+}

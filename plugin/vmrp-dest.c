@@ -1,0 +1,265 @@
+/*
+ * vmrp-dest.c: destination repositories; the local backend
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <glib/gstdio.h>
+
+#include "vmrp-dest.h"
+#include "vmrp-error.h"
+#include "vmrp-file.h"
+
+#define COPY_CHUNK (4 * 1024 * 1024)
+
+static char *
+localPath(vmrpDest *dest, const char *rel)
+{
+    return g_build_filename(dest->root, rel, NULL);
+}
+
+static bool
+localMakeDir(vmrpDest *dest, const char *rel, GError **error)
+{
+    g_autofree char *path = localPath(dest, rel);
+    return vmrpFileMakeDir(path, 0700, true, error);
+}
+
+static bool
+localWriteFile(vmrpDest *dest, const char *rel, const char *data, size_t len, GError **error)
+{
+    g_autofree char *path = localPath(dest, rel);
+    return vmrpFileWriteAtomic(path, data, len, 0600, error);
+}
+
+static bool
+ioError(GError **error, const char *what, const char *path)
+{
+    g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "%s %s: %s", what, path, g_strerror(errno));
+    return false;
+}
+
+/* Only the data extents of @src (SEEK_DATA/SEEK_HOLE) are read and written;
+ * the file gets its size with ftruncate, so the rest stays holes. */
+static bool
+localCopyFile(vmrpDest *dest, const char *src, const char *rel, vmrpDestProgressFunc progress,
+              void *opaque, GCancellable *cancel, GError **error)
+{
+    g_autofree char *path = localPath(dest, rel);
+    g_autofree char *buf = g_malloc(COPY_CHUNK);
+    int in = -1, out = -1;
+    struct stat sb;
+    off_t pos = 0;
+    uint64_t done = 0;
+    bool ok = false;
+
+    if ((in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+        return ioError(error, "cannot read", src);
+    if (fstat(in, &sb) < 0) {
+        ioError(error, "cannot read", src);
+        goto cleanup;
+    }
+    if ((out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+        ioError(error, "cannot create", path);
+        goto cleanup;
+    }
+    if (ftruncate(out, sb.st_size) < 0) {
+        ioError(error, "cannot write", path);
+        goto cleanup;
+    }
+    while (pos < sb.st_size) {
+        off_t data = lseek(in, pos, SEEK_DATA);
+        off_t hole;
+
+        if (data < 0 && errno == ENXIO)
+            break;              /* only a hole is left */
+        if (data < 0 || (hole = lseek(in, data, SEEK_HOLE)) < 0) {
+            ioError(error, "cannot read", src);
+            goto cleanup;
+        }
+        for (pos = data; pos < hole;) {
+            ssize_t n = pread(in, buf, MIN((off_t)COPY_CHUNK, hole - pos), pos);
+            ssize_t w = 0;
+
+            if (g_cancellable_set_error_if_cancelled(cancel, error))
+                goto cleanup;
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                if (n == 0)
+                    errno = EIO;
+                ioError(error, "cannot read", src);
+                goto cleanup;
+            }
+            while (w < n) {
+                ssize_t r = pwrite(out, buf + w, n - w, pos + w);
+                if (r < 0 && errno == EINTR)
+                    continue;
+                if (r < 0) {
+                    ioError(error, "cannot write", path);
+                    goto cleanup;
+                }
+                w += r;
+            }
+            pos += n;
+            done += n;
+            if (progress)
+                progress(done, opaque);
+        }
+    }
+    if (fsync(out) < 0) {
+        ioError(error, "cannot write", path);
+        goto cleanup;
+    }
+    ok = true;
+
+ cleanup:
+    if (in >= 0)
+        close(in);
+    if (out >= 0 && close(out) < 0 && ok)
+        ok = ioError(error, "cannot write", path);
+    return ok;
+}
+
+static char *
+localReadFile(vmrpDest *dest, const char *rel, size_t max, GError **error)
+{
+    g_autofree char *path = localPath(dest, rel);
+
+    if (access(path, F_OK) < 0 && errno == ENOENT)
+        return NULL;
+    return vmrpFileRead(path, max, NULL, error);
+}
+
+static GPtrArray *
+localList(vmrpDest *dest, const char *rel, GError **error)
+{
+    g_autofree char *path = localPath(dest, rel);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GDir) dir = NULL;
+    const char *ent;
+
+    if (!(dir = g_dir_open(path, 0, &local))) {
+        if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+            return NULL;
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "%s", local->message);
+        return NULL;
+    }
+    while ((ent = g_dir_read_name(dir)))
+        g_ptr_array_add(names, g_strdup(ent));
+    return g_steal_pointer(&names);
+}
+
+static bool
+localRename(vmrpDest *dest, const char *from, const char *to, GError **error)
+{
+    g_autofree char *a = localPath(dest, from);
+    g_autofree char *b = localPath(dest, to);
+
+    if (rename(a, b) < 0)
+        return ioError(error, "cannot rename", a);
+    return true;
+}
+
+static bool
+localRemoveTree(vmrpDest *dest, const char *rel, GError **error)
+{
+    g_autofree char *path = localPath(dest, rel);
+    return vmrpFileRemoveTree(path, error);
+}
+
+static bool
+localSyncDir(vmrpDest *dest, const char *rel, GError **error)
+{
+    g_autofree char *path = localPath(dest, rel);
+    return vmrpFileSync(path, error);
+}
+
+static int
+localLock(vmrpDest *dest, const char *rel, GError **error)
+{
+    g_autofree char *path = localPath(dest, rel);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+    if (fd < 0) {
+        ioError(error, "cannot open lock", path);
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_BUSY,
+                    "%s is busy: another vmrp works on it", dest->spec);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void
+localUnlock(vmrpDest *dest, int handle)
+{
+    if (handle >= 0)
+        close(handle);
+}
+
+static char *
+localLocalPath(vmrpDest *dest, const char *rel)
+{
+    return localPath(dest, rel);
+}
+
+static const vmrpDestOps localOps = {
+    .scheme = "file",
+    .make_dir = localMakeDir,
+    .write_file = localWriteFile,
+    .copy_file = localCopyFile,
+    .read_file = localReadFile,
+    .list = localList,
+    .rename = localRename,
+    .remove_tree = localRemoveTree,
+    .sync_dir = localSyncDir,
+    .lock = localLock,
+    .unlock = localUnlock,
+    .local_path = localLocalPath,
+};
+
+vmrpDest *
+vmrpDestOpen(const char *spec, GError **error)
+{
+    g_autoptr(vmrpDest) dest = g_new0(vmrpDest, 1);
+
+    if (!spec || !*spec) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "no destination given");
+        return NULL;
+    }
+    if (strstr(spec, "://")) {
+        g_autofree char *shown = g_strescape(spec, NULL);
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "destination '%s': only a local folder is supported (ssh:// is not "
+                    "implemented yet)", shown);
+        return NULL;
+    }
+    dest->spec = g_strdup(spec);
+    dest->root = g_canonicalize_filename(spec, NULL);
+    dest->ops = &localOps;
+    if (!vmrpFileMakeDirWithParents(dest->root, 0755, 0700, error))
+        return NULL;
+    return g_steal_pointer(&dest);
+}
+
+void
+vmrpDestFree(vmrpDest *dest)
+{
+    if (!dest)
+        return;
+    if (dest->ops && dest->ops->close)
+        dest->ops->close(dest);
+    g_free(dest->spec);
+    g_free(dest->root);
+    g_free(dest);
+}

@@ -1,0 +1,57 @@
+#!/bin/bash
+# bench-digest.sh: what the digests cost a full point (issue 10 item 1)
+#
+# Usage: tests/bench/bench-digest.sh BASE_BUILD_DIR [BUILD_DIR]   (as root, by hand)
+#
+# One TCG VM with bench-chain.sh's 4 GiB vdb holding 1.5 GiB of random data; each round
+# takes a full point of vdb (application consistency, --full) with the vmrp of
+# BASE_BUILD_DIR (built without digests) and with this build's, in alternating order,
+# cold caches before each. Prints both medians and the median of the per-round ratios.
+# Environment: as bench-chain.sh (BENCH_ROUNDS, BENCH_DATA_MIB, BENCH_DISK_SIZE).
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+set -euo pipefail
+
+BENCH=bench-digest
+# shellcheck source=tests/bench/bench-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
+[ $# -ge 1 ] || die "usage: $0 BASE_BUILD_DIR [BUILD_DIR]"
+BASE=$(cd "$1" && pwd)/plugin/vmrp
+shift
+[ -x "$BASE" ] || die "$BASE missing"
+VM=${PREFIX}vm
+bench_setup "$@"
+
+mkdir -p "$WORK/state" "$WORK/repo-base" "$WORK/repo-new"
+chown libvirt-qemu "$WORK/state"
+chmod 0700 "$WORK/state"
+
+declare -A CPU=()
+point() {
+    local key=$1 bin=$2 repo=$3
+    run_timed "$key" env VMRP_REPO="$repo" VMRP_STATE_DIR="$WORK/state" \
+        "$bin" -c "$URI" rp-create "$VM" --consistency application --exclude-disk vda --full
+    # CPU time of vmrp and the children it reaped (its qemu-nbd writer), in ms
+    CPU[$key]=$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%d", s * 1000 }' \
+        "$WORK/time-$key")
+    # deleted as vmrp deletes (its checkpoint too), untimed
+    VMRP_REPO="$repo" "$bin" -c "$URI" rp-delete "$(awk '{ print $3; exit }' "$WORK/out-$key")"
+}
+
+prepare_image
+create_vm "$VM"
+"$GUEST" -c "$URI" "$VM" wait 120 >/dev/null
+for ((r = 1; r <= ROUNDS; r++)); do
+    if [ $((r % 2)) = 1 ]; then
+        point "base,$r" "$BASE" "$WORK/repo-base"
+        point "new,$r" "$VMRP" "$WORK/repo-new"
+    else
+        point "new,$r" "$VMRP" "$WORK/repo-new"
+        point "base,$r" "$BASE" "$WORK/repo-base"
+    fi
+    log "round $r: without digests ${T[base,$r]} ms (CPU ${CPU[base,$r]} ms)," \
+        "with ${T[new,$r]} ms (CPU ${CPU[new,$r]} ms), load $(cut -d' ' -f1 /proc/loadavg)"
+done
+echo "full point without digests: $(median T base) ms, CPU $(median CPU base) ms (medians of $ROUNDS)"
+echo "full point with digests:    $(median T new) ms, CPU $(median CPU new) ms"
+echo "ratio (median of the per-round ratios): $(ratios new base)"
