@@ -11,6 +11,8 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <glib/gstdio.h>
+#include <gio/gio.h>
+#include <stdlib.h>
 #include <libnbd.h>
 
 #include "vmrp-nbd-export.h"
@@ -37,6 +39,7 @@ struct _vmrpNbdExport {
     char *tcp_port;
     char *psk_file;    /* ... this key file (user tls_user) is set */
     char *tls_user;
+    bool x509;         /* TLS that needs a client certificate: probed by a TCP connect */
 };
 
 
@@ -143,6 +146,17 @@ vmrpNbdExportProbe(vmrpNbdExport *exp)
 
     if (!nbd)
         return false;
+    if (exp->x509) {
+        /* no client certificate of our own: listening is all we can see */
+        GSocketClient *client = g_socket_client_new();
+        GSocketConnection *c = g_socket_client_connect_to_host(client, exp->tcp_host,
+                                                               atoi(exp->tcp_port), NULL, NULL);
+        nbd_close(nbd);
+        if (c)
+            g_object_unref(c);
+        g_object_unref(client);
+        return c != NULL;
+    }
     if (exp->psk_file &&
         (nbd_set_tls(nbd, LIBNBD_TLS_REQUIRE) < 0 ||
          nbd_set_tls_username(nbd, exp->tls_user) < 0 ||
@@ -276,6 +290,10 @@ vmrpNbdExportServe(const char *image,
 {
     GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
     vmrpNbdExport *exp = NULL;
+    /* a comma in an --object value is written twice */
+    g_auto(GStrv) parts = g_strsplit(addr->tls_psk_dir ? addr->tls_psk_dir :
+                                     addr->tls_x509_dir ? addr->tls_x509_dir : "", ",", -1);
+    g_autofree char *dir = g_strjoinv(",,", parts);
 
     g_ptr_array_add(argv, g_strdup("qemu-nbd"));
     if (addr->socket_path) {
@@ -294,7 +312,14 @@ vmrpNbdExportServe(const char *image,
         }
         g_ptr_array_add(argv, g_strdup("--object"));
         g_ptr_array_add(argv, g_strdup_printf("tls-creds-psk,id=tls0,endpoint=server,dir=%s",
-                                              addr->tls_psk_dir));
+                                              dir));
+        g_ptr_array_add(argv, g_strdup("--tls-creds=tls0"));
+    } else if (addr->tls_x509_dir) {
+        if (exp)
+            exp->x509 = true;
+        g_ptr_array_add(argv, g_strdup("--object"));
+        g_ptr_array_add(argv, g_strdup_printf("tls-creds-x509,id=tls0,endpoint=server,dir=%s,"
+                                              "verify-peer=on", dir));
         g_ptr_array_add(argv, g_strdup("--tls-creds=tls0"));
     }
     g_ptr_array_add(argv, g_strdup_printf("--export-name=%s", export_name));

@@ -49,8 +49,10 @@ typedef struct {
     const char *socket_path;    /* or: */
     const char *host;
     const char *port;
-    const char *tls_psk_dir;    /* NULL: no TLS */
+    const char *tls_psk_dir;    /* NULL: no TLS, or: */
     const char *tls_username;
+    const char *tls_x509_dir;   /* x509 (ca-cert.pem, server-cert.pem, server-key.pem),
+                                 * a client certificate from that CA required */
 } vmrpNbdServeAddress;
 
 /* Serves @image read-only to any number of clients (--read-only

@@ -50,6 +50,7 @@ vmrpAccessGrantFree(vmrpAccessGrant *grant)
     g_free(grant->socket);
     g_free(grant->tcp);
     g_free(grant->psk_file);
+    g_free(grant->tls_dir);
     g_free(grant->uri);
     g_free(grant);
 }
@@ -155,6 +156,7 @@ accessSave(vmrpRepo *repo, const vmrpAccessGrant *g, GError **error)
     ADD_STR("socket", g->socket);
     ADD_STR("tcp", g->tcp);
     ADD_STR("psk_file", g->psk_file);
+    ADD_STR("tls_dir", g->tls_dir);
     ADD_STR("uri", g->uri);
 #undef ADD_STR
     json_object_object_add(obj, "created", json_object_new_int64(g->created));
@@ -202,6 +204,7 @@ accessLoad(vmrpRepo *repo, const char *id, GError **error)
     g->socket = g_strdup(recordString(obj, "socket"));
     g->tcp = g_strdup(recordString(obj, "tcp"));
     g->psk_file = g_strdup(recordString(obj, "psk_file"));
+    g->tls_dir = g_strdup(recordString(obj, "tls_dir"));
     g->uri = g_strdup(recordString(obj, "uri"));
     g->created = recordInt(obj, "created");
     g->expires = recordInt(obj, "expires");
@@ -536,10 +539,30 @@ vmrpAccessGrantCreate(vmrpRepo *repo, const char *id, const char *target,
                     "--socket and --tcp exclude each other");
         return NULL;
     }
-    if (opts->psk_file && !opts->tcp) {
+    if ((opts->psk_file || opts->tls_dir) && !opts->tcp) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "--tls-psk goes with --tcp: a UNIX socket needs no key");
+                    "--tls-psk and --tls-dir go with --tcp: a UNIX socket needs no TLS");
         return NULL;
+    }
+    if (opts->psk_file && opts->tls_dir) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "--tls-psk and --tls-dir exclude each other");
+        return NULL;
+    }
+    if (opts->tls_dir) {
+        static const char *const files[] = { "ca-cert.pem", "server-cert.pem",
+                                             "server-key.pem" };
+        for (i = 0; i < G_N_ELEMENTS(files); i++) {
+            g_autofree char *path = g_build_filename(opts->tls_dir, files[i], NULL);
+
+            if (!g_path_is_absolute(opts->tls_dir) || access(path, R_OK) < 0) {
+                g_autofree char *shown = g_strescape(path, NULL);
+                g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                            "--tls-dir: \"%s\" is missing or unreadable (an absolute folder "
+                            "with ca-cert.pem, server-cert.pem and server-key.pem)", shown);
+                return NULL;
+            }
+        }
     }
     if (opts->tcp && !accessParseTCP(opts->tcp, &host, &port, error))
         return NULL;
@@ -588,6 +611,7 @@ vmrpAccessGrantCreate(vmrpRepo *repo, const char *id, const char *target,
     g->tcp = opts->tcp ? g_strdup_printf(strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port)
                        : NULL;
     g->psk_file = g_strdup(opts->psk_file);
+    g->tls_dir = g_strdup(opts->tls_dir);
     g->created = g_get_real_time() / G_USEC_PER_SEC;
     g->expires = g->created + opts->duration_s;
     if (!accessSave(repo, g, error)) {
@@ -648,7 +672,11 @@ accessURI(const vmrpAccessGrant *g, const char *host, const char *port)
 {
     g_autofree char *target = g_uri_escape_string(g->target, NULL, FALSE);
 
-    if (g->tcp) {
+    if (g->tcp && g->tls_dir) {
+        /* the client adds ?tls-certificates=ITS-OWN-FOLDER */
+        return g_strdup_printf(strchr(host, ':') ? "nbds://[%s]:%s/%s" : "nbds://%s:%s/%s",
+                               host, port, target);
+    } else if (g->tcp) {
         g_autofree char *psk = g_uri_escape_string(g->psk_file, "/", FALSE);
         return g_strdup_printf(strchr(host, ':') ? "nbds://%s@[%s]:%s/%s?tls-psk-file=%s"
                                                  : "nbds://%s@%s:%s/%s?tls-psk-file=%s",
@@ -682,13 +710,17 @@ accessServe(vmrpRepo *repo, vmrpAccessGrant *g, const sigset_t *wait_for, GError
     if (g->tcp) {
         if (!accessParseTCP(g->tcp, &host, &port, error))
             return false;
+        addr.host = host;
+        addr.port = port;
+    }
+    if (g->tcp && g->tls_dir) {
+        addr.tls_x509_dir = g->tls_dir;
+    } else if (g->tcp) {
         if (!g->psk_file)
             g->psk_file = g_build_filename(dir, "keys.psk", NULL);
         if (!accessWriteKey(dir, g_str_has_prefix(g->psk_file, dir) ? NULL : g->psk_file,
                             error))
             return false;
-        addr.host = host;
-        addr.port = port;
         addr.tls_psk_dir = dir;
         addr.tls_username = ACCESS_TLS_USER;
     } else {

@@ -28,7 +28,8 @@ typedef struct {
     GStrv chain;          /* the point and every point it builds on */
     char *socket;         /* the UNIX socket served, or NULL when TCP */
     char *tcp;            /* HOST:PORT served with TLS, or NULL */
-    char *psk_file;       /* TCP: the client's copy of the pre-shared key */
+    char *psk_file;       /* TCP: the client's copy of the pre-shared key, or */
+    char *tls_dir;        /* TCP: x509 (ca-cert.pem, server-cert.pem, server-key.pem) */
     char *uri;            /* what a client connects to (nbdinfo, nbdcopy) */
     int64_t created;      /* Unix seconds */
     int64_t expires;
@@ -44,6 +45,8 @@ typedef struct {
     const char *tcp;      /* HOST:PORT instead, always with TLS (a pre-shared key) */
     const char *psk_file; /* TCP: where the client's copy of the key goes (must not
                            * exist; NULL: in the state folder, root's) */
+    const char *tls_dir;  /* TCP: x509 instead of a key: the server's certificate and
+                           * the CA whose client certificates are let in */
 } vmrpAccessOptions;
 
 /* "90s", "15m", "1h", "2d": 1 second to 30 days. */

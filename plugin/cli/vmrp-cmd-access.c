@@ -32,6 +32,7 @@ accessToJSON(const vmrpAccessGrant *g)
     json_object_object_add(obj, "tcp", g->tcp ? json_object_new_string(g->tcp) : NULL);
     json_object_object_add(obj, "tls_psk_file",
                            g->psk_file ? json_object_new_string(g->psk_file) : NULL);
+    json_object_object_add(obj, "tls_dir", g->tls_dir ? json_object_new_string(g->tls_dir) : NULL);
     json_object_object_add(obj, "expires", json_object_new_string(expires));
     json_object_object_add(obj, "pid", json_object_new_int(g->pid));
     return obj;
@@ -44,6 +45,7 @@ vmrpCmdRpAccess(vmrpCLI *cli, int argc, char **argv, GError **error)
     g_autofree char *socket = NULL;
     g_autofree char *tcp = NULL;
     g_autofree char *psk = NULL;
+    g_autofree char *tls_dir = NULL;
     GOptionEntry entries[] = {
         { "duration", 'd', 0, G_OPTION_ARG_STRING, &duration,
           "how long the access lasts: 90s, 15m, 1h, 2d (at most 30d; required)", "TIME" },
@@ -55,6 +57,9 @@ vmrpCmdRpAccess(vmrpCLI *cli, int argc, char **argv, GError **error)
         { "tls-psk", 0, 0, G_OPTION_ARG_FILENAME, &psk,
           "with --tcp: write the client's copy of the key here (mode 0600; must not exist)",
           "FILE" },
+        { "tls-dir", 0, 0, G_OPTION_ARG_FILENAME, &tls_dir,
+          "with --tcp: x509 instead of a key: ca-cert.pem, server-cert.pem, server-key.pem; "
+          "clients need a certificate from that CA", "DIR" },
         { NULL }
     };
     g_autoptr(vmrpRepo) repo = NULL;
@@ -77,6 +82,7 @@ vmrpCmdRpAccess(vmrpCLI *cli, int argc, char **argv, GError **error)
     opts.socket = socket;
     opts.tcp = tcp;
     opts.psk_file = psk;
+    opts.tls_dir = tls_dir;
     if (!(g = vmrpAccessGrantCreate(repo, argv[1], argv[2], &opts, error)))
         return false;
     if (cli->json) {
@@ -89,6 +95,9 @@ vmrpCmdRpAccess(vmrpCLI *cli, int argc, char **argv, GError **error)
     printf("  URI: %s\n", g->uri);
     if (g->psk_file)
         printf("  TLS pre-shared key (user vmrp): %s\n", g->psk_file);
+    if (g->tls_dir)
+        printf("  TLS x509 (%s): a client adds ?tls-certificates=ITS-FOLDER to the URI\n",
+               g->tls_dir);
     printf("  e.g. nbdinfo '%s'; end it with 'vmrp rp-access-revoke %s'\n", g->uri, g->id);
     return true;
 }

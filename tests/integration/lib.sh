@@ -186,3 +186,36 @@ restores_exact() {
   virsh -q -c "$VMRP_URI" undefine "$(jq -r .name <<<"$out")" >/dev/null
   rm -f "$WORK"/restore/*
 }
+
+# make_test_pki DIR: a throwaway CA (DIR/ca) with a server certificate for
+# 127.0.0.1 (DIR/server: ca-cert.pem, server-cert.pem, server-key.pem) and a
+# client certificate (DIR/client: ca-cert.pem, client-cert.pem,
+# client-key.pem); DIR/wrong holds a client certificate from another CA
+# (DIR/other), DIR/empty nothing.  Needs certtool (gnutls-bin).
+make_test_pki() {
+  local pki=$1 ca
+  mkdir -p "$pki/ca" "$pki/other" "$pki/server" "$pki/client" "$pki/wrong" "$pki/empty"
+  for ca in ca other; do
+    printf '%s\n' "cn = vmrp test $ca" ca cert_signing_key "expiration_days = 2" \
+      >"$pki/$ca/ca.info"
+    certtool --generate-privkey --outfile "$pki/$ca/ca-key.pem" 2>/dev/null &&
+      certtool --generate-self-signed --load-privkey "$pki/$ca/ca-key.pem" \
+        --template "$pki/$ca/ca.info" --outfile "$pki/$ca/ca-cert.pem" 2>/dev/null ||
+      return 1
+  done
+  _pki_cert "$pki/server" server "$pki/ca" "cn = 127.0.0.1" "ip_address = 127.0.0.1" \
+    "dns_name = localhost" tls_www_server &&
+    _pki_cert "$pki/client" client "$pki/ca" "cn = vmrp" tls_www_client &&
+    _pki_cert "$pki/wrong" client "$pki/other" "cn = vmrp" tls_www_client || return 1
+  cp "$pki/ca/ca-cert.pem" "$pki/server/" && cp "$pki/ca/ca-cert.pem" "$pki/client/" &&
+    cp "$pki/ca/ca-cert.pem" "$pki/wrong/"
+}
+_pki_cert() {  # _pki_cert DIR NAME CA-DIR TEMPLATE-LINES...
+  local dir=$1 name=$2 ca=$3
+  shift 3
+  printf '%s\n' "$@" encryption_key signing_key "expiration_days = 2" >"$dir/$name.info"
+  certtool --generate-privkey --outfile "$dir/$name-key.pem" 2>/dev/null &&
+    certtool --generate-certificate --load-privkey "$dir/$name-key.pem" \
+      --load-ca-certificate "$ca/ca-cert.pem" --load-ca-privkey "$ca/ca-key.pem" \
+      --template "$dir/$name.info" --outfile "$dir/$name-cert.pem" 2>/dev/null
+}

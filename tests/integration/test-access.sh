@@ -78,6 +78,26 @@ gone "$uri" && [ -z "$(supervisors)" ] && [ ! -e "$WORK/client.psk" ] &&
   [ -z "$(ls -A "$VMRP_REPO/access")" ]
 check "after 6 s the export is gone, and so are the key and the record"
 
+# TCP with x509: the server's certificate, and a client certificate from its CA
+command -v certtool >/dev/null || bail "certtool not found: run vm-images/prepare-host.sh"
+make_test_pki "$WORK/pki" || bail "certtool: cannot make the certificates"
+port=$((20000 + RANDOM % 10000))
+vmrp --json rp-access "$p2" vda --duration 1m --tcp "127.0.0.1:$port" \
+  --tls-dir "$WORK/pki/server" >"$WORK/g5.json"
+check "rp-access over TCP with x509 certificates (port $port)"
+uri=$(jq -r .uri "$WORK/g5.json")
+nbdcopy "$uri?tls-certificates=$WORK/pki/client" "$WORK/g5.raw" &&
+  qemu-img compare -q "$WORK/ref/p2-vda.raw" "$WORK/g5.raw"
+check "a client with a certificate from the CA reads the disk bit for bit"
+gone "nbd://127.0.0.1:$port/vda" && gone "$uri?tls-certificates=$WORK/pki/wrong" &&
+  gone "$uri?tls-certificates=$WORK/pki/empty"
+check "plain TCP, another CA's certificate, or none: refused"
+vmrp rp-access-revoke "$(jq -r .grant "$WORK/g5.json")" >/dev/null && gone "$uri?tls-certificates=$WORK/pki/client"
+check "and revoked"
+expect_error "$WORK/e10" vmrp rp-access "$p2" vda --duration 1m --tcp "127.0.0.1:$port" \
+  --tls-dir "$WORK/pki/empty"
+check "--tls-dir without the server's files: one error line"
+
 # rp-access SIGKILLed as it returns: the grant lasts its time, no more
 "$VMRP" --json rp-access "$p1" vda --duration 5s >"$WORK/g3.json" &
 pid=$!

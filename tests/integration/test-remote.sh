@@ -50,31 +50,7 @@ test_cleanup() {
 
 # --- a throwaway CA, QEMU's server certificate, two client certificates ---
 pki=$WORK/pki
-mkdir -p "$pki/ca" "$pki/other" "$pki/server" "$pki/client" "$pki/wrong" "$pki/empty"
-cert() {  # cert DIR NAME CA-DIR TEMPLATE-LINES...
-  local dir=$1 name=$2 ca=$3
-  shift 3
-  printf '%s\n' "$@" >"$dir/$name.info"
-  certtool --generate-privkey --outfile "$dir/$name-key.pem" 2>/dev/null &&
-    certtool --generate-certificate --load-privkey "$dir/$name-key.pem" \
-      --load-ca-certificate "$ca/ca-cert.pem" --load-ca-privkey "$ca/ca-key.pem" \
-      --template "$dir/$name.info" --outfile "$dir/$name-cert.pem" 2>/dev/null
-}
-for ca in ca other; do
-  printf '%s\n' "cn = vmrp test $ca" ca cert_signing_key "expiration_days = 2" >"$pki/$ca/ca.info"
-  certtool --generate-privkey --outfile "$pki/$ca/ca-key.pem" 2>/dev/null &&
-    certtool --generate-self-signed --load-privkey "$pki/$ca/ca-key.pem" \
-      --template "$pki/$ca/ca.info" --outfile "$pki/$ca/ca-cert.pem" 2>/dev/null ||
-    bail "certtool: cannot make CA $ca"
-done
-cert "$pki/server" server "$pki/ca" "cn = 127.0.0.1" "ip_address = 127.0.0.1" \
-  "dns_name = localhost" tls_www_server encryption_key signing_key "expiration_days = 2" &&
-  cert "$pki/client" client "$pki/ca" "cn = vmrp" tls_www_client encryption_key signing_key \
-    "expiration_days = 2" &&
-  cert "$pki/wrong" client "$pki/other" "cn = vmrp" tls_www_client encryption_key \
-    signing_key "expiration_days = 2" || bail "certtool: cannot make the certificates"
-cp "$pki/ca/ca-cert.pem" "$pki/server/" && cp "$pki/ca/ca-cert.pem" "$pki/client/" &&
-  cp "$pki/ca/ca-cert.pem" "$pki/wrong/"
+make_test_pki "$pki" || bail "certtool: cannot make the certificates"
 chown -R libvirt-qemu "$pki/server" && chmod 700 "$pki/server"
 
 # --- libvirtd listening on loopback TCP; QEMU's backup TLS ---
