@@ -13,6 +13,7 @@
 #include <libvirt/virterror.h>
 
 #include "vmrp-check.h"
+#include "vmrp-backupxml.h"
 #include "vmrp-error.h"
 #include "vmrp-instant.h"
 #include "vmrp-job.h"
@@ -113,7 +114,7 @@ checkCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid, const char
     /* a backup job of vmrp's (its scratch files are in vmrp's state folder)
      * with no live creator: a crash left it, and it holds the domain's job */
     if (dom && (job_xml = virDomainBackupGetXMLDesc(dom, 0)) &&
-        strstr(job_xml, vmrpStateDir()) && (locked || !vmrpRepoCollectionBusy(repo, uuid)))
+        vmrpBackupXmlIsOurs(job_xml, vmrpStateDir()) && (locked || !vmrpRepoCollectionBusy(repo, uuid)))
         g_ptr_array_add(found, checkAdd(out, "backup-job", who, "backup job", true,
                                         "a backup job of vmrp's runs, but no vmrp does"));
     for (i = 0; i < (int)creating->len; i++) {
