@@ -21,7 +21,7 @@ typedef struct _vmrpNbdSource vmrpNbdSource;
  * server listening on the UNIX socket @socket_path, asking for the meta
  * contexts base:allocation and, when @bitmap is not NULL,
  * qemu:dirty-bitmap:BITMAP. For a libvirt pull-mode backup, BITMAP is the
- * disk's exportbitmap in the backup XML (libvirt names it
+ * disk's exportbitmap in the backup XML (vmrp sets it; libvirt's default is
  * "backup-TARGET"), not the checkpoint's name. Fails (VMRP_NBD_ERROR_UNSUPPORTED, message
  * naming the context) when the server does not offer one of them. */
 vmrpNbdSource *vmrpNbdSourceOpen(const char *socket_path,

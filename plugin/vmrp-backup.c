@@ -13,6 +13,7 @@
 #include <libvirt/virterror.h>
 
 #include "vmrp-backup.h"
+#include "vmrp-backupxml.h"
 #include "vmrp-check.h"
 #include "vmrp-agent.h"
 #include "vmrp-domxml.h"
@@ -258,75 +259,63 @@ backupSelectDisks(backupState *st, GError **error)
 }
 
 static char *
-backupFormatJobXML(backupState *st)
+backupFormatJobXML(backupState *st, GError **error)
 {
-    g_autoptr(GString) xml = g_string_new(NULL);
+    guint n = st->point->disks->len;
+    g_autofree vmrpBackupXmlDisk *disks = g_new0(vmrpBackupXmlDisk, n);
+    g_autoptr(GPtrArray) strings = g_ptr_array_new_with_free_func(g_free);
     size_t i;
 
-    g_string_append(xml, "<domainbackup mode='pull'>\n");
-    if (st->tcp_host) {
-        g_autofree char *host = g_markup_escape_text(st->tcp_host, -1);
-        g_string_append_printf(xml, "  <server transport='tcp' name='%s' port='%s' tls='%s'/>\n",
-                               host, st->tcp_port, st->opts->no_tls ? "no" : "yes");
-    } else {
-        g_autofree char *sock = g_markup_escape_text(st->socket, -1);
-        g_string_append_printf(xml, "  <server transport='unix' socket='%s'/>\n", sock);
-    }
-    g_string_append(xml, "  <disks>\n");
-    for (i = 0; i < st->point->disks->len; i++) {
+    for (i = 0; i < n; i++) {
         vmrpPointDisk *pdisk = g_ptr_array_index(st->point->disks, i);
-        g_autofree char *target = g_markup_escape_text(pdisk->target, -1);
-        g_autofree char *scratch = NULL;
+        vmrpBackupXmlDisk *d = &disks[i];
+        char *s;
 
-        if (pdisk->excluded) {
-            g_string_append_printf(xml, "    <disk name='%s' backup='no'/>\n", target);
+        d->target = pdisk->target;
+        d->excluded = pdisk->excluded;
+        if (pdisk->excluded)
             continue;
-        }
-        g_autofree char *mode = NULL;
-        if (pdisk->backing)
-            mode = g_strdup_printf("backupmode='incremental' incremental='%s'",
-                                   st->parent->checkpoint);
-        else
-            mode = g_strdup("backupmode='full'");
         /* on another host, in libvirt's own folder there (libvirt makes the
          * file, gives it to QEMU and removes it at the job's end) */
-        scratch = st->job_dir ? g_strdup_printf("%s/%s.scratch", st->job_dir, pdisk->target)
-                              : g_strdup_printf(VMRP_REMOTE_SCRATCH_DIR "/vmrp-%s-%s.scratch",
-                                                st->point->id, pdisk->target);
-        g_autofree char *escaped = g_markup_escape_text(scratch, -1);
-        g_string_append_printf(xml, "    <disk name='%s' backup='yes' type='file' %s>\n"
-                                    "      <scratch file='%s'/>\n"
-                                    "    </disk>\n", target, mode, escaped);
+        s = st->job_dir ? g_strdup_printf("%s/%s.scratch", st->job_dir, pdisk->target)
+                        : g_strdup_printf(VMRP_REMOTE_SCRATCH_DIR "/vmrp-%s-%s.scratch",
+                                          st->point->id, pdisk->target);
+        g_ptr_array_add(strings, s);
+        d->scratch = s;
+        /* vmrp's own names, the ones backupCopyDisk connects to */
+        g_ptr_array_add(strings, s = vmrpBackupXmlExportName(pdisk->target));
+        d->export_name = s;
+        if (pdisk->backing) {
+            g_ptr_array_add(strings, s = vmrpBackupXmlExportBitmap(pdisk->target));
+            d->export_bitmap = s;
+            d->incremental = st->parent->checkpoint;
+        }
     }
-    g_string_append(xml, "  </disks>\n</domainbackup>\n");
-    return g_string_free(g_steal_pointer(&xml), FALSE);
+    if (st->tcp_host)
+        return vmrpBackupXmlFormatJobTCP(st->tcp_host, st->tcp_port, !st->opts->no_tls, disks,
+                                         n, error);
+    return vmrpBackupXmlFormatJob(st->socket, disks, n, error);
 }
 
 static char *
-backupFormatCheckpointXML(backupState *st)
+backupFormatCheckpointXML(backupState *st, GError **error)
 {
-    g_autoptr(GString) xml = g_string_new(NULL);
+    g_autofree vmrpCheckpointXmlDisk *disks = g_new0(vmrpCheckpointXmlDisk, st->disks->len);
+    g_autofree char *description = g_strdup_printf("vmrp restore point %s", st->point->id);
+    size_t n = 0;
     size_t i;
 
-    g_string_append_printf(xml, "<domaincheckpoint>\n"
-                                "  <name>%s</name>\n"
-                                "  <description>vmrp restore point %s</description>\n"
-                                "  <disks>\n", st->point->checkpoint, st->point->id);
     for (i = 0; i < st->disks->len; i++) {
         vmrpDomainDisk *disk = g_ptr_array_index(st->disks, i);
         vmrpPointDisk *pdisk = vmrpPointFindDisk(st->point, disk->target);
-        g_autofree char *target = NULL;
-        bool bitmap;
 
         if (!disk->target || !pdisk)
             continue;
-        target = g_markup_escape_text(disk->target, -1);
-        bitmap = !pdisk->excluded && g_strcmp0(disk->format, "qcow2") == 0;
-        g_string_append_printf(xml, "    <disk name='%s' checkpoint='%s'/>\n",
-                               target, bitmap ? "bitmap" : "no");
+        disks[n].target = disk->target;
+        disks[n].bitmap = !pdisk->excluded && g_strcmp0(disk->format, "qcow2") == 0;
+        n++;
     }
-    g_string_append(xml, "  </disks>\n</domaincheckpoint>\n");
-    return g_string_free(g_steal_pointer(&xml), FALSE);
+    return vmrpBackupXmlFormatCheckpoint(st->point->checkpoint, description, disks, n, error);
 }
 
 static bool
@@ -576,14 +565,17 @@ static bool
 backupStartJob(backupState *st, GError **error)
 {
     vmrpPoint *point = st->point;
-    g_autofree char *job_xml = backupFormatJobXML(st);
+    g_autofree char *job_xml = NULL;
     g_autofree char *chk_xml = NULL;
     g_autoptr(GError) freeze = NULL;
     gint64 start = 0;
 
+    if (!(job_xml = backupFormatJobXML(st, error)))
+        return false;
     if (backupHasBitmapDisk(st)) {
         point->checkpoint = g_strdup_printf("vmrp-%s", point->id);
-        chk_xml = backupFormatCheckpointXML(st);
+        if (!(chk_xml = backupFormatCheckpointXML(st, error)))
+            return false;
     }
 
     if (vmrpConsistencyNeedsFreeze(point->achieved)) {
@@ -684,7 +676,9 @@ backupCopyDisk(backupState *st, backupDisk *bd, GError **error)
     uint64_t copied = 0;
     g_autoptr(vmrpDigest) digest = vmrpDigestNew();
 
-    g_autofree char *bitmap = bd->incremental ? g_strdup_printf("backup-%s", pdisk->target)
+    /* the names set in the job's XML (backupFormatJobXML), not libvirt's defaults */
+    g_autofree char *export = vmrpBackupXmlExportName(pdisk->target);
+    g_autofree char *bitmap = bd->incremental ? vmrpBackupXmlExportBitmap(pdisk->target)
                                               : NULL;
 
     vmrpNbdAddress addr = { .socket_path = st->socket, .host = st->tcp_host,
@@ -692,7 +686,7 @@ backupCopyDisk(backupState *st, backupDisk *bd, GError **error)
                             .tls_dir = st->opts->no_tls ? NULL :
                                        vmrpRemoteTLSDir(st->opts->tls_dir) };
 
-    if (!(src = vmrpNbdSourceOpenAt(&addr, pdisk->target, bitmap, error))) {
+    if (!(src = vmrpNbdSourceOpenAt(&addr, export, bitmap, error))) {
         if (addr.host && addr.tls_dir)
             g_prefix_error(error, "cannot read disk %s from %s:%s over TLS with the client "
                            "certificate in %s (is it signed by the CA of the host's "

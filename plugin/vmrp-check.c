@@ -14,12 +14,12 @@
 #include <libvirt/virterror.h>
 
 #include "vmrp-check.h"
+#include "vmrp-backupxml.h"
 #include "vmrp-error.h"
 #include "vmrp-file.h"
 #include "vmrp-instant.h"
 #include "vmrp-job.h"
 #include "vmrp-names.h"
-#include "vmrp-remote.h"
 #include "vmrp-restore.h"
 #include "vmrp-restore-journal.h"
 #include "vmrp-state.h"
@@ -126,8 +126,7 @@ checkCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid, const char
     /* a backup job of vmrp's (its scratch files are in vmrp's state folder)
      * with no live creator: a crash left it, and it holds the domain's job */
     if (dom && (job_xml = virDomainBackupGetXMLDesc(dom, 0)) &&
-        (strstr(job_xml, vmrpStateDir()) ||
-         strstr(job_xml, "'" VMRP_REMOTE_SCRATCH_DIR "/vmrp-")) &&
+        vmrpBackupXmlIsOurs(job_xml, vmrpStateDir()) &&
         (locked || !vmrpRepoCollectionBusy(repo, uuid)))
         g_ptr_array_add(found, checkAdd(out, "backup-job", who, "backup job", true,
                                         "a backup job of vmrp's runs, but no vmrp does"));

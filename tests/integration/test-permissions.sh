@@ -106,6 +106,9 @@ else
   ls -lA "$VMRP_STATE_DIR" "$jobdirs" 2>&1 | sed 's/^/# /'
   [ -S "$jobdirs/nbd.sock" ]
   check "the NBD socket is inside the job's folder"
+  virsh -q -c "$VMRP_URI" backup-dumpxml "$vm" >"$WORK/backup.xml" &&
+    grep -q "exportname=.vmrp-vda." "$WORK/backup.xml"
+  check "the backup job's export has vmrp's own name, set in its XML"
   ! as_nobody ls "$jobdirs" >/dev/null 2>&1 && ! as_nobody ls "$VMRP_STATE_DIR" >/dev/null 2>&1
   check "another user can list neither the state folder nor the job's folder"
   [ -z "$(find "$VMRP_REPO" -type d ! -perm 0700)" ] &&
