@@ -91,10 +91,10 @@ virsh -q -c "$REMOTE" backup-dumpxml "$vm" >"$WORK/job.xml"
 grep "<server" "$WORK/job.xml" | grep "transport='tcp'" | grep "tls='yes'" |
   grep -q "port='$port'"
 check "the backup job serves on TCP port $port with TLS"
-! nbdinfo --size "nbd://127.0.0.1:$port/vda" >/dev/null 2>&1 &&
-  nbdinfo --size "nbds://127.0.0.1:$port/vda?tls-certificates=$pki/client" >/dev/null
+! nbdinfo --size "nbd://127.0.0.1:$port/vmrp-vda" >/dev/null 2>&1 &&
+  nbdinfo --size "nbds://127.0.0.1:$port/vmrp-vda?tls-certificates=$pki/client" >/dev/null
 check "a plain TCP client is refused; one with the client certificate reads"
-! nbdinfo --size "nbds://127.0.0.1:$port/vda?tls-certificates=$pki/wrong" >/dev/null 2>&1
+! nbdinfo --size "nbds://127.0.0.1:$port/vmrp-vda?tls-certificates=$pki/wrong" >/dev/null 2>&1
 check "a client certificate from another CA is refused"
 vmrp job-abort "$job" >/dev/null && ! virsh -q -c "$REMOTE" domjobinfo "$vm" | grep -q Backup
 check "job-abort ends the remote job"
