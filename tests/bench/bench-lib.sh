@@ -78,7 +78,7 @@ PREFIX=vmrpbench-$$-
 WORK=
 # per step and round ("full,2"); read through namerefs in median and maximum
 # shellcheck disable=SC2034
-declare -A T=() HWM=() RSS=() BYTES=()
+declare -A T=() HWM=() RSS=() TREE=() BYTES=()
 
 now_ms() {
     echo $(($(date +%s%N) / 1000000))
@@ -89,12 +89,26 @@ du_bytes() {
     du -s --block-size=1 "$@" | awk '{ s += $1 } END { printf "%.0f\n", s }'
 }
 
+# tree_rss PID: the RSS in KiB of PID and all its descendants, summed
+tree_rss() {
+    ps -e -o pid=,ppid=,rss= | awk -v root="$1" '
+        { parent[$1] = $2; rss[$1] = $3 }
+        END {
+            for (p in rss) {
+                for (q = p; q != "" && q != 0 && q != 1; q = parent[q])
+                    if (q == root) { sum += rss[p]; break }
+            }
+            print sum + 0
+        }'
+}
+
 # run_timed KEY CMD...: runs CMD under GNU time with cold caches, its stdout in
 # $WORK/out-KEY, its stderr in $WORK/err-KEY. T[KEY] is the wall time in ms, RSS[KEY]
 # GNU time's maximum RSS in KiB (CMD and the children it reaped), HWM[KEY] the peak RSS
-# of CMD's process alone (VmHWM, polled from /proc).
+# of CMD's process alone (VmHWM, polled from /proc), TREE[KEY] the peak of the RSS of
+# CMD and every child it runs at the same time, summed (polled every 50 ms).
 run_timed() {
-    local key=$1 start end pid child hwm=0 v rc=0
+    local key=$1 start end pid child hwm=0 tree=0 v rc=0
     shift
     sync
     echo 3 >/proc/sys/vm/drop_caches
@@ -109,6 +123,8 @@ run_timed() {
             if [ -n "$v" ] && [ "$v" -gt "$hwm" ]; then
                 hwm=$v
             fi
+            v=$(tree_rss "$child")
+            [ "$v" -le "$tree" ] || tree=$v
         fi
         sleep 0.05
     done
@@ -121,6 +137,7 @@ run_timed() {
     T[$key]=$((end - start))
     RSS[$key]=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/time-$key")
     HWM[$key]=$hwm
+    TREE[$key]=$tree
 }
 
 # --- the VMs -------------------------------------------------------------------------
@@ -137,10 +154,12 @@ prepare_image() {
     rm -f "$raw"
 }
 
-# A VM whose vdb is a copy of the prepared image, started.
+# create_vm NAME [testvm.sh options]: a VM whose vdb is a copy of the prepared image,
+# started.
 create_vm() {
     local name=$1
-    "$TESTVM" create "$name" --disks 2 --disk-size "$DISK_SIZE" >/dev/null
+    shift
+    "$TESTVM" create "$name" --disks 2 --disk-size "$DISK_SIZE" "$@" >/dev/null
     cp --sparse=always "$WORK/data.qcow2" "$TESTDIR/$name/vdb.qcow2"
     chmod 0644 "$TESTDIR/$name/vdb.qcow2"
     "$TESTVM" start "$name"
