@@ -114,16 +114,6 @@ accessServeDir(const char *id)
     return g_build_filename(vmrpStateDir(), name, NULL);
 }
 
-static const char *
-recordString(json_object *obj, const char *key)
-{
-    json_object *v;
-
-    if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
 static int64_t
 recordInt(json_object *obj, const char *key)
 {
@@ -198,14 +188,14 @@ accessLoad(vmrpRepo *repo, const char *id, GError **error)
         return NULL;
     }
     g->id = g_strdup(id);
-    g->point = g_strdup(recordString(obj, "point"));
-    g->target = g_strdup(recordString(obj, "target"));
-    g->domain_uuid = g_strdup(recordString(obj, "domain_uuid"));
-    g->socket = g_strdup(recordString(obj, "socket"));
-    g->tcp = g_strdup(recordString(obj, "tcp"));
-    g->psk_file = g_strdup(recordString(obj, "psk_file"));
-    g->tls_dir = g_strdup(recordString(obj, "tls_dir"));
-    g->uri = g_strdup(recordString(obj, "uri"));
+    g->point = g_strdup(vmrpJSONGetString(obj, "point"));
+    g->target = g_strdup(vmrpJSONGetString(obj, "target"));
+    g->domain_uuid = g_strdup(vmrpJSONGetString(obj, "domain_uuid"));
+    g->socket = g_strdup(vmrpJSONGetString(obj, "socket"));
+    g->tcp = g_strdup(vmrpJSONGetString(obj, "tcp"));
+    g->psk_file = g_strdup(vmrpJSONGetString(obj, "psk_file"));
+    g->tls_dir = g_strdup(vmrpJSONGetString(obj, "tls_dir"));
+    g->uri = g_strdup(vmrpJSONGetString(obj, "uri"));
     g->created = recordInt(obj, "created");
     g->expires = recordInt(obj, "expires");
     g->pid = (int)recordInt(obj, "pid");

@@ -381,16 +381,6 @@ instantReadRecord(const char *path, GError **error)
     return obj;
 }
 
-static const char *
-recordString(json_object *rec, const char *key)
-{
-    json_object *val;
-
-    if (!json_object_object_get_ex(rec, key, &val) || !json_object_is_type(val, json_type_string))
-        return NULL;
-    return json_object_get_string(val);
-}
-
 static GPtrArray *
 recordStrings(json_object *rec, const char *key)
 {
@@ -590,7 +580,7 @@ vmrpInstantPointInUse(vmrpRepo *repo, const char *id, char **ret_user, GError **
         if (g_ptr_array_find_with_equal_func(points, id, g_str_equal, NULL)) {
             if (ret_user)
                 *ret_user = g_strdup_printf("domain %s (%s)",
-                                            recordString(rec, "domain_name") ?: "?", uuid);
+                                            vmrpJSONGetString(rec, "domain_name") ?: "?", uuid);
             return 1;
         }
     }
@@ -622,7 +612,7 @@ vmrpInstantGetCollection(vmrpRepo *repo, const char *uuid)
 
     if (!(rec = instantReadRecord(path, NULL)))
         return NULL;
-    ret = g_strdup(recordString(rec, "collection"));
+    ret = g_strdup(vmrpJSONGetString(rec, "collection"));
     json_object_put(rec);
     /* it becomes a lock path: a uuid or nothing */
     if (ret && !g_uuid_string_is_valid(ret))
@@ -704,8 +694,8 @@ instantRelabelConfig(virDomainPtr dom, json_object *disks)
         return;
     for (i = 0; i < json_object_array_length(disks); i++) {
         json_object *d = json_object_array_get_idx(disks, i);
-        if (!vmrpDomainXmlSetDiskSource(domxml, recordString(d, "target"),
-                                        recordString(d, "overlay"), "qcow2", false, NULL))
+        if (!vmrpDomainXmlSetDiskSource(domxml, vmrpJSONGetString(d, "target"),
+                                        vmrpJSONGetString(d, "overlay"), "qcow2", false, NULL))
             return;
     }
     new_xml = vmrpDomainXmlFormat(domxml);
@@ -745,9 +735,9 @@ vmrpInstantFinalize(virDomainPtr dom, vmrpRepo *repo, const char *uuid,
     active = dom && virDomainIsActive(dom) == 1;
     for (i = 0; dom && i < json_object_array_length(disks); i++) {
         json_object *d = json_object_array_get_idx(disks, i);
-        const char *target = recordString(d, "target");
-        const char *overlay = recordString(d, "overlay");
-        const char *stored = recordString(d, "image");
+        const char *target = vmrpJSONGetString(d, "target");
+        const char *overlay = vmrpJSONGetString(d, "overlay");
+        const char *stored = vmrpJSONGetString(d, "image");
         g_autofree char *image = stored ? instantRepoAbsolute(repo, stored) : NULL;
         bool backing = true;
 

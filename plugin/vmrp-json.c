@@ -53,3 +53,13 @@ vmrpJSONParseObject(const char *text, GError **error)
     }
     return obj;
 }
+
+const char *
+vmrpJSONGetString(json_object *obj, const char *key)
+{
+    json_object *val;
+
+    if (!json_object_object_get_ex(obj, key, &val) || !json_object_is_type(val, json_type_string))
+        return NULL;
+    return json_object_get_string(val);
+}

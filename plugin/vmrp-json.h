@@ -13,3 +13,7 @@
  * so with the byte where it went wrong: "truncated JSON at byte 40".  The
  * caller owns the returned object (json_object_put). */
 json_object *vmrpJSONParseObject(const char *text, GError **error);
+
+/* The string member @key of @obj, or NULL when it is missing or not a
+ * string (valid as long as @obj). */
+const char *vmrpJSONGetString(json_object *obj, const char *key);

@@ -13,6 +13,7 @@
 #include <libvirt/virterror.h>
 
 #include "vmrp-restore-journal.h"
+#include "vmrp-json.h"
 #include "vmrp-restore.h"
 #include "vmrp-error.h"
 #include "vmrp-file.h"
@@ -77,16 +78,6 @@ vmrpRestoreJournalRemove(const char *uuid)
         g_warning("cannot remove %s: %s", path, g_strerror(errno));
 }
 
-static const char *
-journalString(json_object *obj, const char *key)
-{
-    json_object *v;
-
-    if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
 static bool
 journalBool(json_object *obj, const char *key)
 {
@@ -124,8 +115,8 @@ vmrpRestoreRecover(virConnectPtr conn, const char *uuid, GError **error)
         return true;
     if (!(text = vmrpFileRead(path, JOURNAL_MAX, NULL, error)))
         return false;
-    if (!(obj = json_tokener_parse(text)) || !(phase = journalString(obj, "phase")) ||
-        g_strcmp0(journalString(obj, "domain_uuid"), uuid) != 0 ||
+    if (!(obj = json_tokener_parse(text)) || !(phase = vmrpJSONGetString(obj, "phase")) ||
+        g_strcmp0(vmrpJSONGetString(obj, "domain_uuid"), uuid) != 0 ||
         !json_object_object_get_ex(obj, "disks", &disks) ||
         !json_object_is_type(disks, json_type_array)) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
@@ -137,8 +128,8 @@ vmrpRestoreRecover(virConnectPtr conn, const char *uuid, GError **error)
     done = g_str_equal(phase, "defined");
     for (i = 0; i < json_object_array_length(disks); i++) {
         json_object *d = json_object_array_get_idx(disks, i);
-        const char *file = journalString(d, "file");
-        const char *aside = journalString(d, "aside");
+        const char *file = vmrpJSONGetString(d, "file");
+        const char *aside = vmrpJSONGetString(d, "aside");
 
         if (!journalDiskValid(file, aside)) {
             g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
