@@ -88,6 +88,8 @@ bool vmrpCmdRpDelete(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRpInfo(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRpRestore(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdDiskCreate(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdFileList(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdFileRestore(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionList(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionInfo(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionDelete(vmrpCLI *cli, int argc, char **argv, GError **error);
