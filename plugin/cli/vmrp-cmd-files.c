@@ -6,6 +6,7 @@
 #include <config.h>
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <sys/stat.h>
 
@@ -79,39 +80,29 @@ filesEntryToJSON(const vmrpFileEntry *e)
     return obj;
 }
 
-bool
-vmrpCmdFileList(vmrpCLI *cli, int argc, char **argv, GError **error)
+static json_object *
+filesListToJSON(const char *id, const char *target, const char *path, const char *fs,
+                GPtrArray *list)
 {
-    GOptionEntry entries[] = { { NULL } };
-    g_autoptr(vmrpFiles) files = NULL;
-    g_autoptr(GPtrArray) list = NULL;
-    g_autofree char *fs = NULL;
+    json_object *obj = json_object_new_object();
+    json_object *arr = json_object_new_array();
     guint i;
 
-    if (!vmrpCLIParse("file-list", "POINT TARGET PATH",
-                      "List a folder (or a file) of a disk restore point: PATH is /PATH for a "
-                      "file system on the whole disk, FS:/PATH (vda1:/etc, vg/lv:/) otherwise; "
-                      "/ on a partitioned disk lists its file systems.",
-                      entries, &argc, &argv, 3, 3, error))
-        return false;
-    if (!(files = filesOpen(cli, argv[1], argv[2], error)))
-        return false;
-    if (!(list = vmrpFilesList(files, argv[3], &fs, error)))
-        return false;
-    if (cli->json) {
-        json_object *obj = json_object_new_object();
-        json_object *arr = json_object_new_array();
+    json_object_object_add(obj, "point", json_object_new_string(id));
+    json_object_object_add(obj, "target", json_object_new_string(target));
+    json_object_object_add(obj, "path", json_object_new_string(path));
+    json_object_object_add(obj, "filesystem", fs ? json_object_new_string(fs) : NULL);
+    for (i = 0; i < list->len; i++)
+        json_object_array_add(arr, filesEntryToJSON(g_ptr_array_index(list, i)));
+    json_object_object_add(obj, "entries", arr);
+    return obj;
+}
 
-        json_object_object_add(obj, "point", json_object_new_string(argv[1]));
-        json_object_object_add(obj, "target", json_object_new_string(argv[2]));
-        json_object_object_add(obj, "path", json_object_new_string(argv[3]));
-        json_object_object_add(obj, "filesystem", fs ? json_object_new_string(fs) : NULL);
-        for (i = 0; i < list->len; i++)
-            json_object_array_add(arr, filesEntryToJSON(g_ptr_array_index(list, i)));
-        json_object_object_add(obj, "entries", arr);
-        vmrpCLIPrintJSON(obj);
-        return true;
-    }
+static void
+filesListPrint(GPtrArray *list)
+{
+    guint i;
+
     for (i = 0; i < list->len; i++) {
         vmrpFileEntry *e = g_ptr_array_index(list, i);
         g_autofree char *name = g_strescape(e->name, NULL);
@@ -134,6 +125,50 @@ vmrpCmdFileList(vmrpCLI *cli, int argc, char **argv, GError **error)
         }
         printf("\n");
     }
+}
+
+bool
+vmrpCmdFileList(vmrpCLI *cli, int argc, char **argv, GError **error)
+{
+    GOptionEntry entries[] = { { NULL } };
+    g_autoptr(vmrpFiles) files = NULL;
+    json_object *arr = NULL;
+    int i;
+
+    if (!vmrpCLIParse("file-list", "POINT TARGET PATH...",
+                      "List folders (or files) of a disk restore point: PATH is /PATH for a "
+                      "file system on the whole disk, FS:/PATH (vda1:/etc, vg/lv:/) otherwise; "
+                      "/ on a partitioned disk lists its file systems.  Several PATHs share "
+                      "one start of the file reader.",
+                      entries, &argc, &argv, 3, G_MAXINT, error))
+        return false;
+    if (!(files = filesOpen(cli, argv[1], argv[2], error)))
+        return false;
+    if (cli->json && argc > 4)
+        arr = json_object_new_array();
+    for (i = 3; i < argc; i++) {
+        g_autoptr(GPtrArray) list = NULL;
+        g_autofree char *fs = NULL;
+
+        if (!(list = vmrpFilesList(files, argv[i], &fs, error))) {
+            json_object_put(arr);
+            return false;
+        }
+        if (cli->json) {
+            json_object *obj = filesListToJSON(argv[1], argv[2], argv[i], fs, list);
+
+            if (arr)
+                json_object_array_add(arr, obj);
+            else
+                vmrpCLIPrintJSON(obj);
+            continue;
+        }
+        if (argc > 4)
+            printf("%s%s:\n", i > 3 ? "\n" : "", argv[i]);
+        filesListPrint(list);
+    }
+    if (arr)
+        vmrpCLIPrintJSON(arr);
     return true;
 }
 
@@ -154,6 +189,60 @@ filesRestoreProgress(void *opaque, uint64_t done, uint64_t total)
     vmrpCLIProgressShow(&p->progress, "files", done, total);
 }
 
+static json_object *
+filesRestoreToJSON(const char *id, const char *target, const char *path,
+                   const vmrpFilesRestoreResult *res)
+{
+    json_object *obj = json_object_new_object();
+
+    json_object_object_add(obj, "point", json_object_new_string(id));
+    json_object_object_add(obj, "target", json_object_new_string(target));
+    json_object_object_add(obj, "path", json_object_new_string(path));
+    json_object_object_add(obj, "output", json_object_new_string(res->dest));
+    json_object_object_add(obj, "files", json_object_new_int64(res->files));
+    json_object_object_add(obj, "folders", json_object_new_int64(res->dirs));
+    json_object_object_add(obj, "symlinks", json_object_new_int64(res->symlinks));
+    json_object_object_add(obj, "skipped", json_object_new_int64(res->skipped));
+    json_object_object_add(obj, "bytes", json_object_new_int64(res->bytes));
+    return obj;
+}
+
+/* Before the (slow) start of the file reader: each PATH's name is free in
+ * @output and no two PATHs restore to the same name.  A file system's root
+ * ("/", "vda1:/") is named after the file system, known only later. */
+static bool
+filesRestorePrecheck(const char *output, int npaths, char **paths, GError **error)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    int i;
+
+    for (i = 0; i < npaths; i++) {
+        const char *inner = paths[i][0] == '/' ? paths[i] : strchr(paths[i], ':');
+        g_autofree char *base = NULL;
+        g_autofree char *dest = NULL;
+
+        if (!inner)
+            continue;                         /* vmrpFilesResolve says what is wrong */
+        if (*inner == ':')
+            inner++;
+        base = g_path_get_basename(inner);
+        if (g_str_equal(base, "/") || g_str_equal(base, ".") || g_str_equal(base, ".."))
+            continue;
+        dest = g_build_filename(output, base, NULL);
+        if (g_file_test(dest, G_FILE_TEST_EXISTS) || g_file_test(dest, G_FILE_TEST_IS_SYMLINK)) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_EXISTS,
+                        "%s already exists: choose another --output", dest);
+            return false;
+        }
+        if (!g_hash_table_add(seen, g_steal_pointer(&base))) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "two PATHs would both restore to %s", dest);
+            return false;
+        }
+    }
+    return true;
+}
+
 bool
 vmrpCmdFileRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
 {
@@ -166,13 +255,14 @@ vmrpCmdFileRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
     g_autoptr(vmrpFiles) files = NULL;
     filesProgress progress = { { cli, -1, NULL }, -1 };
     vmrpFilesRestoreOptions opts = { NULL, &progress, cli->cancel };
-    vmrpFilesRestoreResult res = { 0 };
-    bool ok;
+    json_object *arr = NULL;
+    bool ok = true;
+    int i;
 
-    if (!vmrpCLIParse("file-restore", "POINT TARGET PATH --output DIR",
-                      "Restore a file or folder (recursively, with modes, owners and times) "
+    if (!vmrpCLIParse("file-restore", "POINT TARGET PATH... --output DIR",
+                      "Restore files or folders (recursively, with modes, owners and times) "
                       "of a disk restore point into DIR; PATH as for file-list.",
-                      entries, &argc, &argv, 3, 3, error))
+                      entries, &argc, &argv, 3, G_MAXINT, error))
         return false;
     if (!output) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "--output DIR is required");
@@ -183,37 +273,45 @@ vmrpCmdFileRestore(vmrpCLI *cli, int argc, char **argv, GError **error)
                     "--output %s: no such folder", output);
         return false;
     }
+    if (!filesRestorePrecheck(output, argc - 3, argv + 3, error))
+        return false;
     if (cli->tty)
         opts.progress = filesRestoreProgress;
     if (!(files = filesOpen(cli, argv[1], argv[2], error)))
         return false;
-    ok = vmrpFilesRestore(files, argv[3], output, &opts, &res, error);
-    g_free(progress.progress.last_target);
-    if (!ok)
-        return false;
-    if (cli->json) {
-        json_object *obj = json_object_new_object();
+    if (cli->json && argc > 4)
+        arr = json_object_new_array();
+    for (i = 3; ok && i < argc; i++) {
+        vmrpFilesRestoreResult res = { 0 };
 
-        json_object_object_add(obj, "point", json_object_new_string(argv[1]));
-        json_object_object_add(obj, "target", json_object_new_string(argv[2]));
-        json_object_object_add(obj, "path", json_object_new_string(argv[3]));
-        json_object_object_add(obj, "output", json_object_new_string(res.dest));
-        json_object_object_add(obj, "files", json_object_new_int64(res.files));
-        json_object_object_add(obj, "folders", json_object_new_int64(res.dirs));
-        json_object_object_add(obj, "symlinks", json_object_new_int64(res.symlinks));
-        json_object_object_add(obj, "skipped", json_object_new_int64(res.skipped));
-        json_object_object_add(obj, "bytes", json_object_new_int64(res.bytes));
-        vmrpCLIPrintJSON(obj);
-    } else {
-        g_autofree char *bytes = vmrpCLIHumanBytes(res.bytes);
+        progress.last = -1;
+        if (!(ok = vmrpFilesRestore(files, argv[i], output, &opts, &res, error)))
+            break;
+        if (cli->json) {
+            json_object *obj = filesRestoreToJSON(argv[1], argv[2], argv[i], &res);
 
-        printf("Restored %s of restore point %s into %s: %" G_GUINT64_FORMAT " files, %"
-               G_GUINT64_FORMAT " folders, %" G_GUINT64_FORMAT " links, %s\n",
-               argv[3], argv[1], res.dest, res.files, res.dirs, res.symlinks, bytes);
-        if (res.skipped)
-            printf("  %" G_GUINT64_FORMAT " devices, fifos or sockets not restored\n",
-                   res.skipped);
+            if (arr)
+                json_object_array_add(arr, obj);
+            else
+                vmrpCLIPrintJSON(obj);
+        } else {
+            g_autofree char *bytes = vmrpCLIHumanBytes(res.bytes);
+
+            printf("Restored %s of restore point %s into %s: %" G_GUINT64_FORMAT " files, %"
+                   G_GUINT64_FORMAT " folders, %" G_GUINT64_FORMAT " links, %s\n",
+                   argv[i], argv[1], res.dest, res.files, res.dirs, res.symlinks, bytes);
+            if (res.skipped)
+                printf("  %" G_GUINT64_FORMAT " devices, fifos or sockets not restored\n",
+                       res.skipped);
+        }
+        vmrpFilesRestoreResultClear(&res);
     }
-    vmrpFilesRestoreResultClear(&res);
+    g_free(progress.progress.last_target);
+    if (!ok) {
+        json_object_put(arr);
+        return false;
+    }
+    if (arr)
+        vmrpCLIPrintJSON(arr);
     return true;
 }
