@@ -253,8 +253,6 @@ vmrpFilesRestore(vmrpFiles *files, const char *path, const char *outdir,
                  const vmrpFilesRestoreOptions *opts, vmrpFilesRestoreResult *ret_res,
                  GError **error)
 {
-    g_autoptr(GPtrArray) entries =
-        g_ptr_array_new_with_free_func((GDestroyNotify)vmrpFileEntryFree);
     g_autoptr(filesNode) node = g_new0(filesNode, 1);
     g_autofree char *fsname = NULL;
     g_autofree char *inner = NULL;
@@ -266,31 +264,13 @@ vmrpFilesRestore(vmrpFiles *files, const char *path, const char *outdir,
     int outfd = -1, tmpfd = -1, event;
     bool ok = false;
 
-    if (!(inner = vmrpFilesResolve(files, path, &fsname, error)))
-        return false;
-    if (!fsname) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "'%s' names several file systems: restore one, as FS:/", escaped);
+    if (!(node->entry = vmrpFilesLookup(files, path, &fsname, &inner, error))) {
+        if (!fsname && inner)
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "'%s' names several file systems: restore one, as FS:/", escaped);
         return false;
     }
     node->gpath = g_strdup(inner);
-    if (g_str_equal(inner, "/")) {
-        char *root[] = { (char *)".", NULL };
-        ok = vmrpFilesStat(files, "/", root, entries, error);
-    } else {
-        g_autofree char *dir = g_path_get_dirname(inner);
-        g_autofree char *base = g_path_get_basename(inner);
-        char *one[] = { base, NULL };
-        ok = vmrpFilesStat(files, dir, one, entries, error);
-    }
-    if (!ok)
-        return false;
-    if (!entries->len || ((vmrpFileEntry *)g_ptr_array_index(entries, 0))->mode == 0) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
-                    "no such file or folder in restore point: %s", escaped);
-        return false;
-    }
-    node->entry = g_ptr_array_steal_index(entries, 0);
     if (g_str_equal(inner, "/")) {
         g_free(node->entry->name);
         node->entry->name = g_strdelimit(g_strdup(fsname), "/", '-');   /* vg/lv: vg-lv */

@@ -505,57 +505,80 @@ filesCompare(gconstpointer a, gconstpointer b)
     return strcmp(x->name, y->name);
 }
 
-GPtrArray *
-vmrpFilesList(vmrpFiles *files, const char *path, char **ret_fs, GError **error)
+vmrpFileEntry *
+vmrpFilesLookup(vmrpFiles *files, const char *path, char **ret_fs, char **ret_inner,
+                GError **error)
 {
     g_autoptr(GPtrArray) entries =
         g_ptr_array_new_with_free_func((GDestroyNotify)vmrpFileEntryFree);
     g_autofree char *fsname = NULL;
     g_autofree char *inner = NULL;
     g_autofree char *escaped = g_strescape(path, NULL);
-    g_auto(GStrv) names = NULL;
-    guint i;
+    g_autofree char *dir = NULL;
+    g_autofree char *base = NULL;
+    char *one[] = { NULL, NULL };
 
     if (!(inner = vmrpFilesResolve(files, path, &fsname, error)))
         return NULL;
     if (!fsname) {
-        for (i = 0; i < files->fss->len; i++) {
-            vmrpFilesFS *fs = g_ptr_array_index(files->fss, i);
-            vmrpFileEntry *e = g_new0(vmrpFileEntry, 1);
-
-            e->name = g_strdup(fs->name);
-            e->type = VMRP_FILE_FILESYSTEM;
-            e->fstype = g_strdup(fs->fstype);
-            g_ptr_array_add(entries, e);
-        }
-        if (ret_fs)
-            *ret_fs = NULL;
-        return g_steal_pointer(&entries);
+        *ret_fs = NULL;
+        *ret_inner = g_steal_pointer(&inner);
+        return NULL;
     }
-    if (g_str_equal(inner, "/")) {
-        char *root[] = { (char *)".", NULL };
-        if (!vmrpFilesStat(files, "/", root, entries, error))
-            return NULL;
-    } else {
-        g_autofree char *dir = g_path_get_dirname(inner);
-        g_autofree char *base = g_path_get_basename(inner);
-        char *one[] = { base, NULL };
-
-        if (!vmrpFilesStat(files, dir, one, entries, error))
-            return NULL;
-    }
+    dir = g_str_equal(inner, "/") ? g_strdup("/") : g_path_get_dirname(inner);
+    base = g_str_equal(inner, "/") ? g_strdup(".") : g_path_get_basename(inner);
+    one[0] = base;
+    if (!vmrpFilesStat(files, dir, one, entries, error))
+        return NULL;
     /* lstatnslist reports a missing name with st_ino -1 (mode 0 here) */
     if (!entries->len || ((vmrpFileEntry *)g_ptr_array_index(entries, 0))->mode == 0) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
                     "no such file or folder in restore point %s: %s", files->id, escaped);
         return NULL;
     }
-    if (((vmrpFileEntry *)g_ptr_array_index(entries, 0))->type != VMRP_FILE_DIRECTORY) {
+    *ret_fs = g_steal_pointer(&fsname);
+    *ret_inner = g_steal_pointer(&inner);
+    return g_ptr_array_steal_index(entries, 0);
+}
+
+GPtrArray *
+vmrpFilesList(vmrpFiles *files, const char *path, char **ret_fs, GError **error)
+{
+    g_autoptr(GPtrArray) entries =
+        g_ptr_array_new_with_free_func((GDestroyNotify)vmrpFileEntryFree);
+    g_autoptr(GError) err = NULL;
+    g_autofree char *fsname = NULL;
+    g_autofree char *inner = NULL;
+    g_autofree char *escaped = g_strescape(path, NULL);
+    g_auto(GStrv) names = NULL;
+    vmrpFileEntry *e;
+    guint i;
+
+    if (!(e = vmrpFilesLookup(files, path, &fsname, &inner, &err)) && err) {
+        g_propagate_error(error, g_steal_pointer(&err));
+        return NULL;
+    }
+    if (!e) {
+        for (i = 0; i < files->fss->len; i++) {
+            vmrpFilesFS *fs = g_ptr_array_index(files->fss, i);
+            vmrpFileEntry *f = g_new0(vmrpFileEntry, 1);
+
+            f->name = g_strdup(fs->name);
+            f->type = VMRP_FILE_FILESYSTEM;
+            f->fstype = g_strdup(fs->fstype);
+            g_ptr_array_add(entries, f);
+        }
+        if (ret_fs)
+            *ret_fs = NULL;
+        return g_steal_pointer(&entries);
+    }
+    if (e->type != VMRP_FILE_DIRECTORY) {
+        g_ptr_array_add(entries, e);
         if (ret_fs)
             *ret_fs = g_steal_pointer(&fsname);
         return g_steal_pointer(&entries);
     }
-    g_ptr_array_set_size(entries, 0);
+    vmrpFileEntryFree(e);
     if (!(names = guestfs_ls(files->g, inner))) {
         vmrpFilesSetError(files, error, VMRP_ERROR_FAILED, "cannot list %s", escaped);
         return NULL;

@@ -90,6 +90,10 @@ typedef struct guestfs_h guestfs_h;
 guestfs_h *vmrpFilesHandle(vmrpFiles *files);
 /* Mounts the file system @path names and returns the path inside it. */
 char *vmrpFilesResolve(vmrpFiles *files, const char *path, char **ret_fs, GError **error);
+/* The entry @path names; NULL without an error (and @ret_fs NULL) when it
+ * names the disk's several file systems.  @ret_inner: the path inside. */
+vmrpFileEntry *vmrpFilesLookup(vmrpFiles *files, const char *path, char **ret_fs,
+                               char **ret_inner, GError **error);
 /* The error of the last failed libguestfs call, as one line. */
 void vmrpFilesSetError(vmrpFiles *files, GError **error, int code, const char *fmt, ...)
     G_GNUC_PRINTF(4, 5);
