@@ -322,7 +322,7 @@ filesMount(vmrpFiles *files, vmrpFilesFS *fs, GError **error)
     }
     if (!filesUsable(fs)) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "%s of restore point %s holds no file system (%s)", fs->name, files->id,
+                    "%s of restore point %s holds no file system: %s", fs->name, files->id,
                     fs->fstype);
         return false;
     }
