@@ -70,7 +70,6 @@ filesNameOK(const char *name)
 static bool
 filesScan(filesRestore *r, filesNode *node, int depth, GError **error)
 {
-    guestfs_h *g = vmrpFilesHandle(r->files);
     g_autoptr(GPtrArray) entries =
         g_ptr_array_new_with_free_func((GDestroyNotify)vmrpFileEntryFree);
     g_auto(GStrv) names = NULL;
@@ -82,10 +81,8 @@ filesScan(filesRestore *r, filesNode *node, int depth, GError **error)
                     "folders nested deeper than %d levels at %s", FILES_MAX_DEPTH, escaped);
         return false;
     }
-    if (!(names = guestfs_ls(g, node->gpath))) {
-        vmrpFilesSetError(r->files, error, VMRP_ERROR_FAILED, "cannot list %s", escaped);
+    if (!(names = vmrpFilesReadDir(r->files, node->gpath, error)))
         return false;
-    }
     if (!vmrpFilesStat(r->files, node->gpath, names, entries, error))
         return false;
     node->children = g_ptr_array_new_with_free_func((GDestroyNotify)filesNodeFree);

@@ -496,6 +496,33 @@ vmrpFilesStat(vmrpFiles *files, const char *dir, char **names, GPtrArray *ret_en
     return true;
 }
 
+/* The names in the guest folder @dir, "." and ".." left out.  readdir, not
+ * ls: ls refuses a name with '/' that a damaged or hostile file system may
+ * carry, and the caller must see it to refuse it by name. */
+char **
+vmrpFilesReadDir(vmrpFiles *files, const char *dir, GError **error)
+{
+    g_autofree char *escaped = g_strescape(dir, NULL);
+    struct guestfs_dirent_list *list;
+    GPtrArray *names = g_ptr_array_new();
+    guint i;
+
+    if (!(list = guestfs_readdir(files->g, dir))) {
+        vmrpFilesSetError(files, error, VMRP_ERROR_FAILED, "cannot list %s", escaped);
+        g_ptr_array_free(names, TRUE);
+        return NULL;
+    }
+    for (i = 0; i < list->len; i++) {
+        const char *name = list->val[i].name;
+
+        if (!g_str_equal(name, ".") && !g_str_equal(name, ".."))
+            g_ptr_array_add(names, g_strdup(name));
+    }
+    guestfs_free_dirent_list(list);
+    g_ptr_array_add(names, NULL);
+    return (char **)g_ptr_array_free(names, FALSE);
+}
+
 static gint
 filesCompare(gconstpointer a, gconstpointer b)
 {
@@ -549,7 +576,6 @@ vmrpFilesList(vmrpFiles *files, const char *path, char **ret_fs, GError **error)
     g_autoptr(GError) err = NULL;
     g_autofree char *fsname = NULL;
     g_autofree char *inner = NULL;
-    g_autofree char *escaped = g_strescape(path, NULL);
     g_auto(GStrv) names = NULL;
     vmrpFileEntry *e;
     guint i;
@@ -579,10 +605,8 @@ vmrpFilesList(vmrpFiles *files, const char *path, char **ret_fs, GError **error)
         return g_steal_pointer(&entries);
     }
     vmrpFileEntryFree(e);
-    if (!(names = guestfs_ls(files->g, inner))) {
-        vmrpFilesSetError(files, error, VMRP_ERROR_FAILED, "cannot list %s", escaped);
+    if (!(names = vmrpFilesReadDir(files, inner, error)))
         return NULL;
-    }
     if (!vmrpFilesStat(files, inner, names, entries, error))
         return NULL;
     g_ptr_array_sort(entries, filesCompare);

@@ -94,6 +94,8 @@ char *vmrpFilesResolve(vmrpFiles *files, const char *path, char **ret_fs, GError
  * names the disk's several file systems.  @ret_inner: the path inside. */
 vmrpFileEntry *vmrpFilesLookup(vmrpFiles *files, const char *path, char **ret_fs,
                                char **ret_inner, GError **error);
+/* The names in a guest folder (NULL-terminated, "." and ".." left out). */
+char **vmrpFilesReadDir(vmrpFiles *files, const char *dir, GError **error);
 /* The error of the last failed libguestfs call, as one line. */
 void vmrpFilesSetError(vmrpFiles *files, GError **error, int code, const char *fmt, ...)
     G_GNUC_PRINTF(4, 5);

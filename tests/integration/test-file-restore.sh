@@ -32,12 +32,20 @@ timed() {   # timed WHAT CMD...: runs CMD, notes its time as a TAP comment
 }
 
 # ---- vdb: GPT, two ext4 partitions, made from folders without mounting ----
-mkdir -p "$WORK/p1" "$WORK/p2/docs"
+# vdb1 also holds a hostile name: a folder entry "zz/.zz" (a name a guest's file
+# system can carry in its bytes, never a name of one file); no checksums there, so
+# that the patched folder block stays readable.  The appliance's kernel drops such
+# a name (readdir's verify_dirent_name); vmrp would refuse it too.
+mkdir -p "$WORK/p1/evil" "$WORK/p2/docs"
 echo "first partition" >"$WORK/p1/one.txt"
+echo "hostile" >"$WORK/p1/evil/zzQQzz"
 head -c 70000 /dev/urandom >"$WORK/p2/docs/two.bin"
 truncate -s 24M "$WORK/p1.img" "$WORK/p2.img"
 truncate -s 64M "$WORK/gpt.raw"
-{ mkfs.ext4 -q -F -d "$WORK/p1" "$WORK/p1.img" && mkfs.ext4 -q -F -d "$WORK/p2" "$WORK/p2.img" &&
+{ mkfs.ext4 -q -F -O ^metadata_csum -d "$WORK/p1" "$WORK/p1.img" &&
+  off=$(grep -obUa zzQQzz "$WORK/p1.img" | cut -d: -f1) && [ "$(wc -w <<<"$off")" = 1 ] &&
+  printf 'zz/.zz' | dd of="$WORK/p1.img" bs=1 seek="$off" conv=notrunc status=none &&
+  mkfs.ext4 -q -F -d "$WORK/p2" "$WORK/p2.img" &&
   sgdisk -n 1:2048:+24M -n 2:51200:+24M "$WORK/gpt.raw" >/dev/null &&
   dd if="$WORK/p1.img" of="$WORK/gpt.raw" bs=512 seek=2048 conv=notrunc status=none &&
   dd if="$WORK/p2.img" of="$WORK/gpt.raw" bs=512 seek=51200 conv=notrunc status=none; } ||
@@ -129,24 +137,30 @@ expect_error "$WORK/nodir" vmrp file-restore "$point" vda /tree --output "$WORK/
 check "a missing --output folder is refused"
 
 # ---- vdb: partitions ----
-timed "file-list vdb, / and vdb2:/docs" vmrp file-list "$point" vdb / vdb2:/docs \
-  >"$WORK/vdb.out" 2>&1
+timed "file-list vdb: /, vdb2:/docs, vdb1:/evil" \
+  vmrp file-list "$point" vdb / vdb2:/docs vdb1:/evil >"$WORK/vdb.out" 2>&1
 check "file-list lists the partitioned disk"
 comment "$WORK/vdb.out"
 grep -qx "vdb1 ext4" "$WORK/vdb.out" && grep -qx "vdb2 ext4" "$WORK/vdb.out" &&
   grep -q " 70000 .* two.bin$" "$WORK/vdb.out"
 check "it shows vdb1 and vdb2 as ext4, and a partition's folder"
+! grep -q 'zz' "$WORK/vdb.out"
+check "the hostile name is not listed (the appliance's kernel drops a name with '/')"
+
 mkdir "$WORK/out2"
 # the unknown path last: what comes before it is restored, then the error
-timed "file-restore vdb, two files and an unknown path" \
+timed "file-restore vdb: two files, the hostile folder, an unknown path" \
   expect_error "$WORK/vdb-restore" vmrp file-restore "$point" vdb vdb2:/docs/two.bin \
-  vdb1:/one.txt vdb1:/nope --output "$WORK/out2" &&
+  vdb1:/one.txt vdb1:/evil vdb1:/nope --output "$WORK/out2" &&
   grep -q "no such file or folder in restore point $point: vdb1:/nope" "$WORK/vdb-restore"
 check "an unknown path is a clear error"
+comment "$WORK/vdb-restore.stdout"
 cmp "$WORK/out2/two.bin" "$WORK/p2/docs/two.bin" && cmp "$WORK/out2/one.txt" "$WORK/p1/one.txt"
 check "files of the second and first partitions restore"
-[ "$(ls -A "$WORK/out2" | tr '\n' ' ')" = "one.txt two.bin " ]
-check "and nothing else is left in the output folder"
+[ "$(ls -A "$WORK/out2" | tr '\n' ' ')" = "evil one.txt two.bin " ] &&
+  [ -z "$(ls -A "$WORK/out2/evil")" ] && [ -z "$(find "$WORK/out2" -name 'zz*')" ] &&
+  [ ! -e "$WORK/zz" ]
+check "the hostile folder restores empty; nothing else is written, in the output or beside it"
 
 timed "file-list blank vdc" expect_error "$WORK/blank" vmrp file-list "$point" vdc / &&
   grep -q "disk vdc of restore point $point holds no file system" "$WORK/blank"
