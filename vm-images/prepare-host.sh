@@ -8,14 +8,16 @@ set -euo pipefail
 
 # Every Debian package the project needs to build, test and build the test guest
 # (valgrind, clang and its libFuzzer runtime: the quality gates of tests/run.sh;
-# virtnbdbackup and time: tests/bench/bench-chain.sh).
+# virtnbdbackup and time: tests/bench/bench-chain.sh; libguestfs-dev: file-list and
+# file-restore, gdisk: their test's partitioned disk).
 PACKAGES="meson ninja-build pkg-config gcc libc6-dev
 libvirt-dev libjson-c-dev libglib2.0-dev libnbd-dev libxml2-dev libcunit1-dev libssl-dev
 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils qemu-block-extra
 libnbd-bin nbdkit busybox-static cpio gzip xz-utils zstd kmod qemu-guest-agent e2fsprogs
 coreutils findutils ca-certificates jq gnutls-bin
 valgrind clang libclang-rt-14-dev
-virtnbdbackup time"
+virtnbdbackup time
+libguestfs-dev gdisk"
 
 URI=qemu:///system
 WAIT_SECONDS=${VMRP_LIBVIRT_WAIT:-120}
@@ -135,7 +137,44 @@ wait_libvirt() {
     die "libvirtd does not answer on $URI after ${WAIT_SECONDS}s (virsh -c $URI version)"
 }
 
+# libguestfs's appliance (file-list, file-restore) is built by supermin from the
+# host's kernel, which a container lacks (no /boot kernel, no /lib/modules).  Give
+# vmrp one of its own: the kernel and modules of the package linux-image-amd64
+# depends on, extracted (not installed) into $APPLIANCE/kernel, which vmrp hands to
+# supermin (SUPERMIN_KERNEL, SUPERMIN_MODULES); supermin also needs /lib/modules.
+APPLIANCE=${VMRP_APPLIANCE_DIR:-/var/lib/vmrp/appliance}
+prepare_appliance() {
+    local kver kpkg work
+    compgen -G '/boot/vmlinuz-*' >/dev/null && [ -d /lib/modules ] && return 0
+    mkdir -p /lib/modules
+    [ -s "$APPLIANCE/kernel/version" ] && return 0
+    kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+        awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')
+    [ -n "$kpkg" ] || die "apt-cache depends linux-image-amd64 names no linux-image package"
+    kver=${kpkg#linux-image-}
+    echo "prepare-host: extracting $kpkg into $APPLIANCE/kernel for libguestfs"
+    work=$(mktemp -d /tmp/vmrp-appliance.XXXXXX)
+    chmod 755 "$work"
+    mkdir "$work/deb" "$work/x"
+    if ! (cd "$work/deb" && apt-get download "$kpkg" >/dev/null 2>&1); then
+        rm -rf "$work"
+        die "apt-get download $kpkg failed"
+    fi
+    dpkg-deb -x "$work"/deb/*.deb "$work/x"
+    depmod -b "$work/x" "$kver"
+    mkdir -p "$APPLIANCE"
+    chmod 0700 "$APPLIANCE"
+    rm -rf "$APPLIANCE/kernel"
+    mkdir "$work/kernel" "$work/kernel/modules"
+    mv "$work/x/boot/vmlinuz-$kver" "$work/kernel/vmlinuz"
+    mv "$work/x/lib/modules/$kver" "$work/kernel/modules/$kver"
+    echo "$kver" >"$work/kernel/version"
+    mv "$work/kernel" "$APPLIANCE/kernel"
+    rm -rf "$work"
+}
+
 install_packages
+prepare_appliance
 fix_kvm_node
 start_daemons
 wait_libvirt

@@ -92,6 +92,8 @@ bool vmrpCmdDiskCreate(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRpAccess(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRpAccessList(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdRpAccessRevoke(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdFileList(vmrpCLI *cli, int argc, char **argv, GError **error);
+bool vmrpCmdFileRestore(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionList(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionInfo(vmrpCLI *cli, int argc, char **argv, GError **error);
 bool vmrpCmdCollectionDelete(vmrpCLI *cli, int argc, char **argv, GError **error);
