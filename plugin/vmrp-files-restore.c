@@ -187,7 +187,8 @@ filesWrite(filesRestore *r, filesNode *node, int dirfd, GError **error)
         if (guestfs_download(vmrpFilesHandle(r->files), node->gpath, fdpath) < 0) {
             g_autofree char *gesc = g_strescape(node->gpath, NULL);
 
-            vmrpFilesSetError(r->files, error, VMRP_ERROR_FAILED, "cannot read %s", gesc);
+            if (!r->opts || !g_cancellable_set_error_if_cancelled(r->opts->cancel, error))
+                vmrpFilesSetError(r->files, error, VMRP_ERROR_FAILED, "cannot read %s", gesc);
             close(fd);
             return false;
         }

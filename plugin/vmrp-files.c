@@ -30,6 +30,8 @@ struct _vmrpFiles {
     char *target;
     GPtrArray *fss;               /* of vmrpFilesFS */
     char *mounted;                /* the name of the file system mounted at /, or NULL */
+    GCancellable *cancel;         /* its cancellation stops a transfer (guestfs_user_cancel) */
+    gulong cancel_id;
 };
 
 static void
@@ -59,6 +61,10 @@ vmrpFilesFree(vmrpFiles *files)
 {
     if (!files)
         return;
+    if (files->cancel) {
+        g_cancellable_disconnect(files->cancel, files->cancel_id);
+        g_object_unref(files->cancel);
+    }
     if (files->g)
         guestfs_close(files->g);
     g_free(files->id);
@@ -206,8 +212,16 @@ filesCheckChain(const char *id, const char *target, const char *image, GError **
     return false;
 }
 
+static void
+filesCancelled(GCancellable *cancel, gpointer opaque)
+{
+    (void)cancel;
+    guestfs_user_cancel(opaque);    /* thread-safe: ends the transfer under way */
+}
+
 vmrpFiles *
-vmrpFilesOpen(vmrpRepo *repo, const char *id, const char *target, GError **error)
+vmrpFilesOpen(vmrpRepo *repo, const char *id, const char *target, GCancellable *cancel,
+              GError **error)
 {
     g_autoptr(vmrpFiles) files = NULL;
     g_autoptr(vmrpPoint) point = NULL;
@@ -251,6 +265,13 @@ vmrpFilesOpen(vmrpRepo *repo, const char *id, const char *target, GError **error
                           "cannot start the libguestfs appliance (run vm-images/"
                           "prepare-host.sh; LIBGUESTFS_DEBUG=1 shows why)");
         return NULL;
+    }
+    if (cancel) {
+        if (g_cancellable_set_error_if_cancelled(cancel, error))
+            return NULL;
+        files->cancel = g_object_ref(cancel);
+        files->cancel_id = g_cancellable_connect(cancel, G_CALLBACK(filesCancelled),
+                                                 files->g, NULL);
     }
     if (!filesLoadFilesystems(files, error))
         return NULL;

@@ -47,8 +47,10 @@ void vmrpFileEntryFree(vmrpFileEntry *entry);
 const char *vmrpFilesApplianceDir(void);
 
 /* Opens disk @target of point @id (its image and the backing chain in the
- * repository) read-only and starts the appliance. */
-vmrpFiles *vmrpFilesOpen(vmrpRepo *repo, const char *id, const char *target, GError **error);
+ * repository) read-only and starts the appliance.  Cancelling @cancel (may
+ * be NULL) ends a transfer under way. */
+vmrpFiles *vmrpFilesOpen(vmrpRepo *repo, const char *id, const char *target,
+                         GCancellable *cancel, GError **error);
 void vmrpFilesFree(vmrpFiles *files);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpFiles, vmrpFilesFree)
 

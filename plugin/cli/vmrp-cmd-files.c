@@ -23,7 +23,7 @@ filesOpen(vmrpCLI *cli, const char *id, const char *target, GError **error)
         return NULL;
     if (cli->tty)
         fprintf(stderr, "Starting the file reader (libguestfs appliance)...\n");
-    return vmrpFilesOpen(repo, id, target, error);
+    return vmrpFilesOpen(repo, id, target, cli->cancel, error);
 }
 
 static const char *
@@ -150,7 +150,8 @@ vmrpCmdFileList(vmrpCLI *cli, int argc, char **argv, GError **error)
         g_autoptr(GPtrArray) list = NULL;
         g_autofree char *fs = NULL;
 
-        if (!(list = vmrpFilesList(files, argv[i], &fs, error))) {
+        if (g_cancellable_set_error_if_cancelled(cli->cancel, error) ||
+            !(list = vmrpFilesList(files, argv[i], &fs, error))) {
             json_object_put(arr);
             return false;
         }
