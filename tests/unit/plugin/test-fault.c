@@ -144,10 +144,15 @@ testHang(void)
     g_unsetenv("VMRP_FAULT_REACHED");
     CU_ASSERT_TRUE_FATAL(pid > 0);
 
-    /* the child says where it stopped, then stays there */
-    for (i = 0; i < 1000 && !g_file_test(reached, G_FILE_TEST_EXISTS); i++)
+    /* the child says where it stopped, then stays there (the file exists
+     * a moment before its line is written: wait for the line) */
+    for (i = 0; i < 1000; i++) {
+        g_clear_pointer(&text, g_free);
+        if (g_file_get_contents(reached, &text, NULL, NULL) && strchr(text, '\n'))
+            break;
         g_usleep(10 * 1000);
-    CU_ASSERT_TRUE(g_file_get_contents(reached, &text, NULL, NULL));
+    }
+    CU_ASSERT_PTR_NOT_NULL(text);
     CU_ASSERT_STRING_EQUAL(text ? text : "", "after-job-start\n");
     g_usleep(200 * 1000);
     CU_ASSERT_EQUAL(waitpid(pid, &status, WNOHANG), 0);
