@@ -300,10 +300,17 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
     while ((ent = g_dir_read_name(dir))) {
         g_autofree char *path = g_build_filename(src_dir, ent, NULL);
 
-        if (g_str_equal(ent, "point.json") || ent[0] == '.' ||
-            !g_file_test(path, G_FILE_TEST_IS_REGULAR) ||
-            g_file_test(path, G_FILE_TEST_IS_SYMLINK))
+        if (g_str_equal(ent, "point.json") || ent[0] == '.')
             continue;
+        /* nothing of a point is left behind unsaid */
+        if (!g_file_test(path, G_FILE_TEST_IS_REGULAR) ||
+            g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
+            g_autofree char *shown = g_strescape(ent, NULL);
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "cannot copy restore point %s: '%s' in its folder is not a regular "
+                        "file", point->id, shown);
+            return false;
+        }
         st->cur_total += copyDataBytes(path);
         g_ptr_array_add(files, g_strdup(ent));
     }
@@ -348,6 +355,21 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
                         point->id, st->dest->spec, problem);
             goto fail;
         }
+    }
+    /* the copy's own verification: checked just now, where it lies */
+    {
+        g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+        g_autofree char *text = NULL;
+        g_autofree char *rel = g_build_filename(tmp_rel, "point.json", NULL);
+
+        g_free(copy->verified);
+        g_free(copy->verify_state);
+        g_clear_pointer(&copy->verify_reason, g_free);
+        copy->verified = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
+        copy->verify_state = g_strdup("OK");
+        text = vmrpPointToJSON(copy);
+        if (local && !st->dest->ops->write_file(st->dest, rel, text, strlen(text), error))
+            goto fail;
     }
     if (!st->dest->ops->rename(st->dest, tmp_rel, final_rel, error) ||
         !st->dest->ops->sync_dir(st->dest, st->points_rel, error))

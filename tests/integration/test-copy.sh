@@ -51,6 +51,9 @@ done &&
   [ "$(du -k "$(pdir "$DEST" "$p1")/vdb.qcow2" | cut -f1)" -le \
     $(($(du -k "$(pdir "$VMRP_REPO" "$p1")/vdb.qcow2" | cut -f1) + 64)) ]
 check "images are byte-identical and as sparse as at the source"
+[ "$(VMRP_REPO=$DEST point_field "$p2" .verify_state)" = OK ] &&
+  [ "$(VMRP_REPO=$DEST point_field "$p2" .verified)" != null ]
+check "the copy records the check it passed at the destination as its verification"
 [ -z "$(ls -A "$(dirname "$(pdir "$DEST" "$p1")")" | grep '^\.creating-')" ]
 check "no .creating- folder is left at the destination"
 
@@ -128,6 +131,13 @@ expect_error "$WORK/b4" vmrp collection-sync "$vm" --to "$DEST2" &&
   (cd "$DEST2" && find . -type f -exec md5sum {} + | sort) | cmp -s - "$WORK/dest2.before"
 check "is refused, nothing overwritten or added"
 
+# nothing of a point is left behind unsaid: a folder in it stops the copy
+mkdir "$(pdir "$VMRP_REPO" "$p1")/state.d"
+expect_error "$WORK/b6" vmrp rp-copy "$p1" --to "$WORK/dest4" &&
+  grep -q "'state.d' in its folder is not a regular file" "$WORK/b6"
+check "a point holding something other than files is not copied in part"
+rmdir "$(pdir "$VMRP_REPO" "$p1")/state.d"
+
 # a copy that does not check out at the destination is not renamed into place
 img=$(pdir "$VMRP_REPO" "$p1")/vdb.qcow2
 off=$(qemu-img map -f qcow2 --output=json "$img" |
@@ -138,3 +148,4 @@ vmrp rp-copy "$p1" --to "$WORK/dest3" >"$WORK/b5.out" 2>"$WORK/b5"
   "$WORK/b5" && [ -z "$(ls -A "$WORK"/dest3/collections/*/points)" ]
 check "a copy whose data does not match its digest is refused at the destination"
 comment "$WORK/b5"
+
