@@ -188,6 +188,29 @@ copyScanDest(copyState *st, GError **error)
     return true;
 }
 
+/* Whether @a and @b are the same point, as taken: the same domain, time,
+ * checkpoint and images with the same data digests.  What a merge changes
+ * (a prune at the destination: backing, parent, kind) does not count. */
+static bool
+copySameOrigin(const vmrpPoint *a, const vmrpPoint *b)
+{
+    guint i;
+
+    if (g_strcmp0(a->id, b->id) != 0 || g_strcmp0(a->domain_uuid, b->domain_uuid) != 0 ||
+        g_strcmp0(a->created, b->created) != 0 || g_strcmp0(a->checkpoint, b->checkpoint) != 0 ||
+        a->disks->len != b->disks->len)
+        return false;
+    for (i = 0; i < a->disks->len; i++) {
+        const vmrpPointDisk *da = g_ptr_array_index(a->disks, i);
+        const vmrpPointDisk *db = vmrpPointFindDisk((vmrpPoint *)b, da->target);
+
+        if (!db || g_strcmp0(da->image, db->image) != 0 || da->size != db->size ||
+            g_strcmp0(da->data_sha256, db->data_sha256) != 0)
+            return false;
+    }
+    return true;
+}
+
 /* A point at the destination must be this one, not another repository's
  * point of the same id. */
 static bool
@@ -196,8 +219,6 @@ copySameAtDest(copyState *st, vmrpPoint *point, GError **error)
     g_autofree char *rel = g_build_filename(st->points_rel, point->id, "point.json", NULL);
     g_autofree char *text = NULL;
     g_autoptr(vmrpPoint) there = NULL;
-    g_autofree char *a = NULL;
-    g_autofree char *b = NULL;
 
     if (!(text = st->dest->ops->read_file(st->dest, rel, COPY_MANIFEST_MAX, error)) ||
         !(there = vmrpPointFromJSON(text, NULL))) {
@@ -207,9 +228,7 @@ copySameAtDest(copyState *st, vmrpPoint *point, GError **error)
                         st->dest->spec, point->id);
         return false;
     }
-    a = vmrpPointManifestDigest(point);
-    b = vmrpPointManifestDigest(there);
-    if (!g_str_equal(a, b)) {
+    if (!copySameOrigin(point, there)) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
                     "%s already holds a different point %s (another repository's "
                     "collection of this domain?): nothing overwritten", st->dest->spec,
@@ -475,11 +494,23 @@ copyRun(vmrpRepo *repo, const char *uuid, const char *name, const char *id, cons
             goto cleanup;
     } else {
         g_autoptr(GHashTable) bad = g_hash_table_new(g_str_hash, g_str_equal);
+        const char *newest = NULL;
+        GHashTableIter iter;
+        gpointer key;
 
+        /* as Proxmox Backup Server's sync: only points newer than the newest
+         * at the destination, so that what its retention pruned stays gone */
+        g_hash_table_iter_init(&iter, st.at_dest);
+        while (g_hash_table_iter_next(&iter, &key, NULL)) {
+            if (findIn(st.points, key) && (!newest || strcmp(key, newest) > 0))
+                newest = key;
+        }
         for (i = 0; i < st.points->len; i++) {
             vmrpPoint *p = g_ptr_array_index(st.points, i);
             g_autofree char *parent = parentOf(p);
 
+            if (newest && strcmp(p->id, newest) < 0 && !g_hash_table_contains(st.at_dest, p->id))
+                continue;
             if (g_hash_table_contains(st.at_dest, p->id)) {
                 if (!copySameAtDest(&st, p, error))
                     goto cleanup;

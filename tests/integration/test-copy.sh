@@ -77,6 +77,16 @@ VMRP_REPO=$DEST vmrp rp-list "$vm" | grep -c "^2026\|^20[0-9][0-9]" | grep -qx 3
 check "rp-list --repo DEST lists them"
 mv "$WORK/repo.away" "$VMRP_REPO"
 
+# retention at the destination merges as at the source; the copy stays sound
+VMRP_REPO=$DEST vmrp rp-delete "$p2" >/dev/null 2>&1 &&
+  VMRP_REPO=$DEST vmrp rp-verify "$vm" >"$WORK/v2" 2>&1 && [ "$(grep -c ' OK$' "$WORK/v2")" = 2 ]
+check "a middle point deleted in the copy (merged into the next): the copy verifies OK"
+comment "$WORK/v2"
+VMRP_REPO=$DEST restores_exact 3
+check "and the point it was merged into restores bit for bit"
+vmrp --json collection-sync "$vm" --to "$DEST" 2>/dev/null | jq -e '.copied == []' >/dev/null
+check "a sync copies back nothing pruned at the destination (older than its newest)"
+
 # interrupted: killed after the files are written, before the check and the rename
 in_guest 'dd if=/dev/urandom of=/dev/vdb bs=1M seek=40 count=2 conv=fsync 2>/dev/null'
 exact_point "$vm" 4
@@ -123,7 +133,7 @@ expect_error "$WORK/b3" vmrp rp-copy "$p1" --to "ssh://root@127.0.0.1/x" &&
 check "ssh:// is refused with a clear error (not implemented)"
 DEST2=$WORK/dest2
 vmrp rp-copy "$p1" --to "$DEST2" >/dev/null 2>&1 &&
-  sed -i 's/"duration_ms": [0-9]*/"duration_ms": 1/' "$(pdir "$DEST2" "$p1")/point.json" &&
+  sed -i 's/"created": "[0-9]*/"created": "1999/' "$(pdir "$DEST2" "$p1")/point.json" &&
   (cd "$DEST2" && find . -type f -exec md5sum {} + | sort) >"$WORK/dest2.before"
 check "a second destination whose point $p1 differs from the source's"
 expect_error "$WORK/b4" vmrp collection-sync "$vm" --to "$DEST2" &&
