@@ -154,8 +154,8 @@ off=$(qemu-img map -f qcow2 --output=json "$img" |
       jq '[.[] | select(.data and .depth == 0 and .offset != null and .length > 8192)][0].offset')
 flip_byte "$img" $((off + 123))
 vmrp rp-copy "$p1" --to "$WORK/dest3" >"$WORK/b5.out" 2>"$WORK/b5"
-[ $? != 0 ] && grep -q "^error: the copy of restore point $p1 .* does not check out: image vdb.qcow2" \
-  "$WORK/b5" && [ -z "$(ls -A "$WORK"/dest3/collections/*/points)" ]
+[ $? != 0 ] &&
+  grep -q "^error: the copy of restore point $p1 .* does not check out: image vdb.qcow2" "$WORK/b5" && [ -z "$(ls -A "$WORK"/dest3/collections/*/points)" ]
 check "a copy whose data does not match its digest is refused at the destination"
 comment "$WORK/b5"
 
