@@ -155,7 +155,8 @@ off=$(qemu-img map -f qcow2 --output=json "$img" |
 flip_byte "$img" $((off + 123))
 vmrp rp-copy "$p1" --to "$WORK/dest3" >"$WORK/b5.out" 2>"$WORK/b5"
 [ $? != 0 ] &&
-  grep -q "^error: the copy of restore point $p1 .* does not check out: image vdb.qcow2" "$WORK/b5" && [ -z "$(ls -A "$WORK"/dest3/collections/*/points)" ]
+  grep -q "^error: the copy of restore point $p1 .* does not check out: image vdb.qcow2" \
+    "$WORK/b5" && [ -z "$(ls -A "$WORK"/dest3/collections/*/points)" ]
 check "a copy whose data does not match its digest is refused at the destination"
 comment "$WORK/b5"
 
