@@ -188,6 +188,29 @@ copyScanDest(copyState *st, GError **error)
     return true;
 }
 
+/* Whether @a and @b are the same point, as taken: the same domain, time,
+ * checkpoint and images with the same data digests.  What a merge changes
+ * (a prune at the destination: backing, parent, kind) does not count. */
+static bool
+copySameOrigin(const vmrpPoint *a, const vmrpPoint *b)
+{
+    guint i;
+
+    if (g_strcmp0(a->id, b->id) != 0 || g_strcmp0(a->domain_uuid, b->domain_uuid) != 0 ||
+        g_strcmp0(a->created, b->created) != 0 || g_strcmp0(a->checkpoint, b->checkpoint) != 0 ||
+        a->disks->len != b->disks->len)
+        return false;
+    for (i = 0; i < a->disks->len; i++) {
+        const vmrpPointDisk *da = g_ptr_array_index(a->disks, i);
+        const vmrpPointDisk *db = vmrpPointFindDisk((vmrpPoint *)b, da->target);
+
+        if (!db || g_strcmp0(da->image, db->image) != 0 || da->size != db->size ||
+            g_strcmp0(da->data_sha256, db->data_sha256) != 0)
+            return false;
+    }
+    return true;
+}
+
 /* A point at the destination must be this one, not another repository's
  * point of the same id. */
 static bool
@@ -196,8 +219,6 @@ copySameAtDest(copyState *st, vmrpPoint *point, GError **error)
     g_autofree char *rel = g_build_filename(st->points_rel, point->id, "point.json", NULL);
     g_autofree char *text = NULL;
     g_autoptr(vmrpPoint) there = NULL;
-    g_autofree char *a = NULL;
-    g_autofree char *b = NULL;
 
     if (!(text = st->dest->ops->read_file(st->dest, rel, COPY_MANIFEST_MAX, error)) ||
         !(there = vmrpPointFromJSON(text, NULL))) {
@@ -207,9 +228,7 @@ copySameAtDest(copyState *st, vmrpPoint *point, GError **error)
                         st->dest->spec, point->id);
         return false;
     }
-    a = vmrpPointManifestDigest(point);
-    b = vmrpPointManifestDigest(there);
-    if (!g_str_equal(a, b)) {
+    if (!copySameOrigin(point, there)) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
                     "%s already holds a different point %s (another repository's "
                     "collection of this domain?): nothing overwritten", st->dest->spec,
@@ -300,10 +319,17 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
     while ((ent = g_dir_read_name(dir))) {
         g_autofree char *path = g_build_filename(src_dir, ent, NULL);
 
-        if (g_str_equal(ent, "point.json") || ent[0] == '.' ||
-            !g_file_test(path, G_FILE_TEST_IS_REGULAR) ||
-            g_file_test(path, G_FILE_TEST_IS_SYMLINK))
+        if (g_str_equal(ent, "point.json") || ent[0] == '.')
             continue;
+        /* nothing of a point is left behind unsaid */
+        if (!g_file_test(path, G_FILE_TEST_IS_REGULAR) ||
+            g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
+            g_autofree char *shown = g_strescape(ent, NULL);
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "cannot copy restore point %s: '%s' in its folder is not a regular "
+                        "file", point->id, shown);
+            return false;
+        }
         st->cur_total += copyDataBytes(path);
         g_ptr_array_add(files, g_strdup(ent));
     }
@@ -348,6 +374,21 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
                         point->id, st->dest->spec, problem);
             goto fail;
         }
+    }
+    /* the copy's own verification: checked just now, where it lies */
+    {
+        g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+        g_autofree char *text = NULL;
+        g_autofree char *rel = g_build_filename(tmp_rel, "point.json", NULL);
+
+        g_free(copy->verified);
+        g_free(copy->verify_state);
+        g_clear_pointer(&copy->verify_reason, g_free);
+        copy->verified = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
+        copy->verify_state = g_strdup("OK");
+        text = vmrpPointToJSON(copy);
+        if (local && !st->dest->ops->write_file(st->dest, rel, text, strlen(text), error))
+            goto fail;
     }
     if (!st->dest->ops->rename(st->dest, tmp_rel, final_rel, error) ||
         !st->dest->ops->sync_dir(st->dest, st->points_rel, error))
@@ -453,11 +494,23 @@ copyRun(vmrpRepo *repo, const char *uuid, const char *name, const char *id, cons
             goto cleanup;
     } else {
         g_autoptr(GHashTable) bad = g_hash_table_new(g_str_hash, g_str_equal);
+        const char *newest = NULL;
+        GHashTableIter iter;
+        gpointer key;
 
+        /* as Proxmox Backup Server's sync: only points newer than the newest
+         * at the destination, so that what its retention pruned stays gone */
+        g_hash_table_iter_init(&iter, st.at_dest);
+        while (g_hash_table_iter_next(&iter, &key, NULL)) {
+            if (findIn(st.points, key) && (!newest || strcmp(key, newest) > 0))
+                newest = key;
+        }
         for (i = 0; i < st.points->len; i++) {
             vmrpPoint *p = g_ptr_array_index(st.points, i);
             g_autofree char *parent = parentOf(p);
 
+            if (newest && strcmp(p->id, newest) < 0 && !g_hash_table_contains(st.at_dest, p->id))
+                continue;
             if (g_hash_table_contains(st.at_dest, p->id)) {
                 if (!copySameAtDest(&st, p, error))
                     goto cleanup;

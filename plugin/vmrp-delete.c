@@ -91,7 +91,7 @@ deleteMergeInto(vmrpRepo *repo, vmrpPoint *point, vmrpPoint *child, GError **err
         g_free(child->kind);
         child->kind = g_strdup("full");
     }
-    return vmrpRepoPointSave(child_dir, child, error);
+    return vmrpRepoPointUpdate(child_dir, child, error);
 }
 
 static char *

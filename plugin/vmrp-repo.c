@@ -874,6 +874,16 @@ vmrpRepoPointSave(const char *dir, const vmrpPoint *point, GError **error)
     return vmrpFileWriteAtomic(path, text, strlen(text), 0600, error);
 }
 
+bool
+vmrpRepoPointUpdate(const char *dir, vmrpPoint *point, GError **error)
+{
+    if (point->manifest_sha256) {
+        g_free(point->manifest_sha256);
+        point->manifest_sha256 = vmrpPointManifestDigest(point);
+    }
+    return vmrpRepoPointSave(dir, point, error);
+}
+
 char *
 vmrpRepoPointBegin(vmrpRepo *repo, const vmrpPoint *point, GError **error)
 {

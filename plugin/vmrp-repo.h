@@ -129,6 +129,12 @@ char *vmrpRepoPointBegin(vmrpRepo *repo, const vmrpPoint *point, GError **error)
 /* Rewrites the manifest in @dir (progress, state). */
 bool vmrpRepoPointSave(const char *dir, const vmrpPoint *point, GError **error);
 
+/* Rewrites a committed point's manifest after vmrp changed what it says (a
+ * merge: its backing, parent, kind): its manifest digest is taken anew.
+ * Not for recording a verification, which must never bless a changed
+ * manifest. */
+bool vmrpRepoPointUpdate(const char *dir, vmrpPoint *point, GError **error);
+
 /* fsyncs every file in @dir, marks the point Succeeded and renames the
  * folder into place.  @dir is updated to the final folder. */
 bool vmrpRepoPointCommit(vmrpRepo *repo, vmrpPoint *point, char **dir, GError **error);

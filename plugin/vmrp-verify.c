@@ -17,6 +17,7 @@
 #include "vmrp-error.h"
 #include "vmrp-json.h"
 #include "vmrp-nbd-digest.h"
+#include "vmrp-verify-data.h"
 #include "vmrp-point-digest.h"
 
 #define VERIFY_MAX_CHAIN 100000
@@ -232,7 +233,7 @@ vmrpVerifyPointDir(vmrpPoint *point, const char *dir, GCancellable *cancel,
                                                    "older vmrp)", disk->image));
             continue;
         }
-        if (!(hex = vmrpNbdDigestImage(image, "qcow2", disk->data_extents, cancel, &local))) {
+        if (!(hex = vmrpVerifyDataDigest(image, disk->data_extents, cancel, &local))) {
             if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
                 g_propagate_error(error, g_steal_pointer(&local));
                 return NULL;

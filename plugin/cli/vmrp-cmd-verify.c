@@ -55,7 +55,7 @@ vmrpCmdRpVerify(vmrpCLI *cli, int argc, char **argv, GError **error)
     g_autoptr(vmrpRepo) repo = NULL;
     g_autoptr(GPtrArray) ids = NULL;
     json_object *arr = NULL;
-    guint failed = 0, i, j;
+    guint failed = 0, unverified = 0, i, j;
 
     if (!vmrpCLIParse("rp-verify", "POINT | DOMAIN | --all",
                       "Re-read stored restore points: qemu-img check of each image, its "
@@ -77,10 +77,26 @@ vmrpCmdRpVerify(vmrpCLI *cli, int argc, char **argv, GError **error)
         arr = json_object_new_array();
     for (i = 0; i < ids->len; i++) {
         g_autoptr(vmrpVerifyResult) res = NULL;
+        g_autoptr(GError) local = NULL;
+        const char *id = g_ptr_array_index(ids, i);
 
-        if (!(res = vmrpVerifyPoint(repo, g_ptr_array_index(ids, i), cli->cancel, error))) {
-            json_object_put(arr);
-            return false;
+        if (!(res = vmrpVerifyPoint(repo, id, cli->cancel, &local))) {
+            /* one busy collection does not stop the others; cancelling does */
+            if (ids->len == 1 || g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+                json_object_put(arr);
+                g_propagate_error(error, g_steal_pointer(&local));
+                return false;
+            }
+            unverified++;
+            if (arr) {
+                json_object *obj = json_object_new_object();
+                json_object_object_add(obj, "id", json_object_new_string(id));
+                json_object_object_add(obj, "error", json_object_new_string(local->message));
+                json_object_array_add(arr, obj);
+            } else {
+                printf("%s not verified: %s\n", id, local->message);
+            }
+            continue;
         }
         if (!res->ok)
             failed++;
@@ -112,9 +128,14 @@ vmrpCmdRpVerify(vmrpCLI *cli, int argc, char **argv, GError **error)
     }
     if (arr)
         vmrpCLIPrintJSON(arr);
-    if (failed) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED,
-                    "%u of %u restore points failed verification", failed, ids->len);
+    if (failed || unverified) {
+        if (unverified)
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED,
+                        "%u of %u restore points failed verification, %u could not be "
+                        "verified", failed, ids->len, unverified);
+        else
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED,
+                        "%u of %u restore points failed verification", failed, ids->len);
         return false;
     }
     return true;

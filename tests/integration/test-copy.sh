@@ -51,6 +51,9 @@ done &&
   [ "$(du -k "$(pdir "$DEST" "$p1")/vdb.qcow2" | cut -f1)" -le \
     $(($(du -k "$(pdir "$VMRP_REPO" "$p1")/vdb.qcow2" | cut -f1) + 64)) ]
 check "images are byte-identical and as sparse as at the source"
+[ "$(VMRP_REPO=$DEST point_field "$p2" .verify_state)" = OK ] &&
+  [ "$(VMRP_REPO=$DEST point_field "$p2" .verified)" != null ]
+check "the copy records the check it passed at the destination as its verification"
 [ -z "$(ls -A "$(dirname "$(pdir "$DEST" "$p1")")" | grep '^\.creating-')" ]
 check "no .creating- folder is left at the destination"
 
@@ -73,6 +76,16 @@ check "with the source repository gone, points 1 and 3 restore bit for bit from 
 VMRP_REPO=$DEST vmrp rp-list "$vm" | grep -c "^2026\|^20[0-9][0-9]" | grep -qx 3
 check "rp-list --repo DEST lists them"
 mv "$WORK/repo.away" "$VMRP_REPO"
+
+# retention at the destination merges as at the source; the copy stays sound
+VMRP_REPO=$DEST vmrp rp-delete "$p2" >/dev/null 2>&1 &&
+  VMRP_REPO=$DEST vmrp rp-verify "$vm" >"$WORK/v2" 2>&1 && [ "$(grep -c ' OK$' "$WORK/v2")" = 2 ]
+check "a middle point deleted in the copy (merged into the next): the copy verifies OK"
+comment "$WORK/v2"
+VMRP_REPO=$DEST restores_exact 3
+check "and the point it was merged into restores bit for bit"
+vmrp --json collection-sync "$vm" --to "$DEST" 2>/dev/null | jq -e '.copied == []' >/dev/null
+check "a sync copies back nothing pruned at the destination (older than its newest)"
 
 # interrupted: killed after the files are written, before the check and the rename
 in_guest 'dd if=/dev/urandom of=/dev/vdb bs=1M seek=40 count=2 conv=fsync 2>/dev/null'
@@ -120,7 +133,7 @@ expect_error "$WORK/b3" vmrp rp-copy "$p1" --to "ssh://root@127.0.0.1/x" &&
 check "ssh:// is refused with a clear error (not implemented)"
 DEST2=$WORK/dest2
 vmrp rp-copy "$p1" --to "$DEST2" >/dev/null 2>&1 &&
-  sed -i 's/"duration_ms": [0-9]*/"duration_ms": 1/' "$(pdir "$DEST2" "$p1")/point.json" &&
+  sed -i 's/"created": "[0-9]*/"created": "1999/' "$(pdir "$DEST2" "$p1")/point.json" &&
   (cd "$DEST2" && find . -type f -exec md5sum {} + | sort) >"$WORK/dest2.before"
 check "a second destination whose point $p1 differs from the source's"
 expect_error "$WORK/b4" vmrp collection-sync "$vm" --to "$DEST2" &&
@@ -128,13 +141,22 @@ expect_error "$WORK/b4" vmrp collection-sync "$vm" --to "$DEST2" &&
   (cd "$DEST2" && find . -type f -exec md5sum {} + | sort) | cmp -s - "$WORK/dest2.before"
 check "is refused, nothing overwritten or added"
 
+# nothing of a point is left behind unsaid: a folder in it stops the copy
+mkdir "$(pdir "$VMRP_REPO" "$p1")/state.d"
+expect_error "$WORK/b6" vmrp rp-copy "$p1" --to "$WORK/dest4" &&
+  grep -q "'state.d' in its folder is not a regular file" "$WORK/b6"
+check "a point holding something other than files is not copied in part"
+rmdir "$(pdir "$VMRP_REPO" "$p1")/state.d"
+
 # a copy that does not check out at the destination is not renamed into place
 img=$(pdir "$VMRP_REPO" "$p1")/vdb.qcow2
 off=$(qemu-img map -f qcow2 --output=json "$img" |
       jq '[.[] | select(.data and .depth == 0 and .offset != null and .length > 8192)][0].offset')
 flip_byte "$img" $((off + 123))
 vmrp rp-copy "$p1" --to "$WORK/dest3" >"$WORK/b5.out" 2>"$WORK/b5"
-[ $? != 0 ] && grep -q "^error: the copy of restore point $p1 .* does not check out: image vdb.qcow2" \
-  "$WORK/b5" && [ -z "$(ls -A "$WORK"/dest3/collections/*/points)" ]
+[ $? != 0 ] &&
+  grep -q "^error: the copy of restore point $p1 .* does not check out: image vdb.qcow2" \
+    "$WORK/b5" && [ -z "$(ls -A "$WORK"/dest3/collections/*/points)" ]
 check "a copy whose data does not match its digest is refused at the destination"
 comment "$WORK/b5"
+

@@ -133,3 +133,14 @@ comment "$WORK/rp1"
 vmrp run-policies >"$WORK/rp2" 2>&1 && ! grep -q "verified\\|verification" "$WORK/rp2"
 check "and none that was verified within the hour"
 comment "$WORK/rp2"
+
+# a collection another vmrp works on: its points are said to be unverified, not failed
+flock "$(echo "$VMRP_REPO"/collections/*/.lock)" sleep 4 &
+sleep 1
+vmrp rp-verify --all >"$WORK/v8" 2>"$WORK/v8.err"
+rc=$?
+wait
+[ $rc != 0 ] && [ "$(grep -c "not verified: domain .* is busy" "$WORK/v8")" = 3 ] &&
+  grep -q "0 of 3 restore points failed verification, 3 could not be verified" "$WORK/v8.err"
+check "rp-verify --all goes on past a busy collection and says which points it did not verify"
+comment "$WORK/v8" "$WORK/v8.err"
