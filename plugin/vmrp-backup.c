@@ -20,6 +20,7 @@
 #include "vmrp-error.h"
 #include "vmrp-fault.h"
 #include "vmrp-file.h"
+#include "vmrp-firmware.h"
 #include "vmrp-guest.h"
 #include "vmrp-nbd-copy.h"
 #include "vmrp-nbd-source.h"
@@ -47,6 +48,8 @@ struct _vmrpBackup {
     char *point_dir;
     char *job_dir;
     char *socket;
+    char *nvram;                 /* the domain's UEFI variable store, or NULL */
+    char *tpm_dir;               /* its swtpm state folder (emulated TPM), or NULL */
     vmrpThawGuard *guard;        /* armed while the guest may be frozen */
     vmrpPoint *parent;           /* the point an increment builds on */
     GCancellable *cancel;        /* stops the copies: a disk failed, or opts->cancel */
@@ -98,6 +101,8 @@ vmrpBackupFree(vmrpBackup *st)
     g_free(st->point_dir);
     g_free(st->job_dir);
     g_free(st->socket);
+    g_free(st->nvram);
+    g_free(st->tpm_dir);
     g_free(st);
 }
 
@@ -609,6 +614,10 @@ backupStartJob(backupState *st, GError **error)
     st->checkpoint_created = chk_xml != NULL;
     if (!vmrpFaultCheck("after-job-start", error))
         return false;
+    /* the NVRAM and vTPM state at the point's instant, as near as libvirt
+     * lets: while the guest is still frozen, right after the job started */
+    if (!vmrpFirmwareSave(point, st->point_dir, st->nvram, st->tpm_dir, error))
+        return false;
 
     if (st->frozen) {
         if (!backupThaw(st, error))
@@ -833,6 +842,9 @@ vmrpBackupPrepare(virDomainPtr dom, const vmrpBackupOptions *opts, GError **erro
         !(st->domain_xml = backupDomainXML(dom, error)))
         return NULL;
     st->disks = vmrpDomainXmlGetDisks(live);
+    st->nvram = vmrpDomainXmlGetNvram(live);
+    if (vmrpDomainXmlHasSwtpm(live))
+        st->tpm_dir = vmrpFirmwareSwtpmDir(uuid);
     if (!backupSelectDisks(st, error) ||
         !backupResolveConsistency(st, error))
         return NULL;

@@ -29,6 +29,7 @@
 #include "vmrp-error.h"
 #include "vmrp-fault.h"
 #include "vmrp-file.h"
+#include "vmrp-firmware.h"
 #include "vmrp-instant.h"
 #include "vmrp-names.h"
 #include "vmrp-run.h"
@@ -72,6 +73,7 @@ typedef struct {
     GPtrArray *live_disks;      /* of vmrpDomainDisk: the domain's disks as libvirt has them */
 
     vmrpInstant *instant;
+    vmrpFirmwareRestore fw;     /* its NVRAM and vTPM state */
     virDomainPtr dom;           /* the restored domain */
     char uuid[VIR_UUID_STRING_BUFLEN];
 
@@ -125,6 +127,7 @@ restoreStateClear(restoreState *st)
     g_free(st->orig_xml);
     g_clear_pointer(&st->checkpoints, g_ptr_array_unref);
     vmrpInstantFree(st->instant);
+    vmrpFirmwareRestoreClear(&st->fw);
     if (st->dom)
         virDomainFree(st->dom);
 }
@@ -726,6 +729,9 @@ restoreDefineAndStart(restoreState *st, const char *xml, GError **error)
     }
     if (!vmrpFaultCheck("restore-after-define", error))
         return false;
+    /* swtpm's state folder is named after the UUID: known once defined */
+    if (!vmrpFirmwareRestoreWriteTpm(&st->fw, st->point, st->dir, st->uuid, error))
+        return false;
     if (st->instant) {
         st->instant_committed = true;
         if (!vmrpInstantCommit(st->instant, st->uuid, virDomainGetName(st->dom), error))
@@ -764,6 +770,7 @@ restoreRollback(restoreState *st)
         if (back)
             virDomainFree(back);
     }
+    vmrpFirmwareRestoreRollback(&st->fw);
     for (i = 0; i < st->disks->len; i++) {
         restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
 
@@ -839,6 +846,9 @@ restoreRunSteps(restoreState *st, GError **error)
     g_autofree char *xml = NULL;
     size_t i;
 
+    if (!vmrpFirmwareRestorePlan(&st->fw, st->point, st->domxml, st->orig_xml,
+                                 st->opts->in_place, st->name, error))
+        return false;
     if (!(xml = st->opts->in_place ? restoreFormatInPlaceXML(st, error)
                                    : restoreFormatCloneXML(st, error)))
         return false;
@@ -853,6 +863,7 @@ restoreRunSteps(restoreState *st, GError **error)
     /* an abort (job-abort, Ctrl-C) counts until the domain is defined */
     if (g_cancellable_set_error_if_cancelled(cancel, error) ||
         !restoreMakeDisks(st, error) ||
+        !vmrpFirmwareRestoreWriteNvram(&st->fw, st->point, st->dir, error) ||
         g_cancellable_set_error_if_cancelled(cancel, error))
         return false;
     if (st->opts->in_place && !restoreDeleteCheckpoints(st, error))
@@ -872,6 +883,7 @@ restoreRunSteps(restoreState *st, GError **error)
             g_warning("cannot remove the set-aside disk %s: %s", rd->aside, g_strerror(errno));
         rd->set_aside = false;
     }
+    vmrpFirmwareRestoreDone(&st->fw);
     if (st->journaled)
         vmrpRestoreJournalRemove(st->point->domain_uuid);
     st->journaled = false;

@@ -8,14 +8,16 @@ set -euo pipefail
 
 # Every Debian package the project needs to build, test and build the test guest
 # (valgrind, clang and its libFuzzer runtime: the quality gates of tests/run.sh;
-# virtnbdbackup and time: tests/bench/bench-chain.sh).
+# virtnbdbackup and time: tests/bench/bench-chain.sh; ovmf, swtpm and swtpm-tools:
+# tests/integration/test-uefi-tpm.sh).
 PACKAGES="meson ninja-build pkg-config gcc libc6-dev
 libvirt-dev libjson-c-dev libglib2.0-dev libnbd-dev libxml2-dev libcunit1-dev
 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils qemu-block-extra
 libnbd-bin nbdkit busybox-static cpio gzip xz-utils zstd kmod qemu-guest-agent e2fsprogs
 coreutils findutils ca-certificates jq
 valgrind clang libclang-rt-14-dev
-virtnbdbackup time"
+virtnbdbackup time
+ovmf swtpm swtpm-tools"
 
 URI=qemu:///system
 WAIT_SECONDS=${VMRP_LIBVIRT_WAIT:-120}
