@@ -33,6 +33,13 @@ check "both points are application-consistent"
 check "the domain's log shows no custom-ga-command or custom-monitor taint"
 grep "is tainted" "$log" | comment
 
+# the agent timeout vmrp set for each call is back to libvirt's default
+# (block, -2; read from libvirt's status file, as no public call reads it)
+status="/run/libvirt/qemu/$vm.xml"
+! grep -q "<agentTimeout>" "$status" || grep -q "<agentTimeout>-2</agentTimeout>" "$status"
+check "the domain's guest agent timeout is libvirt's default again"
+grep "<agentTimeout>" "$status" | comment
+
 # from here on the test tool's passthrough may taint the domain
 [ "$(guest "$vm" freeze-status)" = thawed ]
 check "the guest is thawed"
