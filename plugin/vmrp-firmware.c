@@ -330,6 +330,8 @@ vmrpFirmwareRestorePlan(vmrpFirmwareRestore *fw, const vmrpPoint *point,
                     point->id, NVRAM_DIR);
         return false;
     }
+    /* known before anything changes: the restore's journal names it */
+    fw->nvram_aside = g_strdup_printf("%s.vmrp-old-%s", fw->nvram_dest, point->id);
     /* the XML defined names the file written */
     return vmrpDomainXmlSetNvram(domxml, fw->nvram_dest, error);
 }
@@ -362,7 +364,8 @@ vmrpFirmwareRestoreWriteNvram(vmrpFirmwareRestore *fw, const vmrpPoint *point,
 {
     if (!fw->nvram_dest)
         return true;
-    fw->nvram_aside = g_strdup_printf("%s.vmrp-old-%s", fw->nvram_dest, point->id);
+    if (!fw->nvram_aside)
+        fw->nvram_aside = g_strdup_printf("%s.vmrp-old-%s", fw->nvram_dest, point->id);
     if (!setAside(fw->nvram_dest, fw->nvram_aside, &fw->nvram_set_aside, error))
         return false;
     if (g_file_test(fw->nvram_dest, G_FILE_TEST_EXISTS | G_FILE_TEST_IS_SYMLINK)) {

@@ -44,7 +44,8 @@ bool vmrpFirmwareRestoreTpm(const vmrpPoint *point, const char *point_dir, const
  * rollback).  Zero-initialised. */
 typedef struct {
     char *nvram_dest;        /* NULL: no NVRAM to write */
-    char *nvram_aside;       /* in place: the domain's own, set aside */
+    char *nvram_aside;       /* in place: the domain's own, set aside (named by the plan,
+                              * for the restore's journal) */
     bool nvram_created;
     bool nvram_set_aside;
     bool tpm;                /* the point holds vTPM state and the domain has a swtpm */

@@ -814,6 +814,11 @@ restoreJournal(restoreState *st, const char *phase, GError **error)
         g_ptr_array_add(files, rd->file);
         g_ptr_array_add(asides, rd->aside);
     }
+    /* the domain's own NVRAM file is set aside and put back as a disk is */
+    if (st->fw.nvram_dest && st->fw.nvram_aside) {
+        g_ptr_array_add(files, st->fw.nvram_dest);
+        g_ptr_array_add(asides, st->fw.nvram_aside);
+    }
     if (!vmrpRestoreJournalWrite(st->point->domain_uuid, phase, st->orig_active,
                                  st->orig_autostart, files, asides, error))
         return false;

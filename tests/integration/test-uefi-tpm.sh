@@ -100,6 +100,21 @@ virsh_ start "$new" >/dev/null && sleep 1 && [ "$(virsh_ domstate "$new")" = run
 check "the new VM starts with them (swtpm takes the restored state)"
 virsh_ destroy "$new" >/dev/null 2>&1
 
+# an in-place restore killed after the define: the next restore of the
+# domain first puts the original's NVRAM file back, as it does its disks
+if [ "${VMRP_FAULT_POINTS:-false}" = true ]; then
+  VMRP_FAULT=restore-after-define:kill vmrp rp-restore "$point" --shutdown-timeout 0 \
+    >/dev/null 2>&1
+  [ $? = 137 ] && ls "$nvram".vmrp-old-* >/dev/null 2>&1
+  check "an in-place restore killed after the define leaves the NVRAM file set aside"
+  vmrp rp-restore "$point" --name "$TEST_ID-after" --disk-dir "$WORK/restore" \
+    >/dev/null 2>"$WORK/after.err"
+  check "the next restore of the domain runs"
+  comment "$WORK/after.err"
+  cmp "$nvram" "$WORK/changed-nvram" && [ -z "$(ls -d "$nvram".vmrp-old-* 2>/dev/null)" ]
+  check "and first put the original's NVRAM file back"
+fi
+
 # in place: both come back to the point
 vmrp rp-restore "$point" --shutdown-timeout 0 >"$WORK/inplace.out" 2>&1
 check "restore in place"
