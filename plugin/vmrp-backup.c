@@ -15,15 +15,16 @@
 #include "vmrp-backup.h"
 #include "vmrp-backupxml.h"
 #include "vmrp-check.h"
-#include "vmrp-agent.h"
+#include "vmrp-checkpoint.h"
 #include "vmrp-domxml.h"
 #include "vmrp-error.h"
 #include "vmrp-fault.h"
 #include "vmrp-file.h"
+#include "vmrp-firmware.h"
+#include "vmrp-guest.h"
 #include "vmrp-nbd-copy.h"
 #include "vmrp-nbd-source.h"
 #include "vmrp-run.h"
-#include "vmrp-monitor.h"
 #include "vmrp-state.h"
 #include "vmrp-remote.h"
 #include "vmrp-thaw-guard.h"
@@ -46,12 +47,13 @@ struct _vmrpBackup {
     char *domain_xml;            /* the configuration stored with the point */
     GPtrArray *disks;            /* of vmrpDomainDisk, the live domain's */
     GArray *included;            /* of backupDisk */
-    vmrpAgent *agent;
     char *point_dir;
     char *job_dir;
     char *socket;                /* the export's UNIX socket, or */
     char *tcp_host;              /* its TCP address (a domain on another host) */
     char *tcp_port;
+    char *nvram;                 /* the domain's UEFI variable store, or NULL */
+    char *tpm_dir;               /* its swtpm state folder (emulated TPM), or NULL */
     vmrpThawGuard *guard;        /* armed while the guest may be frozen */
     vmrpPoint *parent;           /* the point an increment builds on */
     GCancellable *cancel;        /* stops the copies: a disk failed, or opts->cancel */
@@ -81,7 +83,6 @@ vmrpBackupFree(vmrpBackup *st)
 {
     if (!st)
         return;
-    vmrpAgentFree(st->agent);
     g_free(st->note);
     g_free(st->uri);
     if (st->dom)
@@ -106,6 +107,8 @@ vmrpBackupFree(vmrpBackup *st)
     g_free(st->socket);
     g_free(st->tcp_host);
     g_free(st->tcp_port);
+    g_free(st->nvram);
+    g_free(st->tpm_dir);
     g_free(st);
 }
 
@@ -119,7 +122,7 @@ backupThaw(backupState *st, GError **error)
      * the guard armed if it still is frozen */
     for (attempt = 0; attempt < 3; attempt++) {
         g_clear_error(&local);
-        if (vmrpAgentFsfreezeThaw(st->agent, st->opts->agent_timeout_s, &local) >= 0) {
+        if (vmrpGuestThaw(st->dom, st->opts->agent_timeout_s, &local) >= 0) {
             st->frozen = false;
             g_clear_pointer(&st->guard, vmrpThawGuardDisarm);
             return true;
@@ -360,14 +363,12 @@ backupGoFull(backupState *st, const char *fmt, ...)
  * every disk; a checkpoint libvirt forgot is defined again from the copy
  * stored with the point. */
 static bool
-backupCheckParentCheckpoint(backupState *st, const char *parent_dir, unsigned int disks)
+backupCheckParentCheckpoint(backupState *st, const char *parent_dir)
 {
     const char *name = st->parent->checkpoint;
     virDomainCheckpointPtr chk = virDomainCheckpointLookupByName(st->dom, name, 0);
-    g_autoptr(vmrpMonitor) mon = NULL;
-    g_autoptr(GPtrArray) bitmaps = NULL;
+    g_autoptr(GPtrArray) sound = NULL;
     g_autoptr(GError) local = NULL;
-    unsigned int found = 0;
     size_t i;
 
     if (!chk) {
@@ -392,27 +393,22 @@ backupCheckParentCheckpoint(backupState *st, const char *parent_dir, unsigned in
     }
     virDomainCheckpointFree(chk);
 
-    mon = vmrpMonitorNewLibvirt(st->dom);
-    if (!(bitmaps = vmrpMonitorQueryDirtyBitmaps(mon, &local))) {
+    /* the checkpoint's XML with sizes: libvirt sizes only sound bitmaps */
+    if (!(sound = vmrpCheckpointSoundBitmaps(st->dom, name, &local))) {
         backupGoFull(st, "cannot check the bitmaps of checkpoint %s: %s", name, local->message);
         return false;
     }
-    for (i = 0; i < bitmaps->len; i++) {
-        vmrpMonitorBitmap *bm = g_ptr_array_index(bitmaps, i);
+    for (i = 0; i < st->included->len; i++) {
+        backupDisk *bd = &g_array_index(st->included, backupDisk, i);
 
-        if (g_strcmp0(bm->name, name) != 0)
+        if (!bd->incremental)
             continue;
-        if (bm->inconsistent) {
-            backupGoFull(st, "the bitmap of checkpoint %s on node %s is inconsistent "
-                         "(an unclean stop of the VM)", name, bm->node);
+        if (!g_ptr_array_find_with_equal_func(sound, bd->pdisk->target, g_str_equal, NULL)) {
+            backupGoFull(st, "the bitmap of checkpoint %s on disk %s is missing or "
+                         "inconsistent (an unclean stop of the VM, or a disk replaced)",
+                         name, bd->pdisk->target);
             return false;
         }
-        found++;
-    }
-    if (found < disks) {
-        backupGoFull(st, "checkpoint %s lost its bitmaps on %u of %u disks (an unclean stop "
-                     "of the VM, or a disk replaced)", name, disks - found, disks);
-        return false;
     }
     return true;
 }
@@ -498,7 +494,7 @@ backupChooseParent(backupState *st, GError **error)
     }
     parent_dir = g_build_filename(vmrpRepoGetPath(st->repo), "collections",
                                   st->point->domain_uuid, "points", parent->id, NULL);
-    if (!backupCheckParentCheckpoint(st, parent_dir, bitmap_disks))
+    if (!backupCheckParentCheckpoint(st, parent_dir))
         return true;
     st->point->parent = g_strdup(parent->id);
     g_free(st->point->kind);
@@ -520,8 +516,7 @@ backupResolveConsistency(backupState *st, GError **error)
 
     point->requested = st->opts->consistency;
     if (vmrpConsistencyNeedsFreeze(point->requested)) {
-        st->agent = vmrpAgentNewLibvirt(st->dom);
-        vmrpAgentPing(st->agent, st->opts->agent_timeout_s, &ping);
+        vmrpGuestPing(st->dom, st->opts->agent_timeout_s, &ping);
     }
     if (!vmrpConsistencyResolve(point->requested, ping ? ping->message : NULL,
                                 st->opts->allow_fallback, &point->achieved, error))
@@ -536,7 +531,8 @@ backupResolveConsistency(backupState *st, GError **error)
  * lock (held by monitor=init-...)", after libvirt's own 30 s wait): tried
  * once more, then said in words, with the command that clears it. */
 static bool
-backupBegin(backupState *st, const char *job_xml, const char *chk_xml, GError **error)
+backupBegin(backupState *st, const char *job_xml, const char *chk_xml, bool *ret_inconsistent,
+            GError **error)
 {
     int attempt;
 
@@ -546,6 +542,9 @@ backupBegin(backupState *st, const char *job_xml, const char *chk_xml, GError **
         if (virDomainBackupBegin(st->dom, job_xml, chk_xml, 0) == 0)
             return true;
         err = virGetLastError();
+        /* the parent's bitmap broke since it was checked: libvirt says so by code */
+        if (err && err->code == VIR_ERR_CHECKPOINT_INCONSISTENT && ret_inconsistent)
+            *ret_inconsistent = true;
         if (!err || err->code != VIR_ERR_OPERATION_TIMEOUT || !err->message ||
             !strstr(err->message, "state change lock")) {
             vmrpErrorFromLibvirt(error, "cannot start the backup job");
@@ -568,6 +567,8 @@ backupStartJob(backupState *st, GError **error)
     g_autofree char *job_xml = NULL;
     g_autofree char *chk_xml = NULL;
     g_autoptr(GError) freeze = NULL;
+    g_autoptr(GError) refused = NULL;
+    bool inconsistent = false;
     gint64 start = 0;
 
     if (!(job_xml = backupFormatJobXML(st, error)))
@@ -584,7 +585,7 @@ backupStartJob(backupState *st, GError **error)
                                              error)))
             return false;
         start = g_get_monotonic_time();
-        if (vmrpAgentFsfreezeFreeze(st->agent, st->opts->agent_timeout_s, &freeze) < 0) {
+        if (vmrpGuestFreeze(st->dom, st->opts->agent_timeout_s, &freeze) < 0) {
             /* a freeze that failed half way may have frozen some filesystems */
             st->frozen = true;
             if (!backupThaw(st, NULL) && !st->opts->allow_fallback) {
@@ -609,11 +610,26 @@ backupStartJob(backupState *st, GError **error)
         }
     }
 
-    if (!backupBegin(st, job_xml, chk_xml, error))
-        return false;
+    if (!backupBegin(st, job_xml, chk_xml, &inconsistent, &refused)) {
+        if (!inconsistent || !st->point->parent) {
+            g_propagate_error(error, g_steal_pointer(&refused));
+            return false;
+        }
+        /* an increment libvirt refuses for its parent's bitmaps: a full instead */
+        backupGoFull(st, "libvirt refused an increment from checkpoint %s (%s)",
+                     st->parent->checkpoint, refused->message);
+        g_free(job_xml);
+        if (!(job_xml = backupFormatJobXML(st, error)) ||
+            !backupBegin(st, job_xml, chk_xml, NULL, error))
+            return false;
+    }
     st->job_started = true;
     st->checkpoint_created = chk_xml != NULL;
     if (!vmrpFaultCheck("after-job-start", error))
+        return false;
+    /* the NVRAM and vTPM state at the point's instant, as near as libvirt
+     * lets: while the guest is still frozen, right after the job started */
+    if (!vmrpFirmwareSave(point, st->point_dir, st->nvram, st->tpm_dir, error))
         return false;
 
     if (st->frozen) {
@@ -863,6 +879,12 @@ vmrpBackupPrepare(virDomainPtr dom, const vmrpBackupOptions *opts, GError **erro
         !(st->domain_xml = backupDomainXML(dom, error)))
         return NULL;
     st->disks = vmrpDomainXmlGetDisks(live);
+    /* the firmware state of a domain on another host is in that host's files */
+    if (!st->tcp_host) {
+        st->nvram = vmrpDomainXmlGetNvram(live);
+        if (vmrpDomainXmlHasSwtpm(live))
+            st->tpm_dir = vmrpFirmwareSwtpmDir(uuid);
+    }
     if (!vmrpVolumeResolveDisks(virDomainGetConnect(dom), st->disks, error) ||
         !backupSelectDisks(st, error) ||
         !backupResolveConsistency(st, error))

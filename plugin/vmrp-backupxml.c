@@ -232,3 +232,41 @@ vmrpBackupXmlIsOurs(const char *job_xml, const char *state_dir)
     xmlFree(socket);
     return ours;
 }
+
+GPtrArray *
+vmrpBackupXmlCheckpointSoundDisks(const char *chk_xml, GError **error)
+{
+    g_autoptr(GPtrArray) sound = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(xmlDoc) doc = NULL;
+    xmlParserCtxtPtr ctxt;
+    xmlNodePtr root;
+    xmlNodePtr cur;
+    size_t len = chk_xml ? strlen(chk_xml) : 0;
+
+    if (len > 0 && len <= XML_MAX_SIZE && (ctxt = xmlNewParserCtxt())) {
+        doc = xmlCtxtReadMemory(ctxt, chk_xml, len, "checkpoint.xml", NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+        xmlFreeParserCtxt(ctxt);
+    }
+    root = doc && !doc->intSubset && !doc->extSubset ? xmlDocGetRootElement(doc) : NULL;
+    if (!root || !xmlStrEqual(root->name, BAD_CAST "domaincheckpoint")) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "malformed checkpoint XML from libvirt");
+        return NULL;
+    }
+    for (cur = childElement(childElement(root, "disks"), "disk"); cur; cur = cur->next) {
+        xmlChar *name, *type, *size;
+
+        if (cur->type != XML_ELEMENT_NODE || !xmlStrEqual(cur->name, BAD_CAST "disk"))
+            continue;
+        name = xmlGetProp(cur, BAD_CAST "name");
+        type = xmlGetProp(cur, BAD_CAST "checkpoint");
+        size = xmlGetProp(cur, BAD_CAST "size");
+        if (name && size && (!type || xmlStrEqual(type, BAD_CAST "bitmap")))
+            g_ptr_array_add(sound, g_strdup((const char *)name));
+        xmlFree(name);
+        xmlFree(type);
+        xmlFree(size);
+    }
+    return g_steal_pointer(&sound);
+}

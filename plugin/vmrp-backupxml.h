@@ -50,3 +50,8 @@ char *vmrpBackupXmlFormatCheckpoint(const char *name, const char *description,
  * is one of vmrp's: a pull-mode job whose NBD socket is in @state_dir, or
  * served on TCP with a scratch file vmrp named in VMRP_REMOTE_SCRATCH_DIR. */
 bool vmrpBackupXmlIsOurs(const char *job_xml, const char *state_dir);
+
+/* The targets of the disks whose bitmap is sound in a checkpoint's XML read
+ * with VIR_DOMAIN_CHECKPOINT_XML_SIZE: libvirt gives a size only to a disk
+ * whose bitmap chain is present and consistent in QEMU. */
+GPtrArray *vmrpBackupXmlCheckpointSoundDisks(const char *chk_xml, GError **error);

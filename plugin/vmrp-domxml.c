@@ -535,3 +535,68 @@ vmrpDomainXmlFormat(vmrpDomainXml *dom)
     }
     return ret;
 }
+
+char *
+vmrpDomainXmlGetNvram(vmrpDomainXml *dom)
+{
+    xmlNodePtr nvram = childElement(childElement(dom->root, "os"), "nvram");
+    xmlNodePtr source = childElement(nvram, "source");
+    char *path;
+
+    if (!nvram)
+        return NULL;
+    if (source)
+        return attribute(source, "file");
+    path = childText(childElement(dom->root, "os"), "nvram");
+    if (path && !*path)
+        g_clear_pointer(&path, g_free);
+    return path;
+}
+
+bool
+vmrpDomainXmlSetNvram(vmrpDomainXml *dom, const char *path, GError **error)
+{
+    xmlNodePtr os = childElement(dom->root, "os");
+    xmlNodePtr nvram = childElement(os, "nvram");
+    xmlNodePtr source = childElement(nvram, "source");
+
+    if (!nvram)
+        return true;
+    if (source) {
+        g_autofree char *type = attribute(nvram, "type");
+
+        if (g_strcmp0(type, "file") != 0) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "the domain's UEFI variables are not in a local file");
+            return false;
+        }
+        if (!xmlSetProp(source, BAD_CAST "file", BAD_CAST path))
+            goto oom;
+        return true;
+    }
+    if (!setChildText(os, "nvram", path))
+        goto oom;
+    return true;
+
+ oom:
+    g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "out of memory rewriting domain XML");
+    return false;
+}
+
+bool
+vmrpDomainXmlHasSwtpm(vmrpDomainXml *dom)
+{
+    xmlNodePtr devices = childElement(dom->root, "devices");
+    xmlNodePtr cur;
+
+    for (cur = devices ? devices->children : NULL; cur; cur = cur->next) {
+        g_autofree char *type = NULL;
+
+        if (!isElement(cur, "tpm"))
+            continue;
+        type = attribute(childElement(cur, "backend"), "type");
+        if (g_strcmp0(type, "emulator") == 0)
+            return true;
+    }
+    return false;
+}

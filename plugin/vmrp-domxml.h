@@ -79,3 +79,14 @@ bool vmrpDomainXmlSetDiskVolume(vmrpDomainXml *dom,
                                 GError **error);
 
 char *vmrpDomainXmlFormat(vmrpDomainXml *dom);
+
+/* The UEFI variable store of the domain, <os><nvram>'s path (its text, or
+ * the file of its <source>), or NULL. */
+char *vmrpDomainXmlGetNvram(vmrpDomainXml *dom);
+
+/* Points <os><nvram> at @path; a domain without one is left alone. */
+bool vmrpDomainXmlSetNvram(vmrpDomainXml *dom, const char *path, GError **error);
+
+/* Whether the domain has an emulated TPM (<tpm><backend type='emulator'>),
+ * whose state swtpm keeps in a folder named after the domain's UUID. */
+bool vmrpDomainXmlHasSwtpm(vmrpDomainXml *dom);

@@ -60,6 +60,8 @@ vmrpPointFree(vmrpPoint *point)
     if (point->disks)
         g_ptr_array_unref(point->disks);
     vmrpPointDigestsClear(point);
+    if (point->files)
+        g_ptr_array_unref(point->files);
     g_free(point);
 }
 
@@ -69,6 +71,7 @@ pointAlloc(void)
     vmrpPoint *point = g_new0(vmrpPoint, 1);
 
     point->disks = g_ptr_array_new_with_free_func((GDestroyNotify)vmrpPointDiskFree);
+    point->files = g_ptr_array_new_with_free_func((GDestroyNotify)vmrpPointFileFree);
     point->freeze_ms = -1;
     return point;
 }
@@ -129,6 +132,41 @@ vmrpPointNewDamaged(const char *id, const char *domain_uuid, const char *reason)
     point->state = VMRP_POINT_DAMAGED;
     point->message = g_strdup(reason);
     return point;
+}
+
+void
+vmrpPointFileFree(vmrpPointFile *file)
+{
+    if (!file)
+        return;
+    g_free(file->kind);
+    g_free(file->path);
+    g_free(file->source);
+    g_free(file->sha256);
+    g_free(file);
+}
+
+vmrpPointFile *
+vmrpPointAddFile(vmrpPoint *point, const char *kind, const char *path)
+{
+    vmrpPointFile *file = g_new0(vmrpPointFile, 1);
+
+    file->kind = g_strdup(kind);
+    file->path = g_strdup(path);
+    g_ptr_array_add(point->files, file);
+    return file;
+}
+
+bool
+vmrpPointHasFiles(const vmrpPoint *point, const char *kind)
+{
+    size_t i;
+
+    for (i = 0; i < point->files->len; i++) {
+        if (g_str_equal(((vmrpPointFile *)g_ptr_array_index(point->files, i))->kind, kind))
+            return true;
+    }
+    return false;
 }
 
 vmrpPointDisk *
@@ -248,6 +286,22 @@ vmrpPointToJSON(const vmrpPoint *point)
     }
     json_object_object_add(obj, "disks", disks);
     vmrpPointDigestsToJSON(point, obj);
+    if (point->files->len) {
+        json_object *files = json_object_new_array();
+
+        for (i = 0; i < point->files->len; i++) {
+            const vmrpPointFile *file = g_ptr_array_index(point->files, i);
+            json_object *f = json_object_new_object();
+
+            addString(f, "kind", file->kind);
+            addString(f, "path", file->path);
+            addString(f, "source", file->source);
+            json_object_object_add(f, "size", json_object_new_uint64(file->size));
+            addString(f, "sha256", file->sha256);
+            json_object_array_add(files, f);
+        }
+        json_object_object_add(obj, "files", files);
+    }
 
     ret = g_strdup_printf("%s\n", json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY |
                                                                      JSON_C_TO_STRING_SPACED));
@@ -380,6 +434,69 @@ parseDisk(vmrpPoint *point, json_object *d, GError **error)
     return true;
 }
 
+/* "nvram/VARS.fd", "tpm/tpm2/tpm2-00.permall": relative, below the folder
+ * of its kind, no component empty or starting with a dot */
+static bool
+fileCheckPath(const char *kind, const char *path)
+{
+    g_auto(GStrv) parts = NULL;
+    size_t i;
+
+    if (!g_str_equal(kind, "nvram") && !g_str_equal(kind, "tpm"))
+        return false;
+    parts = g_strsplit(path, "/", -1);
+    if (g_strv_length(parts) < 2 || !g_str_equal(parts[0], kind) ||
+        (g_str_equal(kind, "nvram") && g_strv_length(parts) != 2))
+        return false;
+    for (i = 1; parts[i]; i++) {
+        if (!*parts[i] || parts[i][0] == '.')
+            return false;
+    }
+    return true;
+}
+
+static bool
+parseFile(vmrpPoint *point, json_object *f, GError **error)
+{
+    g_autofree char *kind = NULL;
+    g_autofree char *path = NULL;
+    vmrpPointFile *file;
+    int64_t size = 0;
+    size_t i;
+
+    if (!json_object_is_type(f, json_type_object)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "a file is not an object");
+        return false;
+    }
+    if (!getString(f, "kind", false, &kind, error) ||
+        !getString(f, "path", false, &path, error))
+        return false;
+    if (!fileCheckPath(kind, path)) {
+        g_autofree char *shown = g_strescape(path, NULL);
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "bad file path '%s'", shown);
+        return false;
+    }
+    for (i = 0; i < point->files->len; i++) {
+        if (g_str_equal(((vmrpPointFile *)g_ptr_array_index(point->files, i))->path, path)) {
+            g_autofree char *shown = g_strescape(path, NULL);
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "file '%s' is listed twice", shown);
+            return false;
+        }
+    }
+    file = vmrpPointAddFile(point, kind, path);
+    if (!getString(f, "source", true, &file->source, error) ||
+        !getInt(f, "size", false, &size, error) ||
+        !getString(f, "sha256", false, &file->sha256, error))
+        return false;
+    file->size = size;
+    if (strlen(file->sha256) != 64 || strspn(file->sha256, "0123456789abcdef") != 64) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "bad sha256 of file '%s'", path);
+        return false;
+    }
+    return true;
+}
+
 vmrpPoint *
 vmrpPointFromJSON(const char *text, GError **error)
 {
@@ -389,6 +506,7 @@ vmrpPointFromJSON(const char *text, GError **error)
     g_autofree char *achieved = NULL;
     json_object *obj;
     json_object *dom, *cons, *disks;
+    json_object *files = NULL;
     int64_t format = 0;
     int64_t freeze = -1;
     size_t i;
@@ -467,6 +585,17 @@ vmrpPointFromJSON(const char *text, GError **error)
     }
     if (!vmrpPointDigestsFromJSON(point, obj, error))
         goto cleanup;
+    /* optional: the NVRAM and vTPM files, in points taken since they are kept */
+    if (json_object_object_get_ex(obj, "files", &files) && files) {
+        if (!json_object_is_type(files, json_type_array)) {
+            fieldError(error, "files", false, "a list");
+            goto cleanup;
+        }
+        for (i = 0; i < json_object_array_length(files); i++) {
+            if (!parseFile(point, json_object_array_get_idx(files, i), error))
+                goto cleanup;
+        }
+    }
     ok = true;
 
  cleanup:

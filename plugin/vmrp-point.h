@@ -35,6 +35,16 @@ typedef struct {
     GArray *data_extents;  /* of vmrpDigestExtent: what data_sha256 covers, or NULL */
 } vmrpPointDisk;
 
+/* A file of the VM beside its disks, copied at the point: the UEFI
+ * variable store, a file of the emulated TPM's state. */
+typedef struct {
+    char *kind;            /* "nvram" or "tpm" */
+    char *path;            /* in the point's folder: nvram/VARS.fd, tpm/<relative path> */
+    char *source;          /* where it was on the host */
+    uint64_t size;
+    char *sha256;          /* of its content, lowercase hex */
+} vmrpPointFile;
+
 typedef struct {
     char *id;                    /* YYYYMMDD-HHMMSS-xxxxxx, UTC */
     char *domain_name;
@@ -58,6 +68,7 @@ typedef struct {
     char *verified;              /* ISO 8601, UTC: the last rp-verify */
     char *verify_state;          /* "OK" or "Failed" */
     char *verify_reason;         /* why it failed */
+    GPtrArray *files;            /* of vmrpPointFile: NVRAM, vTPM state; may be empty */
 } vmrpPoint;
 
 void vmrpPointDiskFree(vmrpPointDisk *disk);
@@ -72,6 +83,11 @@ vmrpPoint *vmrpPointNewAt(const char *domain_name, const char *domain_uuid, gint
 /* A committed point that cannot be read: state Damaged, @reason in its
  * message, the time of its id as its creation time, no disks. */
 vmrpPoint *vmrpPointNewDamaged(const char *id, const char *domain_uuid, const char *reason);
+
+void vmrpPointFileFree(vmrpPointFile *file);
+vmrpPointFile *vmrpPointAddFile(vmrpPoint *point, const char *kind, const char *path);
+/* Whether the point holds files of @kind. */
+bool vmrpPointHasFiles(const vmrpPoint *point, const char *kind);
 
 vmrpPointDisk *vmrpPointAddDisk(vmrpPoint *point, const char *target);
 vmrpPointDisk *vmrpPointFindDisk(vmrpPoint *point, const char *target);

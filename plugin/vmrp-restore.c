@@ -29,8 +29,10 @@
 #include "vmrp-error.h"
 #include "vmrp-fault.h"
 #include "vmrp-file.h"
+#include "vmrp-firmware.h"
 #include "vmrp-instant.h"
 #include "vmrp-names.h"
+#include "vmrp-remote.h"
 #include "vmrp-run.h"
 #include "vmrp-state.h"
 #include "vmrp-volume.h"
@@ -77,6 +79,7 @@ typedef struct {
 
     vmrpInstant *instant;
     char *upload_dir;           /* --pool: the local copies before they are sent */
+    vmrpFirmwareRestore fw;     /* its NVRAM and vTPM state */
     virDomainPtr dom;           /* the restored domain */
     char uuid[VIR_UUID_STRING_BUFLEN];
 
@@ -134,6 +137,7 @@ restoreStateClear(restoreState *st)
     if (st->upload_dir)
         vmrpFileRemoveTree(st->upload_dir, NULL);
     g_free(st->upload_dir);
+    vmrpFirmwareRestoreClear(&st->fw);
     if (st->dom)
         virDomainFree(st->dom);
 }
@@ -788,6 +792,9 @@ restoreDefineAndStart(restoreState *st, const char *xml, GError **error)
     }
     if (!vmrpFaultCheck("restore-after-define", error))
         return false;
+    /* swtpm's state folder is named after the UUID: known once defined */
+    if (!vmrpFirmwareRestoreWriteTpm(&st->fw, st->point, st->dir, st->uuid, error))
+        return false;
     if (st->instant) {
         st->instant_committed = true;
         if (!vmrpInstantCommit(st->instant, st->uuid, virDomainGetName(st->dom), error))
@@ -826,6 +833,7 @@ restoreRollback(restoreState *st)
         if (back)
             virDomainFree(back);
     }
+    vmrpFirmwareRestoreRollback(&st->fw);
     for (i = 0; i < st->disks->len; i++) {
         restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
 
@@ -871,6 +879,11 @@ restoreJournal(restoreState *st, const char *phase, GError **error)
         g_ptr_array_add(files, rd->file);
         g_ptr_array_add(asides, rd->aside);
     }
+    /* the domain's own NVRAM file is set aside and put back as a disk is */
+    if (st->fw.nvram_dest && st->fw.nvram_aside) {
+        g_ptr_array_add(files, st->fw.nvram_dest);
+        g_ptr_array_add(asides, st->fw.nvram_aside);
+    }
     if (!vmrpRestoreJournalWrite(st->point->domain_uuid, phase, st->orig_active,
                                  st->orig_autostart, files, asides, error))
         return false;
@@ -903,6 +916,9 @@ restoreRunSteps(restoreState *st, GError **error)
     g_autofree char *xml = NULL;
     size_t i;
 
+    if (!vmrpFirmwareRestorePlan(&st->fw, st->point, st->domxml, st->orig_xml,
+                                 st->opts->in_place, st->name, error))
+        return false;
     if (!(xml = st->opts->in_place ? restoreFormatInPlaceXML(st, error)
                                    : restoreFormatCloneXML(st, error)))
         return false;
@@ -917,6 +933,7 @@ restoreRunSteps(restoreState *st, GError **error)
     /* an abort (job-abort, Ctrl-C) counts until the domain is defined */
     if (g_cancellable_set_error_if_cancelled(cancel, error) ||
         !restoreMakeDisks(st, error) ||
+        !vmrpFirmwareRestoreWriteNvram(&st->fw, st->point, st->dir, error) ||
         g_cancellable_set_error_if_cancelled(cancel, error))
         return false;
     if (st->opts->in_place && !restoreDeleteCheckpoints(st, error))
@@ -936,6 +953,7 @@ restoreRunSteps(restoreState *st, GError **error)
             g_warning("cannot remove the set-aside disk %s: %s", rd->aside, g_strerror(errno));
         rd->set_aside = false;
     }
+    vmrpFirmwareRestoreDone(&st->fw);
     if (st->journaled)
         vmrpRestoreJournalRemove(st->point->domain_uuid);
     st->journaled = false;
@@ -973,6 +991,17 @@ vmrpRestoreRun(virConnectPtr conn,
     }
     if (!restoreLoad(&st, error))
         goto cleanup;
+    if (opts->pool && st.point->files && st.point->files->len) {
+        g_autofree char *host = vmrpRemoteHost(conn);
+
+        if (host) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "restore point %s holds UEFI variables or vTPM state, which a "
+                        "restore to another host (%s) does not carry yet: restore it on "
+                        "that host", id, host);
+            goto cleanup;
+        }
+    }
     if (opts->in_place) {
         /* the domain keeps its name: a domain.xml that says otherwise is damaged */
         if (g_strcmp0(vmrpDomainXmlGetName(st.domxml), st.point->domain_name) != 0) {

@@ -20,7 +20,7 @@
 #include "vmrp-domxml.h"
 #include "vmrp-error.h"
 #include "vmrp-fault.h"
-#include "vmrp-monitor.h"
+#include "vmrp-checkpoint.h"
 #include "vmrp-nbd-copy.h"
 #include "vmrp-nbd-export.h"
 #include "vmrp-nbd-source.h"
@@ -119,23 +119,29 @@ rollbackCheck(virDomainPtr dom, vmrpPoint *point, const char *dir, GArray *disks
     return true;
 }
 
-/* The bitmaps must be there and sound: QEMU's view while the domain runs. */
+/* The bitmaps must be there and sound: libvirt's view while the domain runs,
+ * through the checkpoint's XML with sizes (public; no monitor passthrough). */
 static bool
-rollbackCheckBitmaps(virDomainPtr dom, vmrpPoint *point, guint ndisks, GError **error)
+rollbackCheckBitmaps(virDomainPtr dom, vmrpPoint *point, GArray *disks, GError **error)
 {
-    g_autoptr(vmrpMonitor) mon = NULL;
-    g_autoptr(GPtrArray) bitmaps = NULL;
+    g_autoptr(GPtrArray) sound = NULL;
+    g_autoptr(GError) local = NULL;
+    guint ndisks = disks->len;
     guint found = 0;
     size_t i;
 
     if (virDomainIsActive(dom) != 1)
         return true;   /* checked when the disks are opened below */
-    mon = vmrpMonitorNewLibvirt(dom);
-    if (!(bitmaps = vmrpMonitorQueryDirtyBitmaps(mon, error)))
-        return false;
-    for (i = 0; i < bitmaps->len; i++) {
-        vmrpMonitorBitmap *bm = g_ptr_array_index(bitmaps, i);
-        if (g_strcmp0(bm->name, point->checkpoint) == 0 && !bm->inconsistent)
+    if (!(sound = vmrpCheckpointSoundBitmaps(dom, point->checkpoint, &local))) {
+        if (!g_error_matches(local, VMRP_ERROR, VMRP_ERROR_NOT_FOUND)) {
+            g_propagate_error(error, g_steal_pointer(&local));
+            return false;
+        }
+        sound = g_ptr_array_new_with_free_func(g_free);   /* no checkpoint: no bitmap */
+    }
+    for (i = 0; i < disks->len; i++) {
+        rollbackDisk *rd = &g_array_index(disks, rollbackDisk, i);
+        if (g_ptr_array_find_with_equal_func(sound, rd->pdisk->target, g_str_equal, NULL))
             found++;
     }
     if (found < ndisks) {
@@ -327,7 +333,7 @@ vmrpRollbackRun(virConnectPtr conn, vmrpRepo *repo, const char *id,
         goto cleanup;
     was_running = virDomainIsActive(dom) == 1;
     if (!rollbackCheck(dom, point, dir, disks, excluded, error) ||
-        !rollbackCheckBitmaps(dom, point, disks->len, error))
+        !rollbackCheckBitmaps(dom, point, disks, error))
         goto cleanup;
 
     /* from here on the domain changes, and the rollback runs to its end */

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "vmrp-thaw-guard.h"
-#include "vmrp-agent.h"
+#include "vmrp-guest.h"
 #include "vmrp-error.h"
 
 #define GUARD_ARMED "armed\n"
@@ -109,7 +109,6 @@ vmrpThawGuardMain(int argc, char **argv)
     struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
     virConnectPtr conn;
     virDomainPtr dom;
-    g_autoptr(vmrpAgent) agent = NULL;
     int seconds;
     int attempt;
     char c = 0;
@@ -125,7 +124,6 @@ vmrpThawGuardMain(int argc, char **argv)
     if (!(conn = virConnectOpen(argv[1])) ||
         !(dom = virDomainLookupByUUIDString(conn, argv[2])))
         return 1;
-    agent = vmrpAgentNewLibvirt(dom);
     /* armed, it outlives a stop of what started it: systemd's stop of
      * run-policies sends SIGTERM to every process of the unit at once, and
      * vmrp may be SIGKILLed before it thaws.  The guard ends by itself: at
@@ -141,9 +139,11 @@ vmrpThawGuardMain(int argc, char **argv)
     if (rc > 0 && read(STDIN_FILENO, &c, 1) == 1 && c == GUARD_DISARM)
         return 0;
 
-    /* vmrp died inside the freeze window, or the window outlasted its bound */
+    /* vmrp died inside the freeze window, or the window outlasted its bound:
+     * the guard is its own process with its own connection, so the public
+     * thaw works without vmrp (bounded per call, see vmrp-guest.h) */
     for (attempt = 0; attempt < 10; attempt++) {
-        if (vmrpAgentFsfreezeThaw(agent, 10, NULL) >= 0)
+        if (vmrpGuestThaw(dom, 10, NULL) >= 0)
             break;
         g_usleep(G_USEC_PER_SEC);
     }

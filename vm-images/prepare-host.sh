@@ -10,6 +10,8 @@ set -euo pipefail
 # (valgrind, clang and its libFuzzer runtime: the quality gates of tests/run.sh;
 # virtnbdbackup and time: tests/bench/bench-chain.sh; libguestfs-dev: file-list and
 # file-restore, gdisk: their test's partitioned disk).
+# virtnbdbackup and time: tests/bench/bench-chain.sh; ovmf, swtpm and swtpm-tools:
+# tests/integration/test-uefi-tpm.sh).
 PACKAGES="meson ninja-build pkg-config gcc libc6-dev
 libvirt-dev libjson-c-dev libglib2.0-dev libnbd-dev libxml2-dev libcunit1-dev libssl-dev
 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils qemu-block-extra
@@ -17,7 +19,8 @@ libnbd-bin nbdkit busybox-static cpio gzip xz-utils zstd kmod qemu-guest-agent e
 coreutils findutils ca-certificates jq gnutls-bin
 valgrind clang libclang-rt-14-dev
 virtnbdbackup time
-libguestfs-dev gdisk"
+libguestfs-dev gdisk
+ovmf swtpm swtpm-tools"
 
 URI=qemu:///system
 WAIT_SECONDS=${VMRP_LIBVIRT_WAIT:-120}

@@ -16,7 +16,7 @@
 #include "vmrp-cli.h"
 #include "vmrp-access.h"
 #include "vmrp-verify.h"
-#include "vmrp-agent.h"
+#include "vmrp-guest.h"
 #include "vmrp-backup.h"
 #include "vmrp-delete.h"
 #include "vmrp-error.h"
@@ -29,7 +29,6 @@
 bool
 vmrpCmdOnStart(vmrpCLI *cli, int argc, char **argv, GError **error)
 {
-    g_autoptr(vmrpAgent) agent = NULL;
     gint64 deadline = g_get_monotonic_time() + ON_START_WAIT_S * G_USEC_PER_SEC;
     virDomainPtr dom;
     char *create[] = { "rp-create", argv[1], "--allow-fallback", NULL };
@@ -40,14 +39,13 @@ vmrpCmdOnStart(vmrpCLI *cli, int argc, char **argv, GError **error)
     }
     if (!(dom = vmrpCLILookupDomain(cli, argv[1], error)))
         return false;
-    agent = vmrpAgentNewLibvirt(dom);
-    virDomainFree(dom);
-    while (!vmrpAgentPing(agent, 5, NULL)) {
+    while (!vmrpGuestPing(dom, 5, NULL)) {
         if (g_get_monotonic_time() > deadline ||
             g_cancellable_set_error_if_cancelled(cli->cancel, error))
             break;   /* no agent: the point falls back to crash consistency */
         g_usleep(G_USEC_PER_SEC);
     }
+    virDomainFree(dom);
     return vmrpCmdRpCreate(cli, G_N_ELEMENTS(create) - 1, create, error);
 }
 

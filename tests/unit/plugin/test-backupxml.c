@@ -181,6 +181,29 @@ testRemoteJob(void)
         "</domainbackup>", "/var/lib/vmrp"));
 }
 
+static void
+testCheckpointSoundDisks(void)
+{
+    /* as libvirt writes it with VIR_DOMAIN_CHECKPOINT_XML_SIZE: a size only
+     * where the bitmap is present and consistent */
+    g_autoptr(GPtrArray) sound = vmrpBackupXmlCheckpointSoundDisks(
+        "<domaincheckpoint><name>vmrp-1</name><disks>"
+        "<disk name='vda' checkpoint='bitmap' bitmap='vmrp-1' size='0'/>"
+        "<disk name='vdb' checkpoint='bitmap' bitmap='vmrp-1'/>"
+        "<disk name='vdc' checkpoint='no'/>"
+        "<disk name='vdd' checkpoint='bitmap' bitmap='vmrp-1' size='1048576'/>"
+        "</disks></domaincheckpoint>", NULL);
+    g_autoptr(GError) err = NULL;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sound);
+    CU_ASSERT_EQUAL(sound->len, 2);
+    CU_ASSERT_STRING_EQUAL(g_ptr_array_index(sound, 0), "vda");
+    CU_ASSERT_STRING_EQUAL(g_ptr_array_index(sound, 1), "vdd");
+    CU_ASSERT_PTR_NULL(vmrpBackupXmlCheckpointSoundDisks("<domain/>", &err));
+    CU_ASSERT_PTR_NOT_NULL(err);
+    CU_ASSERT_PTR_NULL(strchr(err->message, '\n'));
+}
+
 int
 main(void)
 {
@@ -190,6 +213,7 @@ main(void)
         VMRP_TEST(testJobHostileParent),
         VMRP_TEST(testExportNames),
         VMRP_TEST(testIsOurs),
+        VMRP_TEST(testCheckpointSoundDisks),
         { NULL, NULL }
     };
     return vmrpTestMain("backupxml", cases, NULL, NULL);

@@ -231,6 +231,57 @@ testMalformed(void)
     }
 }
 
+/* UEFI variables and an emulated TPM: found, and the NVRAM moved for a clone */
+static void
+testNvramTpm(void)
+{
+    static const char uefi[] =
+        "<domain type='qemu'><name>vm1</name><os><type>hvm</type>"
+        "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>"
+        "<nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/var/lib/libvirt/qemu/nvram/"
+        "vm1_VARS.fd</nvram></os><devices><tpm model='tpm-tis'>"
+        "<backend type='emulator' version='2.0'/></tpm></devices></domain>";
+    static const char sourced[] =
+        "<domain><name>vm1</name><os><nvram type='file'><source file='/n/vm1.fd'/></nvram>"
+        "</os><devices><tpm><backend type='passthrough'/></tpm></devices></domain>";
+    g_autoptr(vmrpDomainXml) dom = vmrpDomainXmlParse(uefi, NULL);
+    g_autoptr(vmrpDomainXml) src = vmrpDomainXmlParse(sourced, NULL);
+    g_autoptr(vmrpDomainXml) plain = vmrpDomainXmlParse(sampleXML, NULL);
+    g_autoptr(vmrpDomainXml) back = NULL;
+    g_autofree char *nvram = NULL;
+    g_autofree char *text = NULL;
+    g_autofree char *moved = NULL;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dom);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(src);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(plain);
+    nvram = vmrpDomainXmlGetNvram(dom);
+    CU_ASSERT_STRING_EQUAL(nvram, "/var/lib/libvirt/qemu/nvram/vm1_VARS.fd");
+    CU_ASSERT_TRUE(vmrpDomainXmlHasSwtpm(dom));
+    CU_ASSERT_FALSE(vmrpDomainXmlHasSwtpm(src));
+    CU_ASSERT_FALSE(vmrpDomainXmlHasSwtpm(plain));
+    CU_ASSERT_PTR_NULL(vmrpDomainXmlGetNvram(plain));
+
+    CU_ASSERT_TRUE(vmrpDomainXmlSetNvram(dom, "/var/lib/libvirt/qemu/nvram/a&b_VARS.fd", NULL));
+    text = vmrpDomainXmlFormat(dom);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back = vmrpDomainXmlParse(text, NULL));
+    moved = vmrpDomainXmlGetNvram(back);
+    CU_ASSERT_STRING_EQUAL(moved, "/var/lib/libvirt/qemu/nvram/a&b_VARS.fd");
+    /* the template stays */
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "template=\"/usr/share/OVMF/OVMF_VARS_4M.fd\""));
+
+    g_clear_pointer(&nvram, g_free);
+    nvram = vmrpDomainXmlGetNvram(src);
+    CU_ASSERT_STRING_EQUAL(nvram, "/n/vm1.fd");
+    CU_ASSERT_TRUE(vmrpDomainXmlSetNvram(src, "/n/vm2.fd", NULL));
+    g_clear_pointer(&nvram, g_free);
+    nvram = vmrpDomainXmlGetNvram(src);
+    CU_ASSERT_STRING_EQUAL(nvram, "/n/vm2.fd");
+    /* a domain without NVRAM gets none */
+    CU_ASSERT_TRUE(vmrpDomainXmlSetNvram(plain, "/n/x.fd", NULL));
+    CU_ASSERT_PTR_NULL(vmrpDomainXmlGetNvram(plain));
+}
+
 static const vmrpTestCase cases[] = {
     VMRP_TEST(testDisks),
     VMRP_TEST(testVolumeDisk),
@@ -238,6 +289,7 @@ static const vmrpTestCase cases[] = {
     VMRP_TEST(testMalformed),
     VMRP_TEST(testDuplicates),
     VMRP_TEST(testErrorOneLine),
+    VMRP_TEST(testNvramTpm),
     { NULL, NULL }
 };
 

@@ -68,6 +68,75 @@ testRoundTrip(void)
     CU_ASSERT_EQUAL(vmrpPointBytes(back), 1ULL << 30);
 }
 
+#define SHA_A "5d2ac383371b408398accee7ec27c8c09ea5b74a0de0ceea6513388b15be5d1e"
+
+/* The NVRAM and vTPM files: optional, kept through a round trip, and a
+ * hostile path or checksum refused. */
+static void
+testFiles(void)
+{
+    g_autoptr(vmrpPoint) point = samplePoint();
+    g_autofree char *plain = vmrpPointToJSON(point);
+    g_autofree char *text = NULL;
+    g_autoptr(vmrpPoint) back = NULL;
+    g_autoptr(vmrpPoint) old = NULL;
+    vmrpPointFile *file;
+    static const char *const bad[][2] = {
+        { "nvram", "nvram/../../x" }, { "nvram", "/etc/shadow" }, { "nvram", "nvram/a/b" },
+        { "nvram", "tpm/x" }, { "tpm", "tpm/../x" }, { "tpm", "tpm/.lock" }, { "tpm", "tpm" },
+        { "tpm", "tpm//x" }, { "disk", "disk/x" }, { "nvram", "nvram/" },
+    };
+    size_t i;
+
+    /* a manifest without files (every point before them) reads as none */
+    CU_ASSERT_PTR_NULL(strstr(plain, "\"files\""));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(old = vmrpPointFromJSON(plain, NULL));
+    CU_ASSERT_EQUAL(old->files->len, 0);
+
+    file = vmrpPointAddFile(point, "nvram", "nvram/VARS.fd");
+    file->source = g_strdup("/var/lib/libvirt/qemu/nvram/vm1_VARS.fd");
+    file->size = 540672;
+    file->sha256 = g_strdup(SHA_A);
+    file = vmrpPointAddFile(point, "tpm", "tpm/tpm2/tpm2-00.permall");
+    file->size = 6170;
+    file->sha256 = g_strdup(SHA_A);
+    text = vmrpPointToJSON(point);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back = vmrpPointFromJSON(text, NULL));
+    CU_ASSERT_EQUAL_FATAL(back->files->len, 2);
+    file = g_ptr_array_index(back->files, 0);
+    CU_ASSERT_STRING_EQUAL(file->kind, "nvram");
+    CU_ASSERT_STRING_EQUAL(file->source, "/var/lib/libvirt/qemu/nvram/vm1_VARS.fd");
+    CU_ASSERT_EQUAL(file->size, 540672);
+    CU_ASSERT_STRING_EQUAL(file->sha256, SHA_A);
+    CU_ASSERT_TRUE(vmrpPointHasFiles(back, "tpm"));
+    CU_ASSERT_FALSE(vmrpPointHasFiles(old, "nvram"));
+
+    for (i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(vmrpPoint) p = samplePoint();
+        g_autofree char *t = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(vmrpPoint) r = NULL;
+
+        file = vmrpPointAddFile(p, bad[i][0], bad[i][1]);
+        file->sha256 = g_strdup(SHA_A);
+        t = vmrpPointToJSON(p);
+        r = vmrpPointFromJSON(t, &error);
+        if (r)
+            fprintf(stderr, "accepted hostile file path #%zu: %s\n", i, bad[i][1]);
+        CU_ASSERT_PTR_NULL(r);
+        CU_ASSERT_PTR_NULL(error ? strchr(error->message, '\n') : NULL);
+    }
+    {
+        g_autoptr(vmrpPoint) p = samplePoint();
+        g_autofree char *t = NULL;
+
+        file = vmrpPointAddFile(p, "nvram", "nvram/VARS.fd");
+        file->sha256 = g_strdup("../../etc");
+        t = vmrpPointToJSON(p);
+        CU_ASSERT_PTR_NULL(vmrpPointFromJSON(t, NULL));
+    }
+}
+
 static void
 testFreezeAbsent(void)
 {
@@ -397,6 +466,7 @@ static const vmrpTestCase cases[] = {
     VMRP_TEST(testDigestsDamaged),
     VMRP_TEST(testRoundTrip),
     VMRP_TEST(testFreezeAbsent),
+    VMRP_TEST(testFiles),
     VMRP_TEST(testDamaged),
     VMRP_TEST(testHostileNames),
     VMRP_TEST(testErrorOneLine),
