@@ -274,6 +274,52 @@ copyDataBytes(const char *path)
     return sum;
 }
 
+
+/* Every file of the point's folder @dir (below @rel, NULL at the top), as
+ * paths relative to the point, into @files, and its folders into @folders
+ * (parents first); @ret_bytes counts their data.  Anything but a regular file
+ * or a folder (a link, a device) is refused: nothing of a point is left
+ * behind unsaid. */
+static bool
+copyListFiles(const char *dir, const char *rel, const char *id, GPtrArray *files,
+              GPtrArray *folders, uint64_t *ret_bytes, int depth, GError **error)
+{
+    g_autofree char *here = rel ? g_build_filename(dir, rel, NULL) : g_strdup(dir);
+    g_autoptr(GDir) d = NULL;
+    g_autoptr(GError) sub = NULL;
+    const char *ent;
+
+    if (depth > 16 || !(d = g_dir_open(here, 0, &sub))) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot copy restore point %s: %s", id,
+                    sub ? sub->message : "its folders nest too deep");
+        return false;
+    }
+    while ((ent = g_dir_read_name(d))) {
+        g_autofree char *path = g_build_filename(here, ent, NULL);
+        g_autofree char *name = rel ? g_build_filename(rel, ent, NULL) : g_strdup(ent);
+        struct stat sb;
+
+        if ((!rel && g_str_equal(ent, "point.json")) || ent[0] == '.')
+            continue;
+        if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            g_ptr_array_add(folders, g_strdup(name));
+            if (!copyListFiles(dir, name, id, files, folders, ret_bytes, depth + 1, error))
+                return false;
+            continue;
+        }
+        if (lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+            g_autofree char *shown = g_strescape(name, NULL);
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "cannot copy restore point %s: '%s' in its folder is not a regular "
+                        "file", id, shown);
+            return false;
+        }
+        *ret_bytes += copyDataBytes(path);
+        g_ptr_array_add(files, g_steal_pointer(&name));
+    }
+    return true;
+}
+
 static bool
 copyOne(copyState *st, vmrpPoint *point, GError **error)
 {
@@ -285,11 +331,9 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
     g_autofree char *problem = NULL;
     g_autofree char *local = NULL;
     g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) folders = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(vmrpPoint) copy = NULL;
     g_autoptr(vmrpPoint) found = NULL;
-    g_autoptr(GDir) dir = NULL;
-    g_autoptr(GError) sub = NULL;
-    const char *ent;
     guint i;
 
     if (point->state != VMRP_POINT_SUCCEEDED) {
@@ -308,31 +352,12 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
         return false;
     tmp_rel = g_strconcat(st->points_rel, "/" CREATING_PREFIX, point->id, NULL);
 
-    /* what to copy: every regular file of the point's folder, point.json last */
-    if (!(dir = g_dir_open(src_dir, 0, &sub))) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "%s", sub->message);
-        return false;
-    }
+    /* what to copy: every regular file of the point's folders, point.json last */
     st->cur_id = point->id;
     st->cur_base = 0;
     st->cur_total = 0;
-    while ((ent = g_dir_read_name(dir))) {
-        g_autofree char *path = g_build_filename(src_dir, ent, NULL);
-
-        if (g_str_equal(ent, "point.json") || ent[0] == '.')
-            continue;
-        /* nothing of a point is left behind unsaid */
-        if (!g_file_test(path, G_FILE_TEST_IS_REGULAR) ||
-            g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-            g_autofree char *shown = g_strescape(ent, NULL);
-            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                        "cannot copy restore point %s: '%s' in its folder is not a regular "
-                        "file", point->id, shown);
-            return false;
-        }
-        st->cur_total += copyDataBytes(path);
-        g_ptr_array_add(files, g_strdup(ent));
-    }
+    if (!copyListFiles(src_dir, NULL, point->id, files, folders, &st->cur_total, 0, error))
+        return false;
     manifest_path = g_build_filename(src_dir, "point.json", NULL);
     if (!(manifest = vmrpFileRead(manifest_path, COPY_MANIFEST_MAX, NULL, error)))
         return false;
@@ -340,6 +365,12 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
     if (!st->dest->ops->remove_tree(st->dest, tmp_rel, error) ||
         !st->dest->ops->make_dir(st->dest, tmp_rel, error))
         return false;
+    /* the UEFI variables and vTPM state have folders of their own */
+    for (i = 0; i < folders->len; i++) {
+        g_autofree char *rel = g_build_filename(tmp_rel, g_ptr_array_index(folders, i), NULL);
+        if (!st->dest->ops->make_dir(st->dest, rel, error))
+            goto fail;
+    }
     for (i = 0; i < files->len; i++) {
         const char *name = g_ptr_array_index(files, i);
         g_autofree char *src = g_build_filename(src_dir, name, NULL);

@@ -211,6 +211,21 @@ vmrpVerifyPointDir(vmrpPoint *point, const char *dir, GCancellable *cancel,
                 return g_strdup_printf("%s does not match its SHA-256 digest", names[i]);
         }
     }
+    /* the UEFI variables and vTPM state kept with the point (their names are
+     * checked when the manifest is read: relative, inside the point) */
+    for (i = 0; point->files && i < point->files->len; i++) {
+        const vmrpPointFile *f = g_ptr_array_index(point->files, i);
+        g_autofree char *path = g_build_filename(dir, f->path, NULL);
+        g_autoptr(GError) local = NULL;
+        g_autofree char *hex = NULL;
+
+        if (access(path, F_OK) < 0)
+            return g_strdup_printf("%s is missing", f->path);
+        if (!(hex = vmrpDigestFile(path, &local)))
+            return g_strdup_printf("%s: %s", f->path, local->message);
+        if (g_strcmp0(hex, f->sha256) != 0)
+            return g_strdup_printf("%s does not match its SHA-256 digest", f->path);
+    }
     for (i = 0; i < point->disks->len; i++) {
         vmrpPointDisk *disk = g_ptr_array_index(point->disks, i);
         g_autofree char *image = NULL;

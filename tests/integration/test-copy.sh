@@ -141,12 +141,13 @@ expect_error "$WORK/b4" vmrp collection-sync "$vm" --to "$DEST2" &&
   (cd "$DEST2" && find . -type f -exec md5sum {} + | sort) | cmp -s - "$WORK/dest2.before"
 check "is refused, nothing overwritten or added"
 
-# nothing of a point is left behind unsaid: a folder in it stops the copy
-mkdir "$(pdir "$VMRP_REPO" "$p1")/state.d"
+# nothing of a point is left behind unsaid: a link in it stops the copy
+# (folders are copied: a point keeps its UEFI and vTPM state in nvram/, tpm/)
+ln -s /etc/hostname "$(pdir "$VMRP_REPO" "$p1")/state.lnk"
 expect_error "$WORK/b6" vmrp rp-copy "$p1" --to "$WORK/dest4" &&
-  grep -q "'state.d' in its folder is not a regular file" "$WORK/b6"
-check "a point holding something other than files is not copied in part"
-rmdir "$(pdir "$VMRP_REPO" "$p1")/state.d"
+  grep -q "'state.lnk' in its folder is not a regular file" "$WORK/b6"
+check "a point holding something other than files and folders is not copied in part"
+rm -f "$(pdir "$VMRP_REPO" "$p1")/state.lnk"
 
 # a copy that does not check out at the destination is not renamed into place
 img=$(pdir "$VMRP_REPO" "$p1")/vdb.qcow2

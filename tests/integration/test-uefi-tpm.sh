@@ -139,3 +139,20 @@ comment "$WORK/instant.err"
   [ "$(virsh_ domstate "$inst")" = running ]
 check "the instant VM runs with its own NVRAM file and the point's vTPM state"
 virsh_ destroy "$inst" >/dev/null 2>&1
+
+# the firmware files are part of what is verified and copied (issue 10)
+vmrp --json rp-verify "$point" | jq -e 'length == 1 and .[0].verify_state == "OK"' >/dev/null
+check "rp-verify checks the NVRAM and vTPM files: OK"
+mkdir -p "$WORK/repo2"
+vmrp rp-copy "$point" --to "$WORK/repo2" >"$WORK/copy.out" 2>&1
+check "rp-copy copies a point with its nvram/ and tpm/ folders"
+comment "$WORK/copy.out"
+src_dir=$(ls -d "$VMRP_REPO"/collections/*/points/"$point")
+dst_dir=$(ls -d "$WORK"/repo2/collections/*/points/"$point")
+diff -r "$src_dir/nvram" "$dst_dir/nvram" && diff -r "$src_dir/tpm" "$dst_dir/tpm"
+check "the copy holds the same firmware files"
+printf 'x' | dd of="$dst_dir/nvram/VARS.fd" bs=1 seek=100 conv=notrunc 2>/dev/null
+vmrp --repo "$WORK/repo2" rp-verify "$point" >"$WORK/v2.out" 2>&1
+grep -q "nvram/VARS.fd does not match its SHA-256 digest" "$WORK/v2.out"
+check "a changed NVRAM byte at the copy is found by rp-verify there"
+comment "$WORK/v2.out"
