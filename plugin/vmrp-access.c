@@ -742,7 +742,11 @@ accessServe(vmrpRepo *repo, vmrpAccessGrant *g, const sigset_t *wait_for, GError
             break;   /* the time is up */
         sig = sigtimedwait(wait_for, NULL, &ts);
         if (sig == SIGCHLD) {
-            if (waitpid(vmrpNbdExportGetPid(exp), NULL, WNOHANG) != 0)
+            siginfo_t info = { 0 };
+
+            /* looked at, not reaped: vmrpNbdExportStop reaps it */
+            if (waitid(P_PID, vmrpNbdExportGetPid(exp), &info,
+                       WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid != 0)
                 break;   /* qemu-nbd ended: the grant with it */
         } else if (sig > 0) {
             break;       /* revoked */
