@@ -442,13 +442,9 @@ vmrpDomainXmlPrepareClone(vmrpDomainXml *dom,
     return false;
 }
 
-bool
-vmrpDomainXmlSetDiskVolume(vmrpDomainXml *dom,
-                           const char *target,
-                           const char *pool,
-                           const char *volume,
-                           const char *format,
-                           GError **error)
+/* The <disk> of @dom whose target is @target, or NULL. */
+static xmlNodePtr
+findDisk(vmrpDomainXml *dom, const char *target)
 {
     xmlNodePtr devices = childElement(dom->root, "devices");
     xmlNodePtr cur;
@@ -459,18 +455,32 @@ vmrpDomainXmlSetDiskVolume(vmrpDomainXml *dom,
         if (!isElement(cur, "disk"))
             continue;
         dev = attribute(childElement(cur, "target"), "dev");
-        if (g_strcmp0(dev, target) != 0)
-            continue;
-        if (!rewriteDiskAt(cur, pool, volume, format)) {
-            g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED,
-                        "out of memory rewriting domain XML");
-            return false;
-        }
-        return true;
+        if (g_strcmp0(dev, target) == 0)
+            return cur;
     }
-    g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND, "the domain XML has no disk '%s'",
-                target);
-    return false;
+    return NULL;
+}
+
+bool
+vmrpDomainXmlSetDiskVolume(vmrpDomainXml *dom,
+                           const char *target,
+                           const char *pool,
+                           const char *volume,
+                           const char *format,
+                           GError **error)
+{
+    xmlNodePtr disk = findDisk(dom, target);
+
+    if (!disk) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
+                    "the domain XML has no disk '%s'", target);
+        return false;
+    }
+    if (!rewriteDiskAt(disk, pool, volume, format)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "out of memory rewriting domain XML");
+        return false;
+    }
+    return true;
 }
 
 bool
@@ -481,37 +491,23 @@ vmrpDomainXmlSetDiskSource(vmrpDomainXml *dom,
                            bool no_relabel,
                            GError **error)
 {
-    xmlNodePtr devices = childElement(dom->root, "devices");
-    xmlNodePtr cur;
+    xmlNodePtr disk = findDisk(dom, target);
+    xmlNodePtr label;
 
-    for (cur = devices ? devices->children : NULL; cur; cur = cur->next) {
-        g_autofree char *dev = NULL;
-        xmlNodePtr source;
-        xmlNodePtr label;
-
-        if (!isElement(cur, "disk"))
-            continue;
-        dev = attribute(childElement(cur, "target"), "dev");
-        if (g_strcmp0(dev, target) != 0)
-            continue;
-        if (!rewriteDisk(cur, path, format))
-            goto oom;
-        if (no_relabel) {
-            source = childElement(cur, "source");
-            if (!(label = xmlNewChild(source, NULL, BAD_CAST "seclabel", NULL)) ||
-                !xmlSetProp(label, BAD_CAST "model", BAD_CAST "dac") ||
-                !xmlSetProp(label, BAD_CAST "relabel", BAD_CAST "no"))
-                goto oom;
-        }
-        return true;
+    if (!disk) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
+                    "the domain XML has no disk '%s'", target);
+        return false;
     }
-    g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND,
-                "the domain XML has no disk '%s'", target);
-    return false;
-
- oom:
-    g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "out of memory rewriting domain XML");
-    return false;
+    if (!rewriteDisk(disk, path, format) ||
+        (no_relabel &&
+         (!(label = xmlNewChild(childElement(disk, "source"), NULL, BAD_CAST "seclabel", NULL)) ||
+          !xmlSetProp(label, BAD_CAST "model", BAD_CAST "dac") ||
+          !xmlSetProp(label, BAD_CAST "relabel", BAD_CAST "no")))) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "out of memory rewriting domain XML");
+        return false;
+    }
+    return true;
 }
 
 char *

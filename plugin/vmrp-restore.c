@@ -76,6 +76,7 @@ typedef struct {
     bool orig_autostart;        /* turned off until the restore is done */
     GPtrArray *checkpoints;     /* of char *: their XML, parents first */
     GPtrArray *live_disks;      /* of vmrpDomainDisk: the domain's disks as libvirt has them */
+    GPtrArray *point_disks;     /* of vmrpDomainDisk: the point's (restorePointDisks) */
 
     vmrpInstant *instant;
     char *upload_dir;           /* --pool: the local copies before they are sent */
@@ -126,6 +127,7 @@ restoreStateClear(restoreState *st)
     g_free(st->name);
     g_clear_pointer(&st->disks, g_array_unref);
     g_clear_pointer(&st->live_disks, g_ptr_array_unref);
+    g_clear_pointer(&st->point_disks, g_ptr_array_unref);
     vmrpRestoreResultFree(st->res);
     if (st->lock >= 0)
         close(st->lock);
@@ -262,16 +264,18 @@ restoreBesideFolder(restoreState *st, const vmrpDomainDisk *xdisk, GError **erro
     return g_path_get_dirname(source);
 }
 
-/* The disks of the point's domain XML; a storage volume that its pool
- * still has is its file or block device (see vmrpVolumeResolveDisks), one
- * whose pool is gone stays a volume without a path. */
+/* The disks of the point's domain XML as it was read (before a rewrite);
+ * a storage volume that its pool still has is its file or block device
+ * (see vmrpVolumeResolveDisks), one whose pool is gone stays a volume
+ * without a path.  Read and resolved once: owned by @st. */
 static GPtrArray *
 restorePointDisks(restoreState *st)
 {
-    GPtrArray *disks = vmrpDomainXmlGetDisks(st->domxml);
-
-    vmrpVolumeResolveDisks(st->conn, disks, NULL);
-    return disks;
+    if (!st->point_disks) {
+        st->point_disks = vmrpDomainXmlGetDisks(st->domxml);
+        vmrpVolumeResolveDisks(st->conn, st->point_disks, NULL);
+    }
+    return st->point_disks;
 }
 
 /* Where each disk goes, checked before anything changes. */
@@ -279,7 +283,7 @@ static bool
 restorePlanDisks(restoreState *st, GError **error)
 {
     const vmrpRestoreOptions *opts = st->opts;
-    g_autoptr(GPtrArray) xdisks = restorePointDisks(st);
+    GPtrArray *xdisks = restorePointDisks(st);
     size_t i;
 
     for (i = 0; i < st->point->disks->len; i++) {
@@ -432,7 +436,7 @@ restoreFormatCloneXML(restoreState *st, GError **error)
 static char *
 restoreFormatInPlaceXML(restoreState *st, GError **error)
 {
-    g_autoptr(GPtrArray) xdisks = restorePointDisks(st);
+    GPtrArray *xdisks = restorePointDisks(st);
     size_t i;
 
     for (i = 0; i < st->disks->len; i++) {
@@ -565,7 +569,7 @@ restoreMatchLive(restoreState *st, GError **error)
     /* the redefined domain uses every local disk of the point's XML, an
      * excluded one (kept as it is) too: each must be the live domain's */
     if (st->orig) {
-        g_autoptr(GPtrArray) xdisks = restorePointDisks(st);
+        GPtrArray *xdisks = restorePointDisks(st);
 
         for (i = 0; i < xdisks->len; i++) {
             const vmrpDomainDisk *x = g_ptr_array_index(xdisks, i);
