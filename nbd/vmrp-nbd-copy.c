@@ -22,6 +22,7 @@
 #include "vmrp-nbd-copy.h"
 #include "vmrp-nbd-export.h"
 #include "vmrp-nbd-source-priv.h"
+#include "vmrp-qcow2.h"
 
 #define VMRP_NBD_COPY_DEFAULT_REQUESTS 16
 #define VMRP_NBD_COPY_DEFAULT_REQUEST_SIZE (2 * 1024 * 1024)
@@ -53,7 +54,8 @@ typedef struct {
 
 typedef struct {
     struct nbd_handle *src;
-    struct nbd_handle *dst;
+    struct nbd_handle *dst;    /* the target: qemu-nbd ... */
+    vmrpQcow2Writer *qcow2;    /* ... or a new qcow2 image written here */
     const vmrpExtentMap *map;
     const char *image_path;
     bool write_zeroes;
@@ -152,6 +154,14 @@ vmrpNbdCopyIssueWrite(vmrpNbdCopy *copy, vmrpNbdSlot *slot)
     int64_t r;
 
     slot->state = VMRP_NBD_SLOT_WRITING;
+    if (copy->qcow2) {
+        /* into the page cache: done when the call returns */
+        if (!vmrpQcow2WriterWrite(copy->qcow2, slot->offset, slot->buf, slot->length,
+                                  copy->error ? NULL : &copy->error))
+            slot->error = EIO;
+        slot->state = VMRP_NBD_SLOT_WRITE_DONE;
+        return;
+    }
     if (slot->zero)
         r = nbd_aio_zero(copy->dst, slot->length, slot->offset, cb, 0);
     else
@@ -198,7 +208,9 @@ vmrpNbdCopyHarvest(vmrpNbdCopy *copy)
             } else {
                 vmrpNbdCopyIssueWrite(copy, slot);
             }
-        } else if (slot->state == VMRP_NBD_SLOT_WRITE_DONE) {
+        }
+        /* not an else: a write into a qcow2 of ours is done at once */
+        if (slot->state == VMRP_NBD_SLOT_WRITE_DONE) {
             /* its buffer stays until the digest has taken it */
             slot->state = g_atomic_int_get(&slot->hashed) ? VMRP_NBD_SLOT_FREE
                                                            : VMRP_NBD_SLOT_WRITTEN;
@@ -344,7 +356,7 @@ vmrpNbdCopyPoll(vmrpNbdCopy *copy, GPollFD *cancel_fd)
     int r;
 
     for (i = 0; i < 2; i++) {
-        int fd = nbd_aio_get_fd(handles[i]);
+        int fd = handles[i] ? nbd_aio_get_fd(handles[i]) : -1;
 
         if (fd < 0)
             continue;  /* dead: its commands were completed with errors */
@@ -515,6 +527,87 @@ vmrpNbdCopyTargetOpen(vmrpNbdCopyTarget *tgt,
 }
 
 
+/* Checks what both kinds of copy need, and fills in @copy from @opts. */
+static bool
+vmrpNbdCopyInit(vmrpNbdCopy *copy,
+                vmrpNbdSource *src,
+                const vmrpExtentMap *map,
+                const char *image_path,
+                const vmrpNbdCopyOptions *opts,
+                GError **error)
+{
+    if (map->size != vmrpNbdSourceGetSize(src) || !vmrpExtentMapIsComplete(map)) {
+        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_INVALID,
+                    "cannot copy to %s: the extent map does not cover the source",
+                    image_path);
+        return false;
+    }
+    if (g_cancellable_set_error_if_cancelled(opts->cancel, error))
+        return false;
+
+    copy->src = vmrpNbdSourceGetHandle(src);
+    copy->map = map;
+    copy->image_path = image_path;
+    copy->write_zeroes = opts->write_zeroes;
+    copy->cancel = opts->cancel;
+    copy->progress = opts->progress;
+    copy->opaque = opts->opaque;
+    copy->digest = opts->digest;
+    copy->hash_fd = -1;
+    copy->nslots = opts->max_requests ? opts->max_requests : VMRP_NBD_COPY_DEFAULT_REQUESTS;
+    copy->nslots = MIN(copy->nslots, VMRP_NBD_COPY_MAX_REQUESTS);
+    copy->request_size = opts->request_size ? opts->request_size
+                                            : VMRP_NBD_COPY_DEFAULT_REQUEST_SIZE;
+    if (vmrpNbdSourceGetMaxRequest(src) > 0)
+        copy->request_size = MIN(copy->request_size, vmrpNbdSourceGetMaxRequest(src));
+    return true;
+}
+
+
+/* Runs the copy of copy->map (its target open), the digest beside it. */
+static bool
+vmrpNbdCopyExecute(vmrpNbdCopy *copy)
+{
+    unsigned int i;
+    bool ok;
+
+    copy->total = vmrpExtentMapBytes(copy->map, VMRP_EXTENT_DATA);
+    if (copy->write_zeroes)
+        copy->total += vmrpExtentMapBytes(copy->map, VMRP_EXTENT_ZERO);
+    if (vmrpExtentMapCount(copy->map) > 0)
+        copy->next_pos = vmrpExtentMapGet(copy->map, 0)->offset;
+
+    copy->slots = g_new0(vmrpNbdSlot, copy->nslots);
+    if (copy->digest) {
+        if ((copy->hash_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+            g_set_error(&copy->error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_FAILED,
+                        "eventfd: %s", g_strerror(errno));
+            g_free(copy->slots);
+            return false;
+        }
+        copy->hash_queue = g_async_queue_new();
+        copy->hasher = g_thread_new("vmrp-digest", vmrpNbdCopyHasher, copy);
+    }
+    ok = vmrpNbdCopyRun(copy);
+    if (copy->hasher) {
+        /* the pieces queued are hashed before their buffers go */
+        g_async_queue_push(copy->hash_queue, copy);
+        g_thread_join(copy->hasher);
+        g_async_queue_unref(copy->hash_queue);
+        close(copy->hash_fd);
+    }
+
+    /* Only if the poll loop itself failed can reads still be in flight on
+     * the source, whose callbacks point at the slots: leave them be. */
+    if (copy->busy == 0 || nbd_aio_in_flight(copy->src) <= 0) {
+        for (i = 0; i < copy->nslots; i++)
+            g_free(copy->slots[i].buf);
+        g_free(copy->slots);
+    }
+    return ok;
+}
+
+
 bool
 vmrpNbdCopyToImage(vmrpNbdSource *src,
                    const vmrpExtentMap *map,
@@ -528,39 +621,12 @@ vmrpNbdCopyToImage(vmrpNbdSource *src,
     vmrpNbdCopy copy = { 0 };
     vmrpNbdCopyTarget tgt = { 0 };
     int64_t max;
-    unsigned int i;
     bool ok;
 
     if (!opts)
         opts = &defaults;
-    if (map->size != vmrpNbdSourceGetSize(src) || !vmrpExtentMapIsComplete(map)) {
-        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_INVALID,
-                    "cannot copy to %s: the extent map does not cover the source",
-                    image_path);
+    if (!vmrpNbdCopyInit(&copy, src, map, image_path, opts, error))
         return false;
-    }
-    if (g_cancellable_set_error_if_cancelled(opts->cancel, error))
-        return false;
-
-    copy.src = vmrpNbdSourceGetHandle(src);
-    copy.map = map;
-    copy.image_path = image_path;
-    copy.write_zeroes = opts->write_zeroes;
-    copy.cancel = opts->cancel;
-    copy.progress = opts->progress;
-    copy.opaque = opts->opaque;
-    copy.digest = opts->digest;
-    copy.hash_fd = -1;
-    copy.nslots = opts->max_requests ? opts->max_requests : VMRP_NBD_COPY_DEFAULT_REQUESTS;
-    copy.nslots = MIN(copy.nslots, VMRP_NBD_COPY_MAX_REQUESTS);
-    copy.request_size = opts->request_size ? opts->request_size
-                                           : VMRP_NBD_COPY_DEFAULT_REQUEST_SIZE;
-    copy.total = vmrpExtentMapBytes(map, VMRP_EXTENT_DATA);
-    if (copy.write_zeroes)
-        copy.total += vmrpExtentMapBytes(map, VMRP_EXTENT_ZERO);
-    if (vmrpExtentMapCount(map) > 0)
-        copy.next_pos = vmrpExtentMapGet(map, 0)->offset;
-
     if (!vmrpNbdCopyTargetOpen(&tgt, image_path, image_format, error)) {
         vmrpNbdCopyTargetClose(&tgt, false);
         return false;
@@ -583,47 +649,55 @@ vmrpNbdCopyToImage(vmrpNbdSource *src,
         vmrpNbdCopyTargetClose(&tgt, false);
         return false;
     }
-    if (vmrpNbdSourceGetMaxRequest(src) > 0)
-        copy.request_size = MIN(copy.request_size, vmrpNbdSourceGetMaxRequest(src));
     if ((max = nbd_get_block_size(copy.dst, LIBNBD_SIZE_MAXIMUM)) > 0)
         copy.request_size = MIN(copy.request_size, (uint64_t)max);
 
-    copy.slots = g_new0(vmrpNbdSlot, copy.nslots);
-    if (copy.digest) {
-        if ((copy.hash_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
-            g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_FAILED, "eventfd: %s",
-                        g_strerror(errno));
-            g_free(copy.slots);
-            vmrpNbdCopyTargetClose(&tgt, false);
-            return false;
-        }
-        copy.hash_queue = g_async_queue_new();
-        copy.hasher = g_thread_new("vmrp-digest", vmrpNbdCopyHasher, &copy);
-    }
-    ok = vmrpNbdCopyRun(&copy);
-    if (copy.hasher) {
-        /* the pieces queued are hashed before their buffers go */
-        g_async_queue_push(copy.hash_queue, &copy);
-        g_thread_join(copy.hasher);
-        g_async_queue_unref(copy.hash_queue);
-        close(copy.hash_fd);
-    }
-
+    ok = vmrpNbdCopyExecute(&copy);
     if (ok && nbd_flush(copy.dst, 0) < 0) {
         vmrpNbdCopySetError(&copy, "nbd_flush", 0);
         ok = false;
     }
     vmrpNbdCopyTargetClose(&tgt, ok);
 
-    /* Only if the poll loop itself failed can reads still be in flight on
-     * the source, whose callbacks point at the slots: leave them be. */
-    if (copy.busy == 0 || nbd_aio_in_flight(copy.src) <= 0) {
-        for (i = 0; i < copy.nslots; i++)
-            g_free(copy.slots[i].buf);
-        g_free(copy.slots);
-    }
-
     if (!ok) {
+        g_propagate_error(error, copy.error);
+        return false;
+    }
+    if (ret_bytes_copied)
+        *ret_bytes_copied = copy.data_bytes;
+    return true;
+}
+
+
+bool
+vmrpNbdCopyToNewQcow2(vmrpNbdSource *src,
+                      const vmrpExtentMap *map,
+                      const char *image_path,
+                      const char *backing,
+                      const vmrpNbdCopyOptions *opts,
+                      uint64_t *ret_bytes_copied,
+                      GError **error)
+{
+    vmrpNbdCopyOptions defaults = { 0 };
+    vmrpNbdCopy copy = { 0 };
+    g_autoptr(vmrpQcow2Writer) w = NULL;
+
+    if (!opts)
+        opts = &defaults;
+    if (!vmrpNbdCopyInit(&copy, src, map, image_path, opts, error))
+        return false;
+    if (!(w = vmrpQcow2WriterCreate(image_path, map, backing, error)))
+        return false;
+    /* the plan's zeroes are in the image already: only its data is copied,
+     * in pieces of whole clusters */
+    copy.map = vmrpQcow2WriterPlan(w);
+    copy.qcow2 = w;
+    copy.write_zeroes = false;
+    copy.request_size = MAX(VMRP_QCOW2_CLUSTER_SIZE,
+                            copy.request_size / VMRP_QCOW2_CLUSTER_SIZE *
+                            VMRP_QCOW2_CLUSTER_SIZE);
+
+    if (!vmrpNbdCopyExecute(&copy) || !vmrpQcow2WriterFinish(w, &copy.error)) {
         g_propagate_error(error, copy.error);
         return false;
     }

@@ -47,3 +47,18 @@ bool vmrpNbdCopyToImage(vmrpNbdSource *src,
                         const vmrpNbdCopyOptions *opts,
                         uint64_t *ret_bytes_copied,
                         GError **error);
+
+/* Copies @map from @src into a new qcow2 image at @image_path (which must
+ * not exist), written by vmrp itself (vmrp-qcow2.h) rather than through
+ * qemu-nbd: backed by @backing (nullable; relative to the image's folder,
+ * qcow2), over which ZERO extents read as zeroes.  Whole clusters are
+ * read, so the digest's extents and *ret_bytes_copied are the clusters
+ * written.  opts->write_zeroes is ignored.  On failure the caller removes
+ * the file. */
+bool vmrpNbdCopyToNewQcow2(vmrpNbdSource *src,
+                           const vmrpExtentMap *map,
+                           const char *image_path,
+                           const char *backing,
+                           const vmrpNbdCopyOptions *opts,
+                           uint64_t *ret_bytes_copied,
+                           GError **error);

@@ -684,7 +684,6 @@ backupCopyDisk(backupState *st, backupDisk *bd, GError **error)
 {
     vmrpPointDisk *pdisk = bd->pdisk;
     g_autofree char *image = g_build_filename(st->point_dir, pdisk->image, NULL);
-    g_autofree char *size = NULL;
     g_autoptr(vmrpNbdSource) src = NULL;
     g_autoptr(vmrpExtentMap) map = NULL;
     copyProgress cp = { st, pdisk };
@@ -722,27 +721,17 @@ backupCopyDisk(backupState *st, backupDisk *bd, GError **error)
     backupReportProgressLocked(st, pdisk, true);
     g_mutex_unlock(&st->lock);
 
-    size = g_strdup_printf("%" G_GUINT64_FORMAT, pdisk->size);
-    {
-        /* the backing path is relative: the repository can be moved */
-        const char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=1.1",
-                               image, size, NULL };
-        const char *argv_inc[] = { "qemu-img", "create", "-q", "-f", "qcow2",
-                                   "-o", "compat=1.1", "-b", pdisk->backing, "-F", "qcow2",
-                                   image, size, NULL };
-        if (!vmrpRun(bd->incremental ? argv_inc : argv, NULL, error))
-            return false;
-    }
-
     /* one memory budget for the point, whatever its number of disks:
      * 16 requests of 2 MiB in flight in all (peak RSS stays under 64 MiB) */
     copts.max_requests = MAX(4, 16 / st->included->len);
-    copts.write_zeroes = bd->incremental;
     copts.cancel = st->cancel;
     copts.progress = backupCopyProgress;
     copts.opaque = &cp;
     copts.digest = digest;
-    if (!vmrpNbdCopyToImage(src, map, image, "qcow2", &copts, &copied, error)) {
+    /* written here, not through qemu-nbd; the backing path is relative: the
+     * repository can be moved */
+    if (!vmrpNbdCopyToNewQcow2(src, map, image, bd->incremental ? pdisk->backing : NULL,
+                               &copts, &copied, error)) {
         g_prefix_error(error, "cannot copy disk %s: ", pdisk->target);
         return false;
     }

@@ -114,8 +114,15 @@ start_daemon() {
     echo "prepare-host: starting $name"
     rm -f "/run/$name.pid" "$@"
     mkdir -p /var/log/libvirt
-    LIBVIRT_LOG_OUTPUTS="3:file:/var/log/libvirt/$name.log" "$name" -d ||
-        die "$name -d failed"
+    # the daemon keeps no descriptor of ours (a lock held by whoever ran
+    # this script, say, would be held as long as the daemon runs)
+    (
+        for fd in /proc/self/fd/*; do
+            fd=${fd##*/}
+            [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+        done
+        LIBVIRT_LOG_OUTPUTS="3:file:/var/log/libvirt/$name.log" exec "$name" -d
+    ) || die "$name -d failed"
 }
 
 start_daemons() {

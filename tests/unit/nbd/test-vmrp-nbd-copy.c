@@ -455,6 +455,84 @@ testCopyDigest(void)
 }
 
 
+/* The image vmrp writes itself (vmrp-qcow2.c): a full and an increment over
+ * it are clean for qemu-img check, read as the source did at each step, and
+ * their digests read back the same; a cluster of zero bytes is not stored. */
+static void
+testCopyNewQcow2(void)
+{
+    g_autofree char *img = vmrpNbdTestPath("new-src.qcow2");
+    g_autofree char *base = vmrpNbdTestPath("new-base.qcow2");
+    g_autofree char *ovl = vmrpNbdTestPath("new-ovl.qcow2");
+    g_autoptr(vmrpNbdSource) src = NULL;
+    g_autoptr(vmrpExtentMap) map = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GArray) done = g_array_new(FALSE, FALSE, sizeof(guint64));
+    progressRecord rec = { .done = done };
+    g_autoptr(vmrpDigest) dg = vmrpDigestNew();
+    g_autoptr(GArray) extents = NULL;
+    g_autofree char *hex = NULL;
+    g_autofree char *again = NULL;
+    vmrpNbdCopyOptions opts = { .request_size = 1 * MiB + 4 * KiB, .max_requests = 8,
+                                .digest = dg, .progress = recordProgress, .opaque = &rec };
+    uint64_t copied = 0;
+    vmrpNbdExport *exp;
+    GStatBuf st;
+
+    NBD_TEST_CHECK(makeSource(img, 300));
+    NBD_TEST_CHECK(exp = vmrpNbdTestExport(img, "qcow2", "new0", NULL));
+    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "new0", NULL, &error);
+    NBD_TEST_CHECK_OK(src, error);
+    map = vmrpNbdSourceMapExtents(src, &error);
+    NBD_TEST_CHECK_OK(map, error);
+    NBD_TEST_CHECK_OK(vmrpNbdCopyToNewQcow2(src, map, base, NULL, &opts, &copied, &error),
+                      error);
+    CU_ASSERT_EQUAL(vmrpNbdTestRun("qemu-img", "check", "-q", base), 0);
+    CU_ASSERT_EQUAL(vmrpNbdTestCompare(img, "qcow2", base, "qcow2"), 0);
+    /* whole clusters, the explicit 1 MiB of zero bytes among them, not stored */
+    CU_ASSERT_TRUE(copied >= vmrpExtentMapBytes(map, VMRP_EXTENT_DATA));
+    CU_ASSERT_EQUAL(copied % (64 * KiB), 0);
+    NBD_TEST_CHECK(g_stat(base, &st) == 0);
+    CU_ASSERT_TRUE((uint64_t)st.st_blocks * 512 < copied);
+    CU_ASSERT_TRUE(progressMonotone(&rec));
+    CU_ASSERT_EQUAL(rec.total, copied);
+    hex = vmrpDigestFinish(dg, &extents);
+    again = vmrpNbdDigestImage(base, "qcow2", extents, NULL, &error);
+    NBD_TEST_CHECK_OK(again, error);
+    CU_ASSERT_STRING_EQUAL(again, hex);
+    /* it exists now: not overwritten */
+    CU_ASSERT_FALSE(vmrpNbdCopyToNewQcow2(src, map, base, NULL, NULL, NULL, &error));
+    CU_ASSERT_TRUE(error && strstr(error->message, "File exists"));
+    g_clear_error(&error);
+    g_clear_pointer(&src, vmrpNbdSourceFree);
+    g_clear_pointer(&map, vmrpExtentMapFree);
+    vmrpNbdTestExportStop(exp);
+
+    NBD_TEST_CHECK(vmrpNbdTestRun("qemu-img", "bitmap", "--add", "--enable",
+                                  img, "b0") == 0);
+    NBD_TEST_CHECK(vmrpNbdTestQemuIo(img, "qcow2",
+                                     "write -P 0x5a 1M 256k",
+                                     "write -z 0 64k",
+                                     "discard 40M 1M",
+                                     "write -z 10M 1M",
+                                     "write -P 0x77 50M 64k",
+                                     "write -z 52M 64k",
+                                     "write -P 0x78 63M 4k",
+                                     "write -P 0 2M 128k"));       /* data made zero bytes */
+    NBD_TEST_CHECK(exp = vmrpNbdTestExport(img, "qcow2", "new1", "b0"));
+    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "new1", "b0", &error);
+    NBD_TEST_CHECK_OK(src, error);
+    map = vmrpNbdSourceMapExtents(src, &error);
+    NBD_TEST_CHECK_OK(map, error);
+    NBD_TEST_CHECK_OK(vmrpNbdCopyToNewQcow2(src, map, ovl, "new-base.qcow2", NULL, &copied,
+                                            &error), error);
+    CU_ASSERT_TRUE(copied < 2 * MiB);
+    CU_ASSERT_EQUAL(vmrpNbdTestRun("qemu-img", "check", "-q", ovl), 0);
+    CU_ASSERT_EQUAL(vmrpNbdTestCompare(img, "qcow2", ovl, "qcow2"), 0);
+    vmrpNbdTestExportStop(exp);
+}
+
+
 int
 main(void)
 {
@@ -466,6 +544,7 @@ main(void)
         VMRP_TEST(testCopyReadError),
         VMRP_TEST(testCopyCancel),
         VMRP_TEST(testCopyDigest),
+        VMRP_TEST(testCopyNewQcow2),
         { NULL, NULL },
     };
 
