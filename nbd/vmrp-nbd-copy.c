@@ -46,6 +46,7 @@ typedef struct {
     bool queued;        /* handed to the hashing thread */
     gint hashed;        /* atomic: in the digest (or nothing to add) */
     uint64_t seq;       /* a DATA piece's rank in issue (= offset) order */
+    gint written;       /* atomic: the writing thread is done with it */
     int error;          /* errno of the command that completed */
     uint64_t offset;
     uint64_t length;
@@ -55,7 +56,13 @@ typedef struct {
 typedef struct {
     struct nbd_handle *src;
     struct nbd_handle *dst;    /* the target: qemu-nbd ... */
-    vmrpQcow2Writer *qcow2;    /* ... or a new qcow2 image written here */
+    vmrpQcow2Writer *qcow2;    /* ... or a new qcow2 image written here, by
+                                * a thread of its own (its pwrite()s may wait
+                                * for the disk while the reads go on) */
+    GThread *writer;
+    GAsyncQueue *write_queue;  /* of vmrpNbdSlot; the copy itself ends it */
+    GError *write_error;       /* the writer's first error (set before the
+                                * slot's written flag) */
     const vmrpExtentMap *map;
     const char *image_path;
     bool write_zeroes;
@@ -79,7 +86,7 @@ typedef struct {
     vmrpDigest *digest;  /* nullable: DATA pieces are added in seq order ... */
     GThread *hasher;     /* ... by this thread, off the copy's loop */
     GAsyncQueue *hash_queue;  /* of vmrpNbdSlot, in seq order; the copy itself ends it */
-    int hash_fd;         /* eventfd: the hasher took a piece */
+    int wake_fd;         /* eventfd: the hasher or the writer finished a piece */
     uint64_t next_seq;   /* the seq of the next DATA piece issued */
     uint64_t hash_seq;   /* the seq of the next piece to queue for the digest */
 } vmrpNbdCopy;
@@ -155,11 +162,8 @@ vmrpNbdCopyIssueWrite(vmrpNbdCopy *copy, vmrpNbdSlot *slot)
 
     slot->state = VMRP_NBD_SLOT_WRITING;
     if (copy->qcow2) {
-        /* into the page cache: done when the call returns */
-        if (!vmrpQcow2WriterWrite(copy->qcow2, slot->offset, slot->buf, slot->length,
-                                  copy->error ? NULL : &copy->error))
-            slot->error = EIO;
-        slot->state = VMRP_NBD_SLOT_WRITE_DONE;
+        g_atomic_int_set(&slot->written, 0);
+        g_async_queue_push(copy->write_queue, slot);
         return;
     }
     if (slot->zero)
@@ -199,6 +203,12 @@ vmrpNbdCopyHarvest(vmrpNbdCopy *copy)
     for (i = 0; i < copy->nslots; i++) {
         vmrpNbdSlot *slot = &copy->slots[i];
 
+        if (slot->state == VMRP_NBD_SLOT_WRITING && copy->qcow2 &&
+            g_atomic_int_get(&slot->written)) {
+            slot->state = VMRP_NBD_SLOT_WRITE_DONE;
+            if (slot->error && !copy->error)
+                copy->error = g_steal_pointer(&copy->write_error);
+        }
         if (slot->state == VMRP_NBD_SLOT_READ_DONE) {
             if (slot->error) {
                 vmrpNbdCopySetError(copy, "nbd_aio_pread", slot->error);
@@ -208,9 +218,7 @@ vmrpNbdCopyHarvest(vmrpNbdCopy *copy)
             } else {
                 vmrpNbdCopyIssueWrite(copy, slot);
             }
-        }
-        /* not an else: a write into a qcow2 of ours is done at once */
-        if (slot->state == VMRP_NBD_SLOT_WRITE_DONE) {
+        } else if (slot->state == VMRP_NBD_SLOT_WRITE_DONE) {
             /* its buffer stays until the digest has taken it */
             slot->state = g_atomic_int_get(&slot->hashed) ? VMRP_NBD_SLOT_FREE
                                                            : VMRP_NBD_SLOT_WRITTEN;
@@ -249,7 +257,38 @@ vmrpNbdCopyHasher(gpointer opaque)
             return NULL;
         vmrpDigestAddPiece(copy->digest, slot->offset, slot->buf, slot->length);
         g_atomic_int_set(&slot->hashed, 1);
-        if (write(copy->hash_fd, &one, sizeof(one)) < 0) {
+        if (write(copy->wake_fd, &one, sizeof(one)) < 0) {
+            /* an eventfd counter does not overflow here; the loop polls anyway */
+        }
+    }
+}
+
+
+/* The writing thread of a copy into a new qcow2: writes the pieces it is
+ * given, and says so through the eventfd.  After an error it only marks
+ * them written. */
+static gpointer
+vmrpNbdCopyWriter(gpointer opaque)
+{
+    vmrpNbdCopy *copy = opaque;
+    bool failed = false;
+    uint64_t one = 1;
+
+    for (;;) {
+        vmrpNbdSlot *slot = g_async_queue_pop(copy->write_queue);
+
+        if ((void *)slot == (void *)copy)
+            return NULL;
+        slot->error = 0;
+        if (failed) {
+            slot->error = ECANCELED;
+        } else if (!vmrpQcow2WriterWrite(copy->qcow2, slot->offset, slot->buf,
+                                         slot->length, &copy->write_error)) {
+            slot->error = EIO;
+            failed = true;
+        }
+        g_atomic_int_set(&slot->written, 1);
+        if (write(copy->wake_fd, &one, sizeof(one)) < 0) {
             /* an eventfd counter does not overflow here; the loop polls anyway */
         }
     }
@@ -378,8 +417,8 @@ vmrpNbdCopyPoll(vmrpNbdCopy *copy, GPollFD *cancel_fd)
         fds[nfds].revents = 0;
         nfds++;
     }
-    if (copy->hash_fd >= 0) {
-        fds[nfds].fd = copy->hash_fd;
+    if (copy->wake_fd >= 0) {
+        fds[nfds].fd = copy->wake_fd;
         fds[nfds].events = POLLIN;
         fds[nfds].revents = 0;
         nfds++;
@@ -394,9 +433,9 @@ vmrpNbdCopyPoll(vmrpNbdCopy *copy, GPollFD *cancel_fd)
                         "poll: %s", g_strerror(errno));
         return false;
     }
-    if (copy->hash_fd >= 0 && (fds[nfds - 1].revents & POLLIN)) {
+    if (copy->wake_fd >= 0 && (fds[nfds - 1].revents & POLLIN)) {
         uint64_t count;
-        if (read(copy->hash_fd, &count, sizeof(count)) < 0) {
+        if (read(copy->wake_fd, &count, sizeof(count)) < 0) {
             /* EAGAIN: nothing new */
         }
     }
@@ -553,7 +592,7 @@ vmrpNbdCopyInit(vmrpNbdCopy *copy,
     copy->progress = opts->progress;
     copy->opaque = opts->opaque;
     copy->digest = opts->digest;
-    copy->hash_fd = -1;
+    copy->wake_fd = -1;
     copy->nslots = opts->max_requests ? opts->max_requests : VMRP_NBD_COPY_DEFAULT_REQUESTS;
     copy->nslots = MIN(copy->nslots, VMRP_NBD_COPY_MAX_REQUESTS);
     copy->request_size = opts->request_size ? opts->request_size
@@ -578,24 +617,37 @@ vmrpNbdCopyExecute(vmrpNbdCopy *copy)
         copy->next_pos = vmrpExtentMapGet(copy->map, 0)->offset;
 
     copy->slots = g_new0(vmrpNbdSlot, copy->nslots);
-    if (copy->digest) {
-        if ((copy->hash_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+    if (copy->digest || copy->qcow2) {
+        if ((copy->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
             g_set_error(&copy->error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_FAILED,
                         "eventfd: %s", g_strerror(errno));
             g_free(copy->slots);
             return false;
         }
+    }
+    if (copy->digest) {
         copy->hash_queue = g_async_queue_new();
         copy->hasher = g_thread_new("vmrp-digest", vmrpNbdCopyHasher, copy);
     }
+    if (copy->qcow2) {
+        copy->write_queue = g_async_queue_new();
+        copy->writer = g_thread_new("vmrp-write", vmrpNbdCopyWriter, copy);
+    }
     ok = vmrpNbdCopyRun(copy);
+    /* the pieces queued are written and hashed before their buffers go */
+    if (copy->writer) {
+        g_async_queue_push(copy->write_queue, copy);
+        g_thread_join(copy->writer);
+        g_async_queue_unref(copy->write_queue);
+        g_clear_error(&copy->write_error);
+    }
     if (copy->hasher) {
-        /* the pieces queued are hashed before their buffers go */
         g_async_queue_push(copy->hash_queue, copy);
         g_thread_join(copy->hasher);
         g_async_queue_unref(copy->hash_queue);
-        close(copy->hash_fd);
     }
+    if (copy->wake_fd >= 0)
+        close(copy->wake_fd);
 
     /* Only if the poll loop itself failed can reads still be in flight on
      * the source, whose callbacks point at the slots: leave them be. */
