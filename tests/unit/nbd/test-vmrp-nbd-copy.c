@@ -529,6 +529,7 @@ testCopyNewQcow2(void)
     CU_ASSERT_TRUE(copied < 2 * MiB);
     CU_ASSERT_EQUAL(vmrpNbdTestRun("qemu-img", "check", "-q", ovl), 0);
     CU_ASSERT_EQUAL(vmrpNbdTestCompare(img, "qcow2", ovl, "qcow2"), 0);
+    g_clear_pointer(&src, vmrpNbdSourceFree);
     vmrpNbdTestExportStop(exp);
 }
 
