@@ -29,6 +29,8 @@
 #define VMRP_NBD_COPY_MAX_REQUESTS 1024
 #define VMRP_NBD_COPY_MAX_ZERO (256ULL * 1024 * 1024)
 #define VMRP_NBD_COPY_POLL_MS 1000
+/* threads writing into a new qcow2: with O_DIRECT each waits for the disk */
+#define VMRP_NBD_COPY_WRITERS 4
 
 typedef enum {
     VMRP_NBD_SLOT_FREE,
@@ -59,9 +61,10 @@ typedef struct {
     vmrpQcow2Writer *qcow2;    /* ... or a new qcow2 image written here, by
                                 * a thread of its own (its pwrite()s may wait
                                 * for the disk while the reads go on) */
-    GThread *writer;
+    GThread *writers[VMRP_NBD_COPY_WRITERS];
     GAsyncQueue *write_queue;  /* of vmrpNbdSlot; the copy itself ends it */
-    GError *write_error;       /* the writer's first error (set before the
+    GMutex write_lock;
+    GError *write_error;       /* the writers' first error (set before the
                                 * slot's written flag) */
     const vmrpExtentMap *map;
     const char *image_path;
@@ -184,7 +187,7 @@ vmrpNbdCopyIssueRead(vmrpNbdCopy *copy, vmrpNbdSlot *slot)
     nbd_completion_callback cb = { .callback = vmrpNbdCopyReadDone, .user_data = slot };
 
     if (!slot->buf)
-        slot->buf = g_malloc(copy->request_size);
+        slot->buf = g_aligned_alloc(1, copy->request_size, VMRP_QCOW2_ALIGN);
     slot->state = VMRP_NBD_SLOT_READING;
     if (nbd_aio_pread(copy->src, slot->buf, slot->length, slot->offset, cb, 0) < 0) {
         slot->state = VMRP_NBD_SLOT_FREE;
@@ -206,8 +209,11 @@ vmrpNbdCopyHarvest(vmrpNbdCopy *copy)
         if (slot->state == VMRP_NBD_SLOT_WRITING && copy->qcow2 &&
             g_atomic_int_get(&slot->written)) {
             slot->state = VMRP_NBD_SLOT_WRITE_DONE;
-            if (slot->error && !copy->error)
+            if (slot->error && !copy->error) {
+                g_mutex_lock(&copy->write_lock);
                 copy->error = g_steal_pointer(&copy->write_error);
+                g_mutex_unlock(&copy->write_lock);
+            }
         }
         if (slot->state == VMRP_NBD_SLOT_READ_DONE) {
             if (slot->error) {
@@ -264,28 +270,33 @@ vmrpNbdCopyHasher(gpointer opaque)
 }
 
 
-/* The writing thread of a copy into a new qcow2: writes the pieces it is
- * given, and says so through the eventfd.  After an error it only marks
- * them written. */
+/* A writing thread of a copy into a new qcow2: writes the pieces it is
+ * given, and says so through the eventfd.  After an error they are only
+ * marked written. */
 static gpointer
 vmrpNbdCopyWriter(gpointer opaque)
 {
     vmrpNbdCopy *copy = opaque;
-    bool failed = false;
     uint64_t one = 1;
 
     for (;;) {
         vmrpNbdSlot *slot = g_async_queue_pop(copy->write_queue);
+        g_autoptr(GError) local_error = NULL;
 
         if ((void *)slot == (void *)copy)
             return NULL;
         slot->error = 0;
-        if (failed) {
+        g_mutex_lock(&copy->write_lock);
+        if (copy->write_error)
             slot->error = ECANCELED;
-        } else if (!vmrpQcow2WriterWrite(copy->qcow2, slot->offset, slot->buf,
-                                         slot->length, &copy->write_error)) {
+        g_mutex_unlock(&copy->write_lock);
+        if (!slot->error && !vmrpQcow2WriterWrite(copy->qcow2, slot->offset, slot->buf,
+                                                  slot->length, &local_error)) {
             slot->error = EIO;
-            failed = true;
+            g_mutex_lock(&copy->write_lock);
+            if (!copy->write_error)
+                copy->write_error = g_steal_pointer(&local_error);
+            g_mutex_unlock(&copy->write_lock);
         }
         g_atomic_int_set(&slot->written, 1);
         if (write(copy->wake_fd, &one, sizeof(one)) < 0) {
@@ -630,16 +641,21 @@ vmrpNbdCopyExecute(vmrpNbdCopy *copy)
         copy->hasher = g_thread_new("vmrp-digest", vmrpNbdCopyHasher, copy);
     }
     if (copy->qcow2) {
+        g_mutex_init(&copy->write_lock);
         copy->write_queue = g_async_queue_new();
-        copy->writer = g_thread_new("vmrp-write", vmrpNbdCopyWriter, copy);
+        for (i = 0; i < VMRP_NBD_COPY_WRITERS; i++)
+            copy->writers[i] = g_thread_new("vmrp-write", vmrpNbdCopyWriter, copy);
     }
     ok = vmrpNbdCopyRun(copy);
     /* the pieces queued are written and hashed before their buffers go */
-    if (copy->writer) {
-        g_async_queue_push(copy->write_queue, copy);
-        g_thread_join(copy->writer);
+    if (copy->qcow2) {
+        for (i = 0; i < VMRP_NBD_COPY_WRITERS; i++)
+            g_async_queue_push(copy->write_queue, copy);
+        for (i = 0; i < VMRP_NBD_COPY_WRITERS; i++)
+            g_thread_join(copy->writers[i]);
         g_async_queue_unref(copy->write_queue);
         g_clear_error(&copy->write_error);
+        g_mutex_clear(&copy->write_lock);
     }
     if (copy->hasher) {
         g_async_queue_push(copy->hash_queue, copy);
@@ -653,7 +669,7 @@ vmrpNbdCopyExecute(vmrpNbdCopy *copy)
      * the source, whose callbacks point at the slots: leave them be. */
     if (copy->busy == 0 || nbd_aio_in_flight(copy->src) <= 0) {
         for (i = 0; i < copy->nslots; i++)
-            g_free(copy->slots[i].buf);
+            g_aligned_free(copy->slots[i].buf);
         g_free(copy->slots);
     }
     return ok;

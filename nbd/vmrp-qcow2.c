@@ -54,7 +54,8 @@ typedef struct {
 
 struct _vmrpQcow2Writer {
     char *path;
-    int fd;
+    int fd;                /* metadata, through the page cache */
+    int data_fd;           /* data: O_DIRECT when the file system has it, else fd */
     uint64_t size;
     vmrpExtentMap *plan;
     GArray *runs;          /* of dataRun, sorted */
@@ -73,12 +74,13 @@ writerSetError(vmrpQcow2Writer *w, GError **error, const char *what, int errnum)
 
 
 static bool
-writerPwrite(vmrpQcow2Writer *w, const void *buf, size_t len, uint64_t pos, GError **error)
+writerPwriteFd(vmrpQcow2Writer *w, int fd, const void *buf, size_t len, uint64_t pos,
+               GError **error)
 {
     const char *p = buf;
 
     while (len > 0) {
-        ssize_t n = pwrite(w->fd, p, len, pos);
+        ssize_t n = pwrite(fd, p, len, pos);
 
         if (n < 0 && errno == EINTR)
             continue;
@@ -91,6 +93,13 @@ writerPwrite(vmrpQcow2Writer *w, const void *buf, size_t len, uint64_t pos, GErr
         pos += n;
     }
     return true;
+}
+
+
+static bool
+writerPwrite(vmrpQcow2Writer *w, const void *buf, size_t len, uint64_t pos, GError **error)
+{
+    return writerPwriteFd(w, w->fd, buf, len, pos, error);
 }
 
 
@@ -268,6 +277,7 @@ vmrpQcow2WriterCreate(const char *path,
 
     w->path = g_strdup(path);
     w->fd = -1;
+    w->data_fd = -1;
     w->size = map->size;
     if (!vmrpExtentMapIsComplete(map)) {
         g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_INVALID,
@@ -315,6 +325,16 @@ vmrpQcow2WriterCreate(const char *path,
     if ((w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
         writerSetError(w, error, "create", errno);
         return NULL;
+    }
+    w->data_fd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC | O_NOFOLLOW);
+    if (w->data_fd < 0 && errno != EINVAL) {
+        writerSetError(w, error, "open", errno);
+        return NULL;
+    }
+    if (w->data_fd < 0 || g_getenv("VMRP_QCOW2_BUFFERED")) {
+        if (w->data_fd >= 0)
+            close(w->data_fd);
+        w->data_fd = w->fd;
     }
     if (ftruncate(w->fd, total * CLUSTER_SIZE) < 0) {
         writerSetError(w, error, "size", errno);
@@ -368,15 +388,27 @@ isZero(const guint8 *p, size_t len)
 }
 
 
+/* Writes @len bytes at @p to the data's @host offset: whole blocks, as
+ * O_DIRECT wants, the disk's last (short) one padded with zeroes. */
+static bool
+writerWriteData(vmrpQcow2Writer *w, guint8 *p, size_t len, uint64_t host, GError **error)
+{
+    size_t padded = (len + VMRP_QCOW2_ALIGN - 1) / VMRP_QCOW2_ALIGN * VMRP_QCOW2_ALIGN;
+
+    memset(p + len, 0, padded - len);
+    return writerPwriteFd(w, w->data_fd, p, padded, host, error);
+}
+
+
 bool
 vmrpQcow2WriterWrite(vmrpQcow2Writer *w,
                      uint64_t offset,
-                     const void *buf,
+                     void *buf,
                      size_t length,
                      GError **error)
 {
     const dataRun *run = writerFindRun(w, offset);
-    const guint8 *p = buf;
+    guint8 *p = buf;
     uint64_t host, pos, pending = 0;
 
     if (!run || offset % CLUSTER_SIZE || offset + length > run->start + run->length) {
@@ -394,8 +426,8 @@ vmrpQcow2WriterWrite(vmrpQcow2Writer *w,
             pending += len;
             continue;
         }
-        if (pending && !writerPwrite(w, p + pos - pending, pending, host + pos - pending,
-                                     error))
+        if (pending && !writerWriteData(w, p + pos - pending, pending, host + pos - pending,
+                                        error))
             return false;
         pending = 0;
         {
@@ -408,8 +440,8 @@ vmrpQcow2WriterWrite(vmrpQcow2Writer *w,
                 return false;
         }
     }
-    return !pending || writerPwrite(w, p + length - pending, pending, host + length - pending,
-                                    error);
+    return !pending || writerWriteData(w, p + length - pending, pending,
+                                       host + length - pending, error);
 }
 
 
@@ -418,7 +450,10 @@ vmrpQcow2WriterFinish(vmrpQcow2Writer *w, GError **error)
 {
     int fd = w->fd;
 
+    if (w->data_fd != w->fd)
+        close(w->data_fd);
     w->fd = -1;
+    w->data_fd = -1;
     if (fdatasync(fd) < 0) {
         writerSetError(w, error, "flush", errno);
         close(fd);
@@ -437,6 +472,8 @@ vmrpQcow2WriterFree(vmrpQcow2Writer *w)
 {
     if (!w)
         return;
+    if (w->data_fd >= 0 && w->data_fd != w->fd)
+        close(w->data_fd);
     if (w->fd >= 0)
         close(w->fd);
     g_free(w->path);

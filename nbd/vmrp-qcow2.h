@@ -22,6 +22,8 @@
 
 /* The images' cluster size: the unit of what is read and written. */
 #define VMRP_QCOW2_CLUSTER_SIZE (64 * 1024ULL)
+/* The alignment of the buffers given to vmrpQcow2WriterWrite (O_DIRECT). */
+#define VMRP_QCOW2_ALIGN 4096
 
 typedef struct _vmrpQcow2Writer vmrpQcow2Writer;
 
@@ -43,10 +45,15 @@ const vmrpExtentMap *vmrpQcow2WriterPlan(vmrpQcow2Writer *w);
 
 /* Writes the guest's bytes of [offset, offset + length), which must lie
  * inside one DATA extent of the plan, clusters reading all zeroes
- * excepted (they become zero clusters).  Not thread-safe. */
+ * excepted (they become zero clusters).  @buf is VMRP_QCOW2_ALIGN-aligned
+ * and holds @length rounded up to VMRP_QCOW2_ALIGN bytes (past the disk's
+ * end they are zeroed there and written too).  Data goes to
+ * the disk directly (O_DIRECT) where the file system allows it: the host's
+ * page cache is left to its VMs.  Calls for distinct ranges may run in
+ * parallel threads. */
 bool vmrpQcow2WriterWrite(vmrpQcow2Writer *w,
                           uint64_t offset,
-                          const void *buf,
+                          void *buf,
                           size_t length,
                           GError **error);
 

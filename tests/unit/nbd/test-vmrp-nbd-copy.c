@@ -534,6 +534,34 @@ testCopyNewQcow2(void)
 }
 
 
+/* A disk whose size is no whole number of clusters (nor of 4 KiB): its last
+ * cluster's data is written padded, and reads back exact. */
+static void
+testCopyNewQcow2OddSize(void)
+{
+    g_autofree char *raw = vmrpNbdTestPath("odd-src.raw");
+    g_autofree char *tgt = vmrpNbdTestPath("odd-tgt.qcow2");
+    g_autoptr(vmrpNbdSource) src = NULL;
+    g_autoptr(vmrpExtentMap) map = NULL;
+    g_autoptr(GError) error = NULL;
+    const uint64_t size = 1 * MiB + 3 * 512;
+    vmrpNbdExport *exp;
+
+    NBD_TEST_CHECK(vmrpNbdTestCreate(raw, "raw", size, NULL));
+    NBD_TEST_CHECK(vmrpNbdTestWriteRandom(raw, size - 200 * KiB, 200 * KiB, 77));
+    NBD_TEST_CHECK(exp = vmrpNbdTestExport(raw, "raw", "odd", NULL));
+    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "odd", NULL, &error);
+    NBD_TEST_CHECK_OK(src, error);
+    map = vmrpNbdSourceMapExtents(src, &error);
+    NBD_TEST_CHECK_OK(map, error);
+    NBD_TEST_CHECK_OK(vmrpNbdCopyToNewQcow2(src, map, tgt, NULL, NULL, NULL, &error), error);
+    CU_ASSERT_EQUAL(vmrpNbdTestRun("qemu-img", "check", "-q", tgt), 0);
+    CU_ASSERT_EQUAL(vmrpNbdTestCompare(raw, "raw", tgt, "qcow2"), 0);
+    g_clear_pointer(&src, vmrpNbdSourceFree);
+    vmrpNbdTestExportStop(exp);
+}
+
+
 int
 main(void)
 {
@@ -546,6 +574,7 @@ main(void)
         VMRP_TEST(testCopyCancel),
         VMRP_TEST(testCopyDigest),
         VMRP_TEST(testCopyNewQcow2),
+        VMRP_TEST(testCopyNewQcow2OddSize),
         { NULL, NULL },
     };
 
