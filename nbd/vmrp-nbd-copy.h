@@ -22,7 +22,7 @@ typedef struct {
     bool write_zeroes;        /* write ZERO extents as zeroes (the target has a
                                * backing file); else skip them */
     unsigned int max_requests; /* requests in flight, 0 = 16 */
-    size_t request_size;      /* bytes per read/write, 0 = 2 MiB; capped by
+    size_t request_size;      /* bytes per read/write, 0 = 256 KiB; capped by
                                * the servers' maximum request size */
     vmrpNbdProgressFunc progress; /* nullable */
     void *opaque;             /* for progress */

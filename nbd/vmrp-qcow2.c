@@ -331,11 +331,8 @@ vmrpQcow2WriterCreate(const char *path,
         writerSetError(w, error, "open", errno);
         return NULL;
     }
-    if (w->data_fd < 0 || g_getenv("VMRP_QCOW2_BUFFERED")) {
-        if (w->data_fd >= 0)
-            close(w->data_fd);
-        w->data_fd = w->fd;
-    }
+    if (w->data_fd < 0)
+        w->data_fd = w->fd;     /* no O_DIRECT here (tmpfs): through the cache */
     if (ftruncate(w->fd, total * CLUSTER_SIZE) < 0) {
         writerSetError(w, error, "size", errno);
         return NULL;

@@ -722,7 +722,7 @@ backupCopyDisk(backupState *st, backupDisk *bd, GError **error)
     g_mutex_unlock(&st->lock);
 
     /* one memory budget for the point, whatever its number of disks:
-     * 16 requests of 2 MiB in flight in all (peak RSS stays under 64 MiB) */
+     * 16 requests of 256 KiB in flight in all */
     copts.max_requests = MAX(4, 16 / st->included->len);
     copts.cancel = st->cancel;
     copts.progress = backupCopyProgress;
