@@ -374,16 +374,24 @@ vmrpAccessList(vmrpRepo *repo, GError **error G_GNUC_UNUSED)
 }
 
 int
-vmrpAccessPointInUse(vmrpRepo *repo, const char *id, char **ret_grant,
-                     GError **error G_GNUC_UNUSED)
+vmrpAccessPointInUse(vmrpRepo *repo, const char *id, char **ret_grant, GError **error)
 {
     g_autoptr(GPtrArray) ids = accessListIds(repo);
     int64_t now = g_get_real_time() / G_USEC_PER_SEC;
     size_t i;
 
     for (i = 0; i < ids->len; i++) {
-        g_autoptr(vmrpAccessGrant) g = accessLoad(repo, g_ptr_array_index(ids, i), NULL);
+        const char *gid = g_ptr_array_index(ids, i);
+        g_autoptr(GError) local_error = NULL;
+        g_autoptr(vmrpAccessGrant) g = accessLoad(repo, gid, &local_error);
 
+        /* a record that cannot be read might serve any point: no guess */
+        if (!g && !g_error_matches(local_error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND)) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "%s: cannot tell which points it serves ('vmrp rp-access-revoke "
+                        "%s' removes it)", local_error->message, gid);
+            return -1;
+        }
         if (g && g->chain && g_strv_contains((const char *const *)g->chain, id) &&
             accessSweepOne(repo, g, now)) {
             if (ret_grant)
@@ -397,11 +405,25 @@ vmrpAccessPointInUse(vmrpRepo *repo, const char *id, char **ret_grant,
 bool
 vmrpAccessRevoke(vmrpRepo *repo, const char *id, GError **error)
 {
-    g_autoptr(vmrpAccessGrant) g = accessLoad(repo, id, error);
+    g_autoptr(GError) local_error = NULL;
+    g_autoptr(vmrpAccessGrant) g = accessLoad(repo, id, &local_error);
     int i;
 
-    if (!g)
+    if (!g && accessIdValid(id) && local_error->code == VMRP_ERROR_INVALID) {
+        /* its export, if one still runs, ends at its expiry */
+        g_autofree char *path = accessRecordPath(repo, id);
+
+        if (unlink(path) < 0 && errno != ENOENT) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot remove %s: %s", path,
+                        g_strerror(errno));
+            return false;
+        }
+        return true;
+    }
+    if (!g) {
+        g_propagate_error(error, g_steal_pointer(&local_error));
         return false;
+    }
     if (accessSupervisorAlive(g)) {
         kill(g->pid, SIGTERM);
         /* it stops qemu-nbd and removes its files (10 s at most) */

@@ -201,12 +201,14 @@ pruneCollection(vmrpCLI *cli, virConnectPtr conn, vmrpRepo *repo, const char *uu
     g_autofree vmrpRetentionPoint *rp = NULL;
     g_autofree vmrpRetentionDecision *dec = NULL;
     g_autoptr(GTimeZone) tz = g_time_zone_new_local();
-    json_object *arr = cli->json ? json_object_new_array() : NULL;
+    json_object *arr = NULL;
     size_t i;
     bool ok = true;
+    int use;
 
     if (!(points = vmrpRepoListPoints(repo, uuid, error)))
         return false;
+    arr = cli->json ? json_object_new_array() : NULL;
     /* a damaged point is neither kept nor pruned: it is reported, for a
      * person to look at (rp-info) and delete (rp-delete) */
     for (i = 0; i < points->len; i++) {
@@ -233,15 +235,21 @@ pruneCollection(vmrpCLI *cli, virConnectPtr conn, vmrpRepo *repo, const char *uu
         rp[i].id = p->id;
         rp[i].time = t ? g_date_time_to_unix(t) : 0;
         /* a point an access grant reads (or builds on) stays while it lasts */
-        rp[i].protected = p->protected_ || vmrpAccessPointInUse(repo, p->id, NULL, NULL) > 0;
+        if ((use = vmrpAccessPointInUse(repo, p->id, NULL, error)) < 0) {
+            json_object_put(arr);
+            return false;
+        }
+        rp[i].protected = p->protected_ || use > 0;
         /* a parent that is damaged is not in the list */
         for (j = 0; j < i && p->parent; j++) {
             if (g_str_equal(rp[j].id, p->parent))
                 rp[i].parent = p->parent;
         }
     }
-    if (!vmrpRetentionApply(&policy->retention, rp, points->len, tz, &dec, error))
+    if (!vmrpRetentionApply(&policy->retention, rp, points->len, tz, &dec, error)) {
+        json_object_put(arr);
         return false;
+    }
     for (i = 0; i < points->len && ok; i++) {
         const char *what = dec[i].keep ? "keep" : (dry_run ? "would remove" : "remove");
 

@@ -122,5 +122,15 @@ check "a supervisor SIGKILLed takes its qemu-nbd with it"
 vmrp rp-list "$vm" >/dev/null && [ -z "$(ls -A "$VMRP_REPO/access")" ] &&
   [ -z "$(ls -d "$VMRP_STATE_DIR"/access-* 2>/dev/null)" ]
 check "the next vmrp command removes what it left"
+# a grant record that cannot be read might serve any point: nothing is deleted on a guess
+bad=0123456789abcdef
+echo '{"point": ' >"$VMRP_REPO/access/$bad.json"
+expect_error "$WORK/d1" vmrp rp-delete "$p2" &&
+  grep -q "access grant $bad is damaged.*rp-access-revoke $bad" "$WORK/d1" &&
+  expect_error "$WORK/d2" vmrp prune "$vm" && grep -q "access grant $bad is damaged" "$WORK/d2" &&
+  vmrp rp-info "$p2" >/dev/null
+check "a damaged grant record: rp-delete and prune refuse, naming it; the point stays"
+vmrp rp-access-revoke "$bad" >/dev/null && [ ! -e "$VMRP_REPO/access/$bad.json" ]
+check "rp-access-revoke removes the damaged record"
 vmrp rp-delete "$p2" >/dev/null
 check "with no grant left, the point can be deleted"
