@@ -381,7 +381,7 @@ sshReadAll(sshDest *d, const char *rel, uint64_t max, sshChunkFunc func, void *o
     int ids[SSH_READ_AHEAD];
     guint head = 0, inflight = 0;
     uint64_t offset = 0;
-    bool eof = false, ok = true;
+    bool eof = false, ok = true, short_read = false;
     sftp_file f;
 
     if (!(f = sftp_open(d->sftp, path, O_RDONLY, 0))) {
@@ -417,6 +417,13 @@ sshReadAll(sshDest *d, const char *rel, uint64_t max, sshChunkFunc func, void *o
             eof = true;
         } else if (n == 0) {
             eof = true;
+        } else if (short_read) {
+            /* the reads in flight were asked at offsets a short one has shifted */
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO,
+                        "%s: cannot read %s: the server returned a short read", d->base.spec,
+                        rel);
+            ok = false;
+            eof = true;
         } else if (offset + n > max) {
             g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "%s: %s is too large",
                         d->base.spec, rel);
@@ -428,6 +435,7 @@ sshReadAll(sshDest *d, const char *rel, uint64_t max, sshChunkFunc func, void *o
             eof = true;
         } else {
             offset += n;
+            short_read = n < SSH_CHUNK;
         }
     }
     sftp_close(f);
@@ -970,7 +978,7 @@ vmrpDestSshOpen(const char *spec, GError **error)
     const char *tmo = g_getenv("VMRP_SSH_TIMEOUT");
     g_autofree char *known_default = NULL;
     long timeout = tmo && atol(tmo) > 0 ? atol(tmo) : SSH_TIMEOUT_DEFAULT;
-    int no = 0;
+    int no = 0, yes = 1;
 
     dest->ops = &sshOps;
     dest->spec = g_strdup(spec);
@@ -985,6 +993,8 @@ vmrpDestSshOpen(const char *spec, GError **error)
     ssh_options_set(d->session, SSH_OPTIONS_HOST, d->host);
     ssh_options_set(d->session, SSH_OPTIONS_PORT, &d->port);
     ssh_options_set(d->session, SSH_OPTIONS_TIMEOUT, &timeout);
+    /* each SFTP write waits for its reply: no Nagle delay on it */
+    ssh_options_set(d->session, SSH_OPTIONS_NODELAY, &yes);
     if (d->user)
         ssh_options_set(d->session, SSH_OPTIONS_USER, d->user);
     if (known && *known) {
