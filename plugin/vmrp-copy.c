@@ -231,7 +231,9 @@ copyListFiles(const char *dir, const char *rel, const char *id, GPtrArray *files
         g_autofree char *name = rel ? g_build_filename(rel, ent, NULL) : g_strdup(ent);
         struct stat sb;
 
-        if ((!rel && g_str_equal(ent, "point.json")) || ent[0] == '.')
+        /* SHA256SUMS: an ssh destination's record of its copy, not the point's */
+        if ((!rel && (g_str_equal(ent, "point.json") || g_str_equal(ent, VMRP_DEST_SUMS))) ||
+            ent[0] == '.')
             continue;
         if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
             g_ptr_array_add(folders, g_strdup(name));

@@ -213,4 +213,7 @@ printf 'vmrp lock\nhost elsewhere\npid 1\ntime 2026-01-01T00:00:00Z\n' \
 expect_error "$WORK/k5" vmrp collection-sync "$vm" --to "$URL" &&
   grep -q "busy: locked by vmrp pid 1 on host elsewhere" "$WORK/k5"
 check "a lock held elsewhere: busy, naming the holder and the file to remove"
+VMRP_REPO=$REMOTE expect_error "$WORK/k6" vmrp rp-verify "$p1" &&
+  grep -q "busy: a vmrp copies to it over ssh" "$WORK/k6"
+check "a vmrp on the far host using the folder as its repository honours that lock"
 rm -f "$(dirname "$points")/.sftp-lock"
