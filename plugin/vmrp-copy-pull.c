@@ -89,9 +89,7 @@ pullSums(pullState *st, const char *dir, const char *id, GError **error)
 {
     g_autofree char *rel = g_build_filename(dir, VMRP_DEST_SUMS, NULL);
     g_autofree char *text = st->src->ops->read_file(st->src, rel, PULL_MANIFEST_MAX, error);
-    g_autoptr(GHashTable) sums = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    g_auto(GStrv) lines = NULL;
-    guint i;
+    GHashTable *sums;
 
     if (!text) {
         if (!(error && *error))
@@ -99,12 +97,11 @@ pullSums(pullState *st, const char *dir, const char *id, GError **error)
                         "restore point %s at %s has no " VMRP_DEST_SUMS, id, st->src->spec);
         return NULL;
     }
-    lines = g_strsplit(text, "\n", -1);
-    for (i = 0; lines[i]; i++) {
-        if (strlen(lines[i]) > 66 && lines[i][64] == ' ' && lines[i][65] == ' ')
-            g_hash_table_insert(sums, g_strdup(lines[i] + 66), g_strndup(lines[i], 64));
-    }
-    return g_steal_pointer(&sums);
+    if (!(sums = vmrpDestSumsParse(text)))
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "restore point %s at %s: its " VMRP_DEST_SUMS " is damaged", id,
+                    st->src->spec);
+    return sums;
 }
 
 static bool

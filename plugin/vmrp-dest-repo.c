@@ -198,9 +198,8 @@ compareNames(gconstpointer a, gconstpointer b, gpointer unused)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* SHA256SUMS: "HEX  NAME" lines; NULL when a line is not one. */
-static GHashTable *
-sumsParse(const char *text)
+GHashTable *
+vmrpDestSumsParse(const char *text)
 {
     g_autoptr(GHashTable) sums = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
@@ -277,7 +276,7 @@ destVerifyPoint(vmrpDest *dest, vmrpPoint *point, const char *dir, GPtrArray *no
         return g_strdup(VMRP_DEST_SUMS " is missing (the record of the point's files taken "
                         "when it was copied there)");
     }
-    if (!(sums = sumsParse(sums_text)))
+    if (!(sums = vmrpDestSumsParse(sums_text)))
         return g_strdup(VMRP_DEST_SUMS " is damaged");
 
     /* every file the manifest names is recorded, as the manifest has it */

@@ -15,6 +15,10 @@
 #include "vmrp-point.h"
 #include "vmrp-verify.h"
 
+/* SHA256SUMS (sha256sum's "HEX  NAME" lines) as name -> hex; NULL when a
+ * line is not one, or a name is absolute, holds '..' or comes twice. */
+GHashTable *vmrpDestSumsParse(const char *text);
+
 /* The repository's id; an error when @dest holds no repository. */
 char *vmrpDestRepoGetId(vmrpDest *dest, GError **error);
 
