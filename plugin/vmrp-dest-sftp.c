@@ -37,9 +37,7 @@ sftpReason(vmrpSshDest *d)
         return "it ends early";
     case SSH_FX_FAILURE:
         /* the server's errno is not sent (SFTP version 3) */
-        if (ssh_get_error_code(d->session) == SSH_NO_ERROR)
-            return "the server refused (a full file system, an existing name?)";
-        break;
+        return "the server refused it (a full file system? an existing name?)";
     default:
         break;
     }
@@ -185,6 +183,107 @@ sshPosixRename(vmrpSshDest *d, const char *from, const char *to)
     return d->sftp->errnum == SSH_FX_OK ? 0 : -1;
 }
 
+/* Reads one reply off the session's channel into @ret (its payload). */
+static bool
+channelReadReply(ssh_channel ch, GByteArray *ret)
+{
+    uint8_t hdr[4];
+    uint32_t len;
+
+    if (!channelReadAll(ch, hdr, 4) || (len = getU32(hdr)) < 9 || len > 256 * 1024)
+        return false;
+    g_byte_array_set_size(ret, len);
+    return channelReadAll(ch, ret->data, len);
+}
+
+/* Pipelined writes: SSH_WRITE_AHEAD SSH_FXP_WRITE requests in flight, their
+ * STATUS replies read as they come.  libssh 0.10 only writes one request
+ * and waits for its reply (a round trip per 64 KiB: latency bound over a
+ * real network), so the requests are sent on the session's channel here,
+ * with the file's handle, while no other request is in flight. */
+#define SSH_WRITE_AHEAD 16
+#define SSH_WRITE_ID0 0x7e000000u     /* far from libssh's ids (counted from 1) */
+
+typedef struct {
+    vmrpSshDest *d;
+    sftp_file f;
+    const char *rel;
+    uint32_t next_id;
+    guint inflight;
+    bool failed;
+} sftpWriter;
+
+/* One reply; false (error set once) when the write failed. */
+static bool
+writerReap(sftpWriter *w, GError **error)
+{
+    g_autoptr(GByteArray) reply = g_byte_array_new();
+    uint32_t id, status;
+
+    w->inflight--;
+    if (!channelReadReply(w->d->sftp->channel, reply) || reply->data[0] != SSH_FXP_STATUS ||
+        (id = getU32(reply->data + 1)) < SSH_WRITE_ID0 || id >= w->next_id) {
+        if (!w->failed)
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "%s: cannot write %s: the SFTP "
+                        "session broke (%s)", w->d->base.spec, w->rel,
+                        ssh_get_error(w->d->session));
+        w->failed = true;
+        w->inflight = 0;        /* nothing more can be read in step */
+        return false;
+    }
+    status = getU32(reply->data + 5);
+    if (status != SSH_FX_OK) {
+        w->d->sftp->errnum = (int)status;
+        if (!w->failed)
+            vmrpSftpFail(w->d, error, "write", w->rel);
+        w->failed = true;
+        return false;
+    }
+    return true;
+}
+
+/* Waits for every write in flight; false when one failed. */
+static bool
+writerFlush(sftpWriter *w, GError **error)
+{
+    while (w->inflight > 0)
+        writerReap(w, error);
+    return !w->failed;
+}
+
+static bool
+writerPut(sftpWriter *w, uint64_t offset, const char *buf, size_t len, GError **error)
+{
+    g_autoptr(GByteArray) pkt = g_byte_array_sized_new(len + 64);
+    ssh_string handle = w->f->handle;
+    uint8_t type = SSH_FXP_WRITE;
+    uint8_t off[8];
+    int i;
+
+    while (!w->failed && w->inflight >= SSH_WRITE_AHEAD)
+        writerReap(w, error);
+    if (w->failed)
+        return writerFlush(w, NULL);
+    for (i = 0; i < 8; i++)
+        off[i] = offset >> (56 - 8 * i);
+    putU32(pkt, 1 + 4 + 4 + ssh_string_len(handle) + 8 + 4 + len);
+    g_byte_array_append(pkt, &type, 1);
+    putU32(pkt, w->next_id++);
+    putU32(pkt, ssh_string_len(handle));
+    g_byte_array_append(pkt, ssh_string_data(handle), ssh_string_len(handle));
+    g_byte_array_append(pkt, off, 8);
+    putU32(pkt, len);
+    g_byte_array_append(pkt, (const uint8_t *)buf, len);
+    if (ssh_channel_write(w->d->sftp->channel, pkt->data, pkt->len) != (int)pkt->len) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "%s: cannot write %s: %s",
+                    w->d->base.spec, w->rel, ssh_get_error(w->d->session));
+        w->failed = true;
+        return false;
+    }
+    w->inflight++;
+    return true;
+}
+
 /* Written whole and fsync'd under a temporary name, then renamed over @rel
  * (posix-rename@openssh.com: it replaces an existing file). */
 bool
@@ -233,7 +332,7 @@ digestZeroes(vmrpDigest *dg, const char *zeroes, uint64_t len)
 
 bool
 vmrpSftpCopyFile(vmrpDest *dest, const char *src, const char *rel, vmrpDestProgressFunc progress,
-            void *opaque, GCancellable *cancel, GError **error)
+                 void *opaque, GCancellable *cancel, GError **error)
 {
     vmrpSshDest *d = vmrpSshOf(dest);
     g_autofree char *path = vmrpSftpPath(dest, rel);
@@ -242,6 +341,7 @@ vmrpSftpCopyFile(vmrpDest *dest, const char *src, const char *rel, vmrpDestProgr
     g_autoptr(vmrpDigest) dg = vmrpDigestNew();
     struct sftp_attributes_struct attr = { 0 };
     sftp_file out = NULL;
+    sftpWriter w = { d, NULL, rel, SSH_WRITE_ID0, 0, false };
     struct stat sb;
     off_t pos = 0;
     uint64_t done = 0;
@@ -258,6 +358,7 @@ vmrpSftpCopyFile(vmrpDest *dest, const char *src, const char *rel, vmrpDestProgr
         vmrpSftpFail(d, error, "create", rel);
         goto cleanup;
     }
+    w.f = out;
     attr.flags = SSH_FILEXFER_ATTR_SIZE;
     attr.size = sb.st_size;
     if (sftp_setstat(d->sftp, path, &attr) < 0) {
@@ -275,10 +376,6 @@ vmrpSftpCopyFile(vmrpDest *dest, const char *src, const char *rel, vmrpDestProgr
             goto cleanup;
         }
         digestZeroes(dg, zeroes, data - pos);
-        if (sftp_seek64(out, data) < 0) {
-            vmrpSftpFail(d, error, "write", rel);
-            goto cleanup;
-        }
         for (pos = data; pos < hole;) {
             ssize_t n = pread(in, buf, MIN((off_t)SSH_CHUNK, hole - pos), pos);
 
@@ -293,7 +390,7 @@ vmrpSftpCopyFile(vmrpDest *dest, const char *src, const char *rel, vmrpDestProgr
                 goto cleanup;
             }
             vmrpDigestAddBytes(dg, buf, n);
-            if (!sftpWriteAll(d, out, buf, n, rel, error))
+            if (!writerPut(&w, pos, buf, n, error))
                 goto cleanup;
             pos += n;
             done += n;
@@ -302,6 +399,8 @@ vmrpSftpCopyFile(vmrpDest *dest, const char *src, const char *rel, vmrpDestProgr
         }
     }
     digestZeroes(dg, zeroes, sb.st_size - MIN(pos, sb.st_size));
+    if (!writerFlush(&w, error))
+        goto cleanup;
     if (sftp_fsync(out) < 0) {
         vmrpSftpFail(d, error, "write", rel);
         goto cleanup;
@@ -310,6 +409,7 @@ vmrpSftpCopyFile(vmrpDest *dest, const char *src, const char *rel, vmrpDestProgr
 
  cleanup:
     close(in);
+    writerFlush(&w, NULL);      /* nothing of ours left on the channel */
     if (out && sftp_close(out) < 0 && ok)
         ok = vmrpSftpFail(d, error, "write", rel);
     if (ok)
@@ -473,7 +573,7 @@ fetchChunk(const char *buf, size_t len, uint64_t offset, void *opaque, GError **
 
 bool
 vmrpSftpFetchFile(vmrpDest *dest, const char *rel, const char *path, vmrpDestProgressFunc progress,
-             void *opaque, GCancellable *cancel, char **ret_sha256, GError **error)
+                  void *opaque, GCancellable *cancel, char **ret_sha256, GError **error)
 {
     g_autoptr(vmrpDigest) dg = vmrpDigestNew();
     fetchState fs = { -1, path, dg, progress, opaque };

@@ -217,3 +217,15 @@ VMRP_REPO=$REMOTE expect_error "$WORK/k6" vmrp rp-verify "$p1" &&
   grep -q "busy: a vmrp copies to it over ssh" "$WORK/k6"
 check "a vmrp on the far host using the folder as its repository honours that lock"
 rm -f "$(dirname "$points")/.sftp-lock"
+
+# a full file system at the far end: one clear line, no point, nothing left behind
+FULL=$WORK/mnt-full
+mkdir -p "$FULL" && mount -t tmpfs -o size=4m tmpfs "$FULL" || bail "cannot mount a tmpfs"
+! vmrp rp-copy "$p1" --to "ssh://root@127.0.0.1:$PORT$FULL/repo" >/dev/null 2>"$WORK/f1" &&
+  [ "$(grep -c '^error: ' "$WORK/f1")" = 1 ] && tail -n 1 "$WORK/f1" | grep -q '^error: ' &&
+  grep -q "cannot write .*vd[ab].qcow2: the server refused it (a full file system" "$WORK/f1" &&
+  [ -z "$(ls -A "$(dirname "$(pdir "$FULL/repo" "$p1")")")" ] &&
+  [ ! -e "$(dirname "$(dirname "$(pdir "$FULL/repo" "$p1")")")/.sftp-lock" ]
+check "a full file system there: a clear error, no point or .creating- folder, no lock left"
+comment "$WORK/f1"
+umount "$FULL"
