@@ -96,70 +96,19 @@ parentOf(const vmrpPoint *point)
 static bool
 copyOpenDest(copyState *st, const char *spec, GError **error)
 {
-    g_autofree char *text = NULL;
     g_autofree char *src_id = NULL;
-    g_autofree char *dst_id = NULL;
-    g_autoptr(GPtrArray) top = NULL;
-    g_autofree char *coll = g_build_filename("collections", st->uuid, NULL);
-    g_autofree char *coll_json = g_build_filename(coll, "collection.json", NULL);
-    g_autofree char *coll_text = NULL;
 
     if (!(st->dest = vmrpDestOpen(spec, error)))
         return false;
-    if (g_strcmp0(st->dest->root, vmrpRepoGetPath(st->repo)) == 0) {
+    if (g_str_equal(st->dest->ops->scheme, "file") &&
+        g_strcmp0(st->dest->root, vmrpRepoGetPath(st->repo)) == 0) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
                     "the destination %s is the source repository", st->dest->spec);
         return false;
     }
     if (!(src_id = vmrpRepoGetId(st->repo, error)))
         return false;
-    if (!(text = st->dest->ops->read_file(st->dest, "repository.json", 1024 * 1024, error))) {
-        if (error && *error)
-            return false;
-        /* a new repository: only in an empty folder */
-        top = st->dest->ops->list(st->dest, "", error);
-        if (top && top->len > 0) {
-            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                        "%s is not a vmrp repository (no repository.json) and not empty",
-                        st->dest->spec);
-            return false;
-        }
-        text = vmrpRepoNewManifestText();
-        if (!st->dest->ops->make_dir(st->dest, "collections", error) ||
-            !st->dest->ops->make_dir(st->dest, "jobs", error) ||
-            !st->dest->ops->write_file(st->dest, "repository.json", text, strlen(text), error))
-            return false;
-    } else {
-        if (!(dst_id = vmrpRepoIdFromText(text, error))) {
-            g_prefix_error(error, "%s: ", st->dest->spec);
-            return false;
-        }
-        if (g_str_equal(src_id, dst_id)) {
-            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                        "the destination %s is the source repository (the same id %s)",
-                        st->dest->spec, src_id);
-            return false;
-        }
-    }
-    if (!st->dest->ops->make_dir(st->dest, coll, error) ||
-        !st->dest->ops->make_dir(st->dest, st->points_rel, error))
-        return false;
-    if (!(coll_text = st->dest->ops->read_file(st->dest, coll_json, 1024 * 1024, error))) {
-        if (error && *error)
-            return false;
-        /* no policy: retention at the destination is its own (policy-set --repo) */
-        coll_text = vmrpRepoNewCollectionText(st->name, st->uuid, true);
-        if (!st->dest->ops->write_file(st->dest, coll_json, coll_text, strlen(coll_text),
-                                       error))
-            return false;
-    } else if (!vmrpRepoCollectionTextIsCopy(coll_text)) {
-        /* the domain's own collection there: its checkpoints are not ours */
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "%s holds a collection of domain %s of its own (not a copy): nothing "
-                    "copied", st->dest->spec, st->name);
-        return false;
-    }
-    return true;
+    return vmrpDestPrepare(st->dest, src_id, st->uuid, st->name, error);
 }
 
 /* The committed points at the destination; leftovers of interrupted copies
@@ -167,32 +116,15 @@ copyOpenDest(copyState *st, const char *spec, GError **error)
 static bool
 copyScanDest(copyState *st, GError **error)
 {
-    g_autoptr(GPtrArray) names = NULL;
-    guint i;
-
     st->at_dest = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    if (!(names = st->dest->ops->list(st->dest, st->points_rel, error)))
-        return !(error && *error);
-    for (i = 0; i < names->len; i++) {
-        const char *name = g_ptr_array_index(names, i);
-        g_autofree char *rel = g_build_filename(st->points_rel, name, NULL);
-
-        if (g_str_has_prefix(name, CREATING_PREFIX) &&
-            vmrpNameCheckPoint(name + strlen(CREATING_PREFIX), NULL)) {
-            if (!st->dest->ops->remove_tree(st->dest, rel, error))
-                return false;
-        } else if (vmrpNameCheckPoint(name, NULL)) {
-            g_hash_table_add(st->at_dest, g_strdup(name));
-        }
-    }
-    return true;
+    return vmrpDestScanPoints(st->dest, st->points_rel, st->at_dest, error);
 }
 
 /* Whether @a and @b are the same point, as taken: the same domain, time,
  * checkpoint and images with the same data digests.  What a merge changes
  * (a prune at the destination: backing, parent, kind) does not count. */
-static bool
-copySameOrigin(const vmrpPoint *a, const vmrpPoint *b)
+bool
+vmrpCopySameOrigin(const vmrpPoint *a, const vmrpPoint *b)
 {
     guint i;
 
@@ -228,7 +160,7 @@ copySameAtDest(copyState *st, vmrpPoint *point, GError **error)
                         st->dest->spec, point->id);
         return false;
     }
-    if (!copySameOrigin(point, there)) {
+    if (!vmrpCopySameOrigin(point, there)) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
                     "%s already holds a different point %s (another repository's "
                     "collection of this domain?): nothing overwritten", st->dest->spec,
@@ -299,7 +231,9 @@ copyListFiles(const char *dir, const char *rel, const char *id, GPtrArray *files
         g_autofree char *name = rel ? g_build_filename(rel, ent, NULL) : g_strdup(ent);
         struct stat sb;
 
-        if ((!rel && g_str_equal(ent, "point.json")) || ent[0] == '.')
+        /* SHA256SUMS: an ssh destination's record of its copy, not the point's */
+        if ((!rel && (g_str_equal(ent, "point.json") || g_str_equal(ent, VMRP_DEST_SUMS))) ||
+            ent[0] == '.')
             continue;
         if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
             g_ptr_array_add(folders, g_strdup(name));
@@ -395,8 +329,10 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
     /* checked where it landed, before it is renamed into place */
     if (!(copy = vmrpPointFromJSON(manifest, error)))
         goto fail;
-    if ((local = st->dest->ops->local_path(st->dest, tmp_rel))) {
-        problem = vmrpVerifyPointDir(copy, local, st->opts->cancel, NULL, error);
+    if ((local = st->dest->ops->local_path(st->dest, tmp_rel)) || st->dest->ops->check_copy) {
+        /* over ssh: each file read back against the SHA-256 of what was sent */
+        problem = local ? vmrpVerifyPointDir(copy, local, st->opts->cancel, NULL, error)
+                        : st->dest->ops->check_copy(st->dest, tmp_rel, files, error);
         if (error && *error)
             goto fail;
         if (problem) {
@@ -418,7 +354,8 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
         copy->verified = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
         copy->verify_state = g_strdup("OK");
         text = vmrpPointToJSON(copy);
-        if (local && !st->dest->ops->write_file(st->dest, rel, text, strlen(text), error))
+        if ((local || st->dest->ops->check_copy) &&
+            !st->dest->ops->write_file(st->dest, rel, text, strlen(text), error))
             goto fail;
     }
     if (!st->dest->ops->rename(st->dest, tmp_rel, final_rel, error) ||

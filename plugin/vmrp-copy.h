@@ -43,3 +43,8 @@ vmrpCopyResult *vmrpCopyPoint(vmrpRepo *repo, const char *id, const char *dest,
  * not at @dest yet, oldest first. */
 vmrpCopyResult *vmrpCopySync(vmrpRepo *repo, const char *domain, const char *dest,
                              const vmrpCopyOptions *opts, GError **error);
+
+/* Whether @a and @b are the same point, as taken: the same domain, time,
+ * checkpoint and images with the same data digests (what a merge at a
+ * destination changes does not count). */
+bool vmrpCopySameOrigin(const vmrpPoint *a, const vmrpPoint *b);

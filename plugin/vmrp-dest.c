@@ -14,6 +14,8 @@
 #include "vmrp-dest.h"
 #include "vmrp-error.h"
 #include "vmrp-file.h"
+#include "vmrp-names.h"
+#include "vmrp-repo.h"
 
 #define COPY_CHUNK (4 * 1024 * 1024)
 
@@ -197,6 +199,18 @@ localLock(vmrpDest *dest, const char *rel, GError **error)
         close(fd);
         return -1;
     }
+    /* a vmrp on another host holds it over SFTP (vmrp-dest-ssh.c) */
+    {
+        g_autofree char *dir = g_path_get_dirname(path);
+        g_autofree char *sftp = g_build_filename(dir, VMRP_DEST_SFTP_LOCK, NULL);
+
+        if (access(sftp, F_OK) == 0) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_BUSY,
+                        "%s is busy: a vmrp works on it over ssh (%s)", dest->spec, sftp);
+            close(fd);
+            return -1;
+        }
+    }
     return fd;
 }
 
@@ -237,11 +251,13 @@ vmrpDestOpen(const char *spec, GError **error)
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "no destination given");
         return NULL;
     }
+    if (vmrpDestIsRemote(spec))
+        return vmrpDestSshOpen(spec, error);
     if (strstr(spec, "://")) {
         g_autofree char *shown = g_strescape(spec, NULL);
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "destination '%s': only a local folder is supported (ssh:// is not "
-                    "implemented yet)", shown);
+                    "destination '%s': a local folder or ssh://[user@]host[:port]/path",
+                    shown);
         return NULL;
     }
     dest->spec = g_strdup(spec);
@@ -262,4 +278,94 @@ vmrpDestFree(vmrpDest *dest)
     g_free(dest->spec);
     g_free(dest->root);
     g_free(dest);
+}
+
+bool
+vmrpDestIsRemote(const char *spec)
+{
+    return spec && g_ascii_strncasecmp(spec, "ssh://", 6) == 0;
+}
+
+bool
+vmrpDestPrepare(vmrpDest *dest, const char *src_id, const char *uuid, const char *name,
+                GError **error)
+{
+    g_autofree char *text = NULL;
+    g_autofree char *dst_id = NULL;
+    g_autoptr(GPtrArray) top = NULL;
+    g_autofree char *coll = g_build_filename("collections", uuid, NULL);
+    g_autofree char *points = g_build_filename(coll, "points", NULL);
+    g_autofree char *coll_json = g_build_filename(coll, "collection.json", NULL);
+    g_autofree char *coll_text = NULL;
+
+    if (!(text = dest->ops->read_file(dest, "repository.json", 1024 * 1024, error))) {
+        if (error && *error)
+            return false;
+        /* a new repository: only in an empty folder */
+        top = dest->ops->list(dest, "", error);
+        if (error && *error)
+            return false;
+        if (top && top->len > 0) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "%s is not a vmrp repository (no repository.json) and not empty",
+                        dest->spec);
+            return false;
+        }
+        text = vmrpRepoNewManifestText();
+        if (!dest->ops->make_dir(dest, "collections", error) ||
+            !dest->ops->make_dir(dest, "jobs", error) ||
+            !dest->ops->write_file(dest, "repository.json", text, strlen(text), error))
+            return false;
+    } else {
+        if (!(dst_id = vmrpRepoIdFromText(text, error))) {
+            g_prefix_error(error, "%s: ", dest->spec);
+            return false;
+        }
+        if (g_str_equal(src_id, dst_id)) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "the destination %s is the source repository (the same id %s)",
+                        dest->spec, src_id);
+            return false;
+        }
+    }
+    if (!dest->ops->make_dir(dest, coll, error) || !dest->ops->make_dir(dest, points, error))
+        return false;
+    if (!(coll_text = dest->ops->read_file(dest, coll_json, 1024 * 1024, error))) {
+        if (error && *error)
+            return false;
+        /* no policy: retention at the destination is its own (policy-set --repo) */
+        coll_text = vmrpRepoNewCollectionText(name, uuid, true);
+        if (!dest->ops->write_file(dest, coll_json, coll_text, strlen(coll_text), error))
+            return false;
+    } else if (!vmrpRepoCollectionTextIsCopy(coll_text)) {
+        /* the domain's own collection there: its checkpoints are not ours */
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "%s holds a collection of domain %s of its own (not a copy): nothing "
+                    "copied", dest->spec, name);
+        return false;
+    }
+    return true;
+}
+
+bool
+vmrpDestScanPoints(vmrpDest *dest, const char *points_rel, GHashTable *ret_ids, GError **error)
+{
+    g_autoptr(GPtrArray) names = NULL;
+    guint i;
+
+    if (!(names = dest->ops->list(dest, points_rel, error)))
+        return !(error && *error);
+    for (i = 0; i < names->len; i++) {
+        const char *name = g_ptr_array_index(names, i);
+        g_autofree char *rel = g_build_filename(points_rel, name, NULL);
+
+        if (g_str_has_prefix(name, VMRP_DEST_CREATING) &&
+            vmrpNameCheckPoint(name + strlen(VMRP_DEST_CREATING), NULL)) {
+            if (!dest->ops->remove_tree(dest, rel, error))
+                return false;
+        } else if (vmrpNameCheckPoint(name, NULL)) {
+            g_hash_table_add(ret_ids, g_strdup(name));
+        }
+    }
+    return true;
 }

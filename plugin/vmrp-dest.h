@@ -20,7 +20,7 @@ typedef struct _vmrpDest vmrpDest;
 typedef void (*vmrpDestProgressFunc)(uint64_t done, void *opaque);
 
 typedef struct {
-    const char *scheme;     /* "file" */
+    const char *scheme;     /* "file", "ssh" */
     bool (*make_dir)(vmrpDest *dest, const char *rel, GError **error);
     /* a small file, written whole (and fsync'd) under a temporary name then renamed */
     bool (*write_file)(vmrpDest *dest, const char *rel, const char *data, size_t len,
@@ -44,7 +44,31 @@ typedef struct {
      * qemu-img and qemu-nbd can read what was copied */
     char *(*local_path)(vmrpDest *dest, const char *rel);
     void (*close)(vmrpDest *dest);
+
+    /* Where there is no local path (ssh), in place of qemu-img and the data
+     * digests (NULL in the local backend): */
+    /* the files @files (relative to @dir) that copy_file just wrote, read back
+     * and compared with the SHA-256 of what was sent; their digests recorded
+     * in @dir/SHA256SUMS.  The first problem found, NULL when all match. */
+    char *(*check_copy)(vmrpDest *dest, const char *dir, GPtrArray *files, GError **error);
+    /* the SHA-256 (hex) of the file @rel, read whole */
+    char *(*digest_file)(vmrpDest *dest, const char *rel, GCancellable *cancel,
+                         GError **error);
+    /* @rel into the new local file @path (holes where it reads zeroes); its
+     * SHA-256 into @ret_sha256 */
+    bool (*fetch_file)(vmrpDest *dest, const char *rel, const char *path,
+                       vmrpDestProgressFunc progress, void *opaque, GCancellable *cancel,
+                       char **ret_sha256, GError **error);
+    /* the size of the file @rel, -1 (error set) when it cannot be read */
+    int64_t (*file_size)(vmrpDest *dest, const char *rel, GError **error);
 } vmrpDestOps;
+
+/* The record of a point's files at an ssh destination, in sha256sum's format. */
+#define VMRP_DEST_SUMS "SHA256SUMS"
+/* The lock of a collection taken over SFTP, beside its .lock (vmrp-dest-ssh.c). */
+#define VMRP_DEST_SFTP_LOCK ".sftp-lock"
+/* A point being copied, renamed into place once checked. */
+#define VMRP_DEST_CREATING ".creating-"
 
 struct _vmrpDest {
     const vmrpDestOps *ops;
@@ -52,8 +76,27 @@ struct _vmrpDest {
     char *root;             /* the backend's root (a local path) */
 };
 
-/* A destination from the user's spec: a local folder (made when missing).
- * ssh://... is not supported yet (a clear error). */
+/* A destination from the user's spec: a local folder (made when missing) or
+ * ssh://[user@]host[:port]/path (vmrp-dest-ssh.c; its folder is made when
+ * first written). */
 vmrpDest *vmrpDestOpen(const char *spec, GError **error);
 void vmrpDestFree(vmrpDest *dest);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpDest, vmrpDestFree)
+
+/* Whether @spec names a repository on another host (ssh://). */
+bool vmrpDestIsRemote(const char *spec);
+
+/* The SFTP backend (vmrp-dest-ssh.c). */
+vmrpDest *vmrpDestSshOpen(const char *spec, GError **error);
+
+/* Makes @dest a repository holding a copy of the collection @uuid (@name) of
+ * the repository @src_id: repository.json in an empty folder, refused when
+ * it is that repository itself, not a repository, or holds the domain's own
+ * collection (not a copy). */
+bool vmrpDestPrepare(vmrpDest *dest, const char *src_id, const char *uuid, const char *name,
+                     GError **error);
+
+/* The committed point ids in @points_rel at @dest into @ret_ids; leftovers of
+ * interrupted copies (.creating-*) are removed (hold the collection's lock). */
+bool vmrpDestScanPoints(vmrpDest *dest, const char *points_rel, GHashTable *ret_ids,
+                        GError **error);

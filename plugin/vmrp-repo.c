@@ -405,6 +405,17 @@ vmrpRepoLockCollection(vmrpRepo *repo, const char *uuid, GError **error)
                         path, g_strerror(err));
         return -1;
     }
+    /* a copy written over SFTP from another host holds it (vmrp-dest-ssh.c) */
+    {
+        g_autofree char *sftp = collectionPath(repo, uuid, ".sftp-lock");
+
+        if (access(sftp, F_OK) == 0) {
+            close(fd);
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_BUSY,
+                        "domain %s is busy: a vmrp copies to it over ssh (%s)", uuid, sftp);
+            return -1;
+        }
+    }
     return fd;
 }
 

@@ -20,7 +20,8 @@ coreutils findutils ca-certificates jq gnutls-bin
 valgrind clang libclang-rt-14-dev
 virtnbdbackup time
 libguestfs-dev gdisk
-ovmf swtpm swtpm-tools"
+ovmf swtpm swtpm-tools
+libssh-dev openssh-server openssh-client rsync"
 
 URI=qemu:///system
 WAIT_SECONDS=${VMRP_LIBVIRT_WAIT:-120}

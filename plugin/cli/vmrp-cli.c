@@ -8,6 +8,7 @@
 
 #include "vmrp-access.h"
 #include "vmrp-cli.h"
+#include "vmrp-dest.h"
 #include "vmrp-error.h"
 
 bool
@@ -40,7 +41,15 @@ vmrpCLILookupDomain(vmrpCLI *cli, const char *name, GError **error)
 vmrpRepo *
 vmrpCLIOpenRepo(vmrpCLI *cli, bool create, GError **error)
 {
-    vmrpRepo *repo = vmrpRepoOpen(cli->repo_path, create, error);
+    vmrpRepo *repo;
+
+    if (vmrpDestIsRemote(cli->repo_path)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "an ssh:// repository serves only rp-list, rp-verify and rp-copy (to a "
+                    "local folder)");
+        return NULL;
+    }
+    repo = vmrpRepoOpen(cli->repo_path, create, error);
 
     if (repo) {
         /* every command that opens the repository ends the access grants

@@ -8,6 +8,7 @@
 
 #include "vmrp-cli.h"
 #include "vmrp-copy.h"
+#include "vmrp-dest-repo.h"
 #include "vmrp-error.h"
 #include "vmrp-names.h"
 
@@ -62,7 +63,8 @@ copyCommand(vmrpCLI *cli, int argc, char **argv, bool sync, GError **error)
     g_autofree char *to = NULL;
     GOptionEntry entries[] = {
         { "to", 0, 0, G_OPTION_ARG_FILENAME, &to,
-          "the destination repository: a folder (made when missing)", "DEST" },
+          "the destination repository: a folder (made when missing) or "
+          "ssh://[user@]host[:port]/path", "DEST" },
         { NULL }
     };
     g_autoptr(vmrpRepo) repo = NULL;
@@ -84,6 +86,12 @@ copyCommand(vmrpCLI *cli, int argc, char **argv, bool sync, GError **error)
     }
     if (!sync && !vmrpNameCheckPoint(argv[1], error))
         return false;
+    if (!sync && vmrpDestIsRemote(cli->repo_path)) {
+        /* back from an ssh:// repository to a local one */
+        res = vmrpCopyFromDest(cli->repo_path, argv[1], to, &opts, error);
+        g_free(progress.last_target);
+        return res && copyReport(cli, res, to);
+    }
     if (!(repo = vmrpCLIOpenRepo(cli, false, error)))
         return false;
     res = sync ? vmrpCopySync(repo, argv[1], to, &opts, error)

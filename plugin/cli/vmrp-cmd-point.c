@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "vmrp-cli.h"
+#include "vmrp-dest-repo.h"
 #include "vmrp-remote.h"
 #include "vmrp-backup.h"
 #include "vmrp-check.h"
@@ -169,12 +170,21 @@ vmrpCmdRpList(vmrpCLI *cli, int argc, char **argv, GError **error)
     if (!vmrpCLIParse("rp-list", "DOMAIN", "List the restore points of a domain, oldest first.",
                   NULL, &argc, &argv, 1, 1, error))
         return false;
-    if (!(repo = vmrpCLIOpenRepo(cli, false, error)) ||
-        !(uuid = vmrpRepoFindCollection(repo, argv[1], error)) ||
-        !(points = vmrpRepoListPoints(repo, uuid, error)) ||
-        !(creating = vmrpRepoListCreating(repo, uuid, error)))
-        return false;
-    g_ptr_array_extend_and_steal(points, g_steal_pointer(&creating));
+    if (vmrpDestIsRemote(cli->repo_path)) {
+        g_autoptr(vmrpDest) dest = NULL;
+
+        if (!(dest = vmrpDestOpen(cli->repo_path, error)) ||
+            !(uuid = vmrpDestRepoFindCollection(dest, argv[1], NULL, error)) ||
+            !(points = vmrpDestRepoListPoints(dest, uuid, error)))
+            return false;
+    } else {
+        if (!(repo = vmrpCLIOpenRepo(cli, false, error)) ||
+            !(uuid = vmrpRepoFindCollection(repo, argv[1], error)) ||
+            !(points = vmrpRepoListPoints(repo, uuid, error)) ||
+            !(creating = vmrpRepoListCreating(repo, uuid, error)))
+            return false;
+        g_ptr_array_extend_and_steal(points, g_steal_pointer(&creating));
+    }
 
     if (cli->json) {
         json_object *arr = json_object_new_array();

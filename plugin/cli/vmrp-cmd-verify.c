@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "vmrp-cli.h"
+#include "vmrp-dest-repo.h"
 #include "vmrp-error.h"
 #include "vmrp-names.h"
 #include "vmrp-verify.h"
@@ -44,6 +45,39 @@ verifyTargets(vmrpRepo *repo, const char *what, bool all, GError **error)
     return g_steal_pointer(&ids);
 }
 
+/* The same at an ssh:// repository. */
+static GPtrArray *
+verifyTargetsAt(vmrpDest *dest, const char *what, bool all, GError **error)
+{
+    g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) collections = NULL;
+    guint i, j;
+
+    if (!all && vmrpNameCheckPoint(what, NULL)) {
+        g_ptr_array_add(ids, g_strdup(what));
+        return g_steal_pointer(&ids);
+    }
+    if (!(collections = vmrpDestRepoListCollections(dest, error)))
+        return NULL;
+    if (!all) {
+        g_autofree char *uuid = vmrpDestRepoFindCollection(dest, what, NULL, error);
+        if (!uuid)
+            return NULL;
+        g_ptr_array_set_size(collections, 0);
+        g_ptr_array_add(collections, g_strsplit(uuid, "\n", 1));
+    }
+    for (i = 0; i < collections->len; i++) {
+        char **pair = g_ptr_array_index(collections, i);
+        g_autoptr(GPtrArray) points = vmrpDestRepoListPoints(dest, pair[0], error);
+
+        if (!points)
+            return NULL;
+        for (j = 0; j < points->len; j++)
+            g_ptr_array_add(ids, g_strdup(((vmrpPoint *)g_ptr_array_index(points, j))->id));
+    }
+    return g_steal_pointer(&ids);
+}
+
 bool
 vmrpCmdRpVerify(vmrpCLI *cli, int argc, char **argv, GError **error)
 {
@@ -53,6 +87,7 @@ vmrpCmdRpVerify(vmrpCLI *cli, int argc, char **argv, GError **error)
         { NULL }
     };
     g_autoptr(vmrpRepo) repo = NULL;
+    g_autoptr(vmrpDest) dest = NULL;
     g_autoptr(GPtrArray) ids = NULL;
     json_object *arr = NULL;
     guint failed = 0, unverified = 0, i, j;
@@ -70,9 +105,15 @@ vmrpCmdRpVerify(vmrpCLI *cli, int argc, char **argv, GError **error)
                     "rp-verify: expected POINT, DOMAIN or --all (see 'vmrp rp-verify --help')");
         return false;
     }
-    if (!(repo = vmrpCLIOpenRepo(cli, false, error)) ||
-        !(ids = verifyTargets(repo, all ? NULL : argv[1], all, error)))
+    if (vmrpDestIsRemote(cli->repo_path)) {
+        /* over ssh: each file against its SHA-256 (vmrp-dest-repo.h) */
+        if (!(dest = vmrpDestOpen(cli->repo_path, error)) ||
+            !(ids = verifyTargetsAt(dest, all ? NULL : argv[1], all, error)))
+            return false;
+    } else if (!(repo = vmrpCLIOpenRepo(cli, false, error)) ||
+               !(ids = verifyTargets(repo, all ? NULL : argv[1], all, error))) {
         return false;
+    }
     if (cli->json)
         arr = json_object_new_array();
     for (i = 0; i < ids->len; i++) {
@@ -80,7 +121,9 @@ vmrpCmdRpVerify(vmrpCLI *cli, int argc, char **argv, GError **error)
         g_autoptr(GError) local = NULL;
         const char *id = g_ptr_array_index(ids, i);
 
-        if (!(res = vmrpVerifyPoint(repo, id, cli->cancel, &local))) {
+        res = dest ? vmrpDestRepoVerify(dest, id, cli->cancel, &local)
+                   : vmrpVerifyPoint(repo, id, cli->cancel, &local);
+        if (!res) {
             /* one busy collection does not stop the others; cancelling does */
             if (ids->len == 1 || g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
                 json_object_put(arr);

@@ -128,9 +128,11 @@ mkdir -p "$WORK/other" && touch "$WORK/other/file"
 expect_error "$WORK/b2" vmrp rp-copy "$p1" --to "$WORK/other" && grep -q "not a vmrp repository" \
   "$WORK/b2"
 check "a folder that is no repository is refused"
-expect_error "$WORK/b3" vmrp rp-copy "$p1" --to "ssh://root@127.0.0.1/x" &&
-  grep -q "not implemented" "$WORK/b3"
-check "ssh:// is refused with a clear error (not implemented)"
+expect_error "$WORK/b3" vmrp rp-copy "$p1" --to "ssh://root@127.0.0.1" &&
+  grep -q "expected ssh://\[user@\]host\[:port\]/path" "$WORK/b3" &&
+  expect_error "$WORK/b3b" vmrp rp-copy "$p1" --to "ftp://host/x" &&
+  grep -q "a local folder or ssh://" "$WORK/b3b"
+check "a malformed ssh:// or another scheme is refused with a clear error (test-copy-ssh.sh)"
 DEST2=$WORK/dest2
 vmrp rp-copy "$p1" --to "$DEST2" >/dev/null 2>&1 &&
   sed -i 's/"created": "[0-9]*/"created": "1999/' "$(pdir "$DEST2" "$p1")/point.json" &&
