@@ -23,6 +23,7 @@
 #include "vmrp-file.h"
 #include "vmrp-names.h"
 #include "vmrp-point-digest.h"
+#include "vmrp-rate.h"
 #include "vmrp-verify.h"
 
 #define CREATING_PREFIX ".creating-"
@@ -37,11 +38,14 @@ typedef struct {
     char *points_rel;          /* collections/<uuid>/points at the destination */
     GPtrArray *points;         /* the source collection's, oldest first */
     GHashTable *at_dest;       /* ids committed at the destination */
+    GPtrArray *plan;           /* the points to copy, oldest first (of @points) */
     vmrpCopyResult *res;
+    vmrpRateLimit *limit;      /* --bandwidth, or NULL */
     /* progress of the point being copied */
     const char *cur_id;
     uint64_t cur_base;
     uint64_t cur_total;
+    uint64_t file_done;        /* of the file being copied */
 } copyState;
 
 void
@@ -170,11 +174,16 @@ copySameAtDest(copyState *st, vmrpPoint *point, GError **error)
     return true;
 }
 
+/* From the backend's copy_file, in the copying thread: the bandwidth limit
+ * sleeps here, whatever the backend. */
 static void
 copyFileProgress(uint64_t done, void *opaque)
 {
     copyState *st = opaque;
 
+    if (st->limit && done > st->file_done)
+        vmrpRateLimitTake(st->limit, done - st->file_done, st->opts->cancel);
+    st->file_done = done;
     if (st->opts->progress)
         st->opts->progress(st->cur_id, MIN(st->cur_base + done, st->cur_total), st->cur_total,
                            st->opts->opaque);
@@ -254,6 +263,25 @@ copyListFiles(const char *dir, const char *rel, const char *id, GPtrArray *files
     return true;
 }
 
+/* A damaged point, or one that failed verification, is not copied. */
+static bool
+copyCheckSource(const vmrpPoint *point, GError **error)
+{
+    if (point->state != VMRP_POINT_SUCCEEDED) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "restore point %s is %s: %s", point->id,
+                    vmrpPointStateToString(point->state), point->message ? point->message : "");
+        return false;
+    }
+    if (vmrpPointVerifyFailed(point)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "restore point %s failed verification at %s: %s", point->id,
+                    point->verified, point->verify_reason ? point->verify_reason : "");
+        return false;
+    }
+    return true;
+}
+
 static bool
 copyOne(copyState *st, vmrpPoint *point, GError **error)
 {
@@ -270,18 +298,6 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
     g_autoptr(vmrpPoint) found = NULL;
     guint i;
 
-    if (point->state != VMRP_POINT_SUCCEEDED) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "restore point %s is %s: %s", point->id,
-                    vmrpPointStateToString(point->state), point->message ? point->message : "");
-        return false;
-    }
-    if (vmrpPointVerifyFailed(point)) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "restore point %s failed verification at %s: %s", point->id,
-                    point->verified, point->verify_reason ? point->verify_reason : "");
-        return false;
-    }
     if (!(found = vmrpRepoFindPointEntry(st->repo, point->id, &src_dir, error)))
         return false;
     tmp_rel = g_strconcat(st->points_rel, "/" CREATING_PREFIX, point->id, NULL);
@@ -298,12 +314,12 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
 
     if (!st->dest->ops->remove_tree(st->dest, tmp_rel, error) ||
         !st->dest->ops->make_dir(st->dest, tmp_rel, error))
-        return false;
+        goto io_fail;
     /* the UEFI variables and vTPM state have folders of their own */
     for (i = 0; i < folders->len; i++) {
         g_autofree char *rel = g_build_filename(tmp_rel, g_ptr_array_index(folders, i), NULL);
         if (!st->dest->ops->make_dir(st->dest, rel, error))
-            goto fail;
+            goto io_fail;
     }
     for (i = 0; i < files->len; i++) {
         const char *name = g_ptr_array_index(files, i);
@@ -311,9 +327,10 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
         g_autofree char *rel = g_build_filename(tmp_rel, name, NULL);
         uint64_t bytes = copyDataBytes(src);
 
+        st->file_done = 0;
         if (!st->dest->ops->copy_file(st->dest, src, rel, copyFileProgress, st,
                                       st->opts->cancel, error))
-            goto fail;
+            goto io_fail;
         st->cur_base += bytes;
         st->res->bytes += bytes;
     }
@@ -321,7 +338,7 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
         g_autofree char *rel = g_build_filename(tmp_rel, "point.json", NULL);
         if (!st->dest->ops->write_file(st->dest, rel, manifest, strlen(manifest), error) ||
             !st->dest->ops->sync_dir(st->dest, tmp_rel, error))
-            goto fail;
+            goto io_fail;
     }
     if (!vmrpFaultCheck("copy-before-check", error))
         goto fail;
@@ -360,21 +377,24 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
     }
     if (!st->dest->ops->rename(st->dest, tmp_rel, final_rel, error) ||
         !st->dest->ops->sync_dir(st->dest, st->points_rel, error))
-        goto fail;
+        goto io_fail;
     g_hash_table_add(st->at_dest, g_strdup(point->id));
     g_ptr_array_add(st->res->copied, g_strdup(point->id));
     if (st->opts->progress)
         st->opts->progress(point->id, st->cur_total, st->cur_total, st->opts->opaque);
     return true;
 
+ io_fail:
+    /* a full file system, a lost connection: which copy, and where */
+    g_prefix_error(error, "cannot copy restore point %s to %s: ", point->id, st->dest->spec);
  fail:
     st->dest->ops->remove_tree(st->dest, tmp_rel, NULL);
     return false;
 }
 
-/* Copies @point after the points it builds on that the destination lacks. */
+/* Plans @point after the points it builds on that the destination lacks. */
 static bool
-copyWithChain(copyState *st, vmrpPoint *point, GError **error)
+copyPlanChain(copyState *st, vmrpPoint *point, GError **error)
 {
     g_autoptr(GPtrArray) chain = g_ptr_array_new();
     vmrpPoint *p = point;
@@ -395,6 +415,8 @@ copyWithChain(copyState *st, vmrpPoint *point, GError **error)
                         "the chain of restore point %s loops", point->id);
             return false;
         }
+        if (!copyCheckSource(p, error))
+            return false;
         g_ptr_array_add(chain, p);
         if (!(parent = parentOf(p)))
             break;
@@ -405,8 +427,82 @@ copyWithChain(copyState *st, vmrpPoint *point, GError **error)
             return false;
         }
     }
-    for (i = (gint)chain->len - 1; i >= 0; i--) {
-        if (!copyOne(st, g_ptr_array_index(chain, i), error))
+    for (i = (gint)chain->len - 1; i >= 0; i--)
+        g_ptr_array_add(st->plan, g_ptr_array_index(chain, i));
+    return true;
+}
+
+/* Plans, oldest first, the points of the collection newer than the newest
+ * at the destination. */
+static bool
+copyPlanSync(copyState *st, GError **error)
+{
+    g_autoptr(GHashTable) bad = g_hash_table_new(g_str_hash, g_str_equal);
+    const char *newest = NULL;
+    GHashTableIter iter;
+    gpointer key;
+    guint i;
+
+    /* as Proxmox Backup Server's sync: only points newer than the newest
+     * at the destination, so that what its retention pruned stays gone */
+    g_hash_table_iter_init(&iter, st->at_dest);
+    while (g_hash_table_iter_next(&iter, &key, NULL)) {
+        if (findIn(st->points, key) && (!newest || strcmp(key, newest) > 0))
+            newest = key;
+    }
+    for (i = 0; i < st->points->len; i++) {
+        vmrpPoint *p = g_ptr_array_index(st->points, i);
+        g_autofree char *parent = parentOf(p);
+
+        if (newest && strcmp(p->id, newest) < 0 && !g_hash_table_contains(st->at_dest, p->id))
+            continue;
+        if (g_hash_table_contains(st->at_dest, p->id)) {
+            if (!copySameAtDest(st, p, error))
+                return false;
+            g_ptr_array_add(st->res->present, g_strdup(p->id));
+            continue;
+        }
+        /* one bad point does not stop the others: it and what builds on it wait */
+        if (p->state != VMRP_POINT_SUCCEEDED || vmrpPointVerifyFailed(p) ||
+            (parent && g_hash_table_contains(bad, parent))) {
+            g_ptr_array_add(st->res->skipped, g_strdup_printf(
+                "%s: %s", p->id, p->state != VMRP_POINT_SUCCEEDED ? p->message :
+                vmrpPointVerifyFailed(p) ? "it failed verification" :
+                "it builds on a point that was not copied"));
+            g_hash_table_add(bad, p->id);
+            continue;
+        }
+        g_ptr_array_add(st->plan, p);
+    }
+    return true;
+}
+
+/* Says what will be copied (the input is checked), then copies it. */
+static bool
+copyPlanned(copyState *st, GError **error)
+{
+    g_autofree const char **ids = g_new0(const char *, st->plan->len + 1);
+    g_autofree uint64_t *bytes = g_new0(uint64_t, st->plan->len + 1);
+    guint i;
+
+    for (i = 0; i < st->plan->len; i++) {
+        vmrpPoint *p = g_ptr_array_index(st->plan, i);
+        g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GPtrArray) folders = g_ptr_array_new_with_free_func(g_free);
+        g_autofree char *dir = NULL;
+        g_autoptr(vmrpPoint) found = NULL;
+
+        ids[i] = p->id;
+        if (!(found = vmrpRepoFindPointEntry(st->repo, p->id, &dir, error)) ||
+            !copyListFiles(dir, NULL, p->id, files, folders, &bytes[i], 0, error))
+            return false;
+    }
+    if (st->opts->started)
+        st->opts->started(ids, bytes, st->plan->len, st->opts->opaque);
+    if (st->opts->bandwidth)
+        st->limit = vmrpRateLimitNew(st->opts->bandwidth);
+    for (i = 0; i < st->plan->len; i++) {
+        if (!copyOne(st, g_ptr_array_index(st->plan, i), error))
             return false;
     }
     return true;
@@ -422,6 +518,9 @@ copyStateClear(copyState *st)
         g_ptr_array_unref(st->points);
     if (st->at_dest)
         g_hash_table_unref(st->at_dest);
+    if (st->plan)
+        g_ptr_array_unref(st->plan);
+    vmrpRateLimitFree(st->limit);
     vmrpDestFree(st->dest);
     vmrpCopyResultFree(st->res);
 }
@@ -436,12 +535,12 @@ copyRun(vmrpRepo *repo, const char *uuid, const char *name, const char *id, cons
     g_autofree char *lock_rel = NULL;
     int src_lock = -1;
     int dst_lock = -1;
-    guint i;
 
     st.uuid = g_strdup(uuid);
     st.name = g_strdup(name);
     st.points_rel = g_build_filename("collections", uuid, "points", NULL);
     st.res = copyResultNew();
+    st.plan = g_ptr_array_new();
     lock_rel = g_build_filename("collections", uuid, ".lock", NULL);
 
     if ((src_lock = vmrpRepoLockCollection(repo, uuid, error)) < 0)
@@ -458,47 +557,13 @@ copyRun(vmrpRepo *repo, const char *uuid, const char *name, const char *id, cons
             g_set_error(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND, "no restore point '%s'", id);
             goto cleanup;
         }
-        if (!copyWithChain(&st, point, error))
+        if (!copyPlanChain(&st, point, error))
             goto cleanup;
-    } else {
-        g_autoptr(GHashTable) bad = g_hash_table_new(g_str_hash, g_str_equal);
-        const char *newest = NULL;
-        GHashTableIter iter;
-        gpointer key;
-
-        /* as Proxmox Backup Server's sync: only points newer than the newest
-         * at the destination, so that what its retention pruned stays gone */
-        g_hash_table_iter_init(&iter, st.at_dest);
-        while (g_hash_table_iter_next(&iter, &key, NULL)) {
-            if (findIn(st.points, key) && (!newest || strcmp(key, newest) > 0))
-                newest = key;
-        }
-        for (i = 0; i < st.points->len; i++) {
-            vmrpPoint *p = g_ptr_array_index(st.points, i);
-            g_autofree char *parent = parentOf(p);
-
-            if (newest && strcmp(p->id, newest) < 0 && !g_hash_table_contains(st.at_dest, p->id))
-                continue;
-            if (g_hash_table_contains(st.at_dest, p->id)) {
-                if (!copySameAtDest(&st, p, error))
-                    goto cleanup;
-                g_ptr_array_add(st.res->present, g_strdup(p->id));
-                continue;
-            }
-            /* one bad point does not stop the others: it and what builds on it wait */
-            if (p->state != VMRP_POINT_SUCCEEDED || vmrpPointVerifyFailed(p) ||
-                (parent && g_hash_table_contains(bad, parent))) {
-                g_ptr_array_add(st.res->skipped, g_strdup_printf(
-                    "%s: %s", p->id, p->state != VMRP_POINT_SUCCEEDED ? p->message :
-                    vmrpPointVerifyFailed(p) ? "it failed verification" :
-                    "it builds on a point that was not copied"));
-                g_hash_table_add(bad, p->id);
-                continue;
-            }
-            if (!copyOne(&st, p, error))
-                goto cleanup;
-        }
+    } else if (!copyPlanSync(&st, error)) {
+        goto cleanup;
     }
+    if (!copyPlanned(&st, error))
+        goto cleanup;
     ret = g_steal_pointer(&st.res);
 
  cleanup:

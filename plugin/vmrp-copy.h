@@ -16,10 +16,18 @@
 typedef void (*vmrpCopyProgressFunc)(const char *id, uint64_t done, uint64_t total,
                                      void *opaque);
 
+/* The input is checked (the destination open and locked, the points found)
+ * and the copy begins: the @n points @ids to copy, oldest first, and the
+ * data bytes of each. */
+typedef void (*vmrpCopyStartedFunc)(const char *const *ids, const uint64_t *bytes, guint n,
+                                    void *opaque);
+
 typedef struct {
     GCancellable *cancel;           /* nullable */
     vmrpCopyProgressFunc progress;  /* nullable */
     void *opaque;
+    uint64_t bandwidth;             /* bytes per second; 0: no limit */
+    vmrpCopyStartedFunc started;    /* nullable */
 } vmrpCopyOptions;
 
 typedef struct {

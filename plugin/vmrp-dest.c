@@ -17,7 +17,12 @@
 #include "vmrp-names.h"
 #include "vmrp-repo.h"
 
-#define COPY_CHUNK (4 * 1024 * 1024)
+/* 256 KiB: the file system takes writes of 4 MiB 2 to 4 times slower here (cold
+ * caches, ext4: 1 GiB in 2.0-3.1 s against 0.6-0.9 s; bench-copy.sh) */
+#define COPY_CHUNK (256 * 1024)
+/* the write-back of what was written is started every 8 MiB, so that the disk
+ * writes while the copy goes on and the fsync at the end has little left */
+#define COPY_FLUSH_EVERY (8 * 1024 * 1024)
 
 static char *
 localPath(vmrpDest *dest, const char *rel)
@@ -57,6 +62,7 @@ localCopyFile(vmrpDest *dest, const char *src, const char *rel, vmrpDestProgress
     int in = -1, out = -1;
     struct stat sb;
     off_t pos = 0;
+    off_t flushed = 0;
     uint64_t done = 0;
     bool ok = false;
 
@@ -110,6 +116,11 @@ localCopyFile(vmrpDest *dest, const char *src, const char *rel, vmrpDestProgress
             }
             pos += n;
             done += n;
+            if (pos - flushed >= COPY_FLUSH_EVERY || pos < flushed) {
+                /* a hint: the fsync below is what makes it durable */
+                sync_file_range(out, 0, 0, SYNC_FILE_RANGE_WRITE);
+                flushed = pos;
+            }
             if (progress)
                 progress(done, opaque);
         }

@@ -26,7 +26,8 @@ typedef struct {
     bool (*write_file)(vmrpDest *dest, const char *rel, const char *data, size_t len,
                        GError **error);
     /* a copy of the local file @src: only its allocated data crosses, holes stay
-     * holes; fsync'd */
+     * holes; fsync'd.  @progress gets the data bytes sent so far at least every
+     * 4 MiB (it may sleep there: the bandwidth limit) */
     bool (*copy_file)(vmrpDest *dest, const char *src, const char *rel,
                       vmrpDestProgressFunc progress, void *opaque, GCancellable *cancel,
                       GError **error);

@@ -104,6 +104,9 @@ vmrpJobToJSON(const vmrpJob *job)
     addString(obj, "finished", job->finished);
     addString(obj, "state", vmrpJobStateToString(job->state));
     json_object_object_add(obj, "percent", json_object_new_int(job->percent));
+    json_object_object_add(obj, "bytes_done", json_object_new_uint64(job->bytes_done));
+    json_object_object_add(obj, "bytes_total", json_object_new_uint64(job->bytes_total));
+    json_object_object_add(obj, "rate", json_object_new_uint64(job->rate));
     json_object_object_add(obj, "started", json_object_new_boolean(job->started));
     addString(obj, "message", job->message);
     addString(obj, "result", job->result);
@@ -155,6 +158,12 @@ jobLoad(const char *path, const char *id, GError **error)
     state = getStr(obj, "state");
     if (json_object_object_get_ex(obj, "percent", &val))
         job->percent = CLAMP(json_object_get_int(val), 0, 100);
+    if (json_object_object_get_ex(obj, "bytes_done", &val))
+        job->bytes_done = json_object_get_uint64(val);
+    if (json_object_object_get_ex(obj, "bytes_total", &val))
+        job->bytes_total = json_object_get_uint64(val);
+    if (json_object_object_get_ex(obj, "rate", &val))
+        job->rate = json_object_get_uint64(val);
     if (json_object_object_get_ex(obj, "started", &val))
         job->started = json_object_get_boolean(val);
     if (json_object_object_get_ex(obj, "pid", &val))
@@ -319,6 +328,8 @@ vmrpJobProgress(vmrpJob *job, const char *part, uint64_t done, uint64_t total)
     gpointer v;
     gint64 now = g_get_monotonic_time();
 
+    if (!job->progress_start)
+        job->progress_start = now;
     if (!val) {
         val = g_new0(uint64_t, 2);
         g_hash_table_insert(job->progress, g_strdup(part), val);
@@ -331,6 +342,11 @@ vmrpJobProgress(vmrpJob *job, const char *part, uint64_t done, uint64_t total)
         sum_total += ((uint64_t *)v)[1];
     }
     job->percent = sum_total ? (unsigned int)(sum_done * 100 / sum_total) : 0;
+    job->bytes_done = sum_done;
+    job->bytes_total = sum_total;
+    if (now > job->progress_start)
+        job->rate = (uint64_t)((double)sum_done * G_USEC_PER_SEC /
+                               (double)(now - job->progress_start));
     g_free(job->message);
     job->message = g_strdup_printf("copying %s", part);
     if (now - job->last_save < JOB_SAVE_INTERVAL_US && done < total)

@@ -32,6 +32,9 @@ typedef struct {
     char *finished;
     vmrpJobState state;
     unsigned int percent;
+    uint64_t bytes_done;    /* of all its parts (disks, points) */
+    uint64_t bytes_total;
+    uint64_t rate;          /* bytes per second since its progress began */
     bool started;           /* the worker checked its input and began the work */
     char *message;          /* progress, the result, or why it failed */
     char *result;           /* e.g. the new point's id */
@@ -41,6 +44,7 @@ typedef struct {
     int lock_fd;
     GHashTable *progress;   /* target -> uint64_t[2] {done, total} */
     gint64 last_save;
+    gint64 progress_start;  /* monotonic time of the first progress */
 } vmrpJob;
 
 void vmrpJobFree(vmrpJob *job);
@@ -61,8 +65,8 @@ GPtrArray *vmrpJobList(vmrpRepo *repo, GError **error);
 /* Whether the worker of a Running job is alive (its lock is held). */
 bool vmrpJobWorkerAlive(vmrpJob *job);
 
-/* The worker's side: progress of one part (a disk), saved at most twice a
- * second; and the end. */
+/* The worker's side: progress of one part (a disk, a point), saved at most
+ * twice a second, with the bytes of all parts and the rate; and the end. */
 void vmrpJobProgress(vmrpJob *job, const char *part, uint64_t done, uint64_t total);
 bool vmrpJobFinish(vmrpJob *job, const char *result, const char *message, GError **error);
 bool vmrpJobFail(vmrpJob *job, const char *message, GError **error);

@@ -11,6 +11,7 @@
 #include "vmrp-dest-repo.h"
 #include "vmrp-error.h"
 #include "vmrp-names.h"
+#include "vmrp-rate.h"
 
 static void
 copyProgress(const char *id, uint64_t done, uint64_t total, void *opaque)
@@ -18,11 +19,31 @@ copyProgress(const char *id, uint64_t done, uint64_t total, void *opaque)
     vmrpCLIProgressShow(opaque, id, done, total);
 }
 
+/* In a job's worker: every point to copy is a part of the job's progress
+ * from the start (bytes done of the total of all), and the input is checked. */
+static void
+copyStarted(const char *const *ids, const uint64_t *bytes, guint n, void *opaque)
+{
+    vmrpCLIProgress *progress = opaque;
+    guint i;
+
+    if (!progress->cli->job)
+        return;
+    for (i = 0; i < n; i++)
+        vmrpJobProgress(progress->cli->job, ids[i], 0, bytes[i]);
+    vmrpCLIJobStarted(progress->cli);
+}
+
 static bool
 copyReport(vmrpCLI *cli, vmrpCopyResult *res, const char *dest)
 {
     g_autofree char *bytes = vmrpCLIHumanBytes(res->bytes);
     guint i;
+
+    cli->job_result = g_strdup(dest);
+    cli->job_message = g_strdup_printf("%u restore points copied to %s (%s of data), %u "
+                                       "already there, %u skipped", res->copied->len, dest,
+                                       bytes, res->present->len, res->skipped->len);
 
     if (cli->json) {
         json_object *obj = json_object_new_object();
@@ -61,7 +82,13 @@ static bool
 copyCommand(vmrpCLI *cli, int argc, char **argv, bool sync, GError **error)
 {
     g_autofree char *to = NULL;
+    g_autofree char *bandwidth = NULL;
+    gboolean async = FALSE;
     GOptionEntry entries[] = {
+        { "bandwidth", 0, 0, G_OPTION_ARG_STRING, &bandwidth,
+          "copy at most RATE bytes per second (K, M, G: KiB, MiB, GiB; e.g. 50M)", "RATE" },
+        { "async", 0, 0, G_OPTION_ARG_NONE, &async,
+          "run as a job: print its id and return (see job-info)", NULL },
         { "to", 0, 0, G_OPTION_ARG_FILENAME, &to,
           "the destination repository: a folder (made when missing) or "
           "ssh://[user@]host[:port]/path", "DEST" },
@@ -70,7 +97,8 @@ copyCommand(vmrpCLI *cli, int argc, char **argv, bool sync, GError **error)
     g_autoptr(vmrpRepo) repo = NULL;
     g_autoptr(vmrpCopyResult) res = NULL;
     vmrpCLIProgress progress = { cli, -1, NULL };
-    vmrpCopyOptions opts = { cli->cancel, copyProgress, &progress };
+    vmrpCopyOptions opts = { cli->cancel, copyProgress, &progress, 0, copyStarted };
+    g_auto(GStrv) orig_argv = g_strdupv(argv);
 
     if (!vmrpCLIParse(sync ? "collection-sync" : "rp-copy",
                       sync ? "DOMAIN --to DEST" : "POINT --to DEST",
@@ -84,6 +112,11 @@ copyCommand(vmrpCLI *cli, int argc, char **argv, bool sync, GError **error)
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "--to DEST is required");
         return false;
     }
+    if (bandwidth && !vmrpRateParse(bandwidth, &opts.bandwidth, error))
+        return false;
+    if (async)
+        return (sync || vmrpNameCheckPoint(argv[1], error)) &&
+               vmrpCLIAsyncStart(cli, orig_argv, argv[1], false, error);
     if (!sync && !vmrpNameCheckPoint(argv[1], error))
         return false;
     if (!sync && vmrpDestIsRemote(cli->repo_path)) {

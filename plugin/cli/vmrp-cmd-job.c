@@ -152,7 +152,15 @@ printJob(vmrpCLI *cli, vmrpJob *job)
     printf("%-10s %s\n", "Id:", job->id);
     printf("%-10s %s %s\n", "Command:", job->command, job->subject ? job->subject : "");
     printf("%-10s %s\n", "State:", vmrpJobStateToString(job->state));
-    printf("%-10s %u%%\n", "Progress:", job->percent);
+    if (job->bytes_total) {
+        g_autofree char *done = vmrpCLIHumanBytes(job->bytes_done);
+        g_autofree char *total = vmrpCLIHumanBytes(job->bytes_total);
+        g_autofree char *rate = vmrpCLIHumanBytes(job->rate);
+
+        printf("%-10s %u%% (%s of %s, %s/s)\n", "Progress:", job->percent, done, total, rate);
+    } else {
+        printf("%-10s %u%%\n", "Progress:", job->percent);
+    }
     printf("%-10s %s\n", "Started:", job->created);
     if (job->finished)
         printf("%-10s %s\n", "Ended:", job->finished);
