@@ -233,7 +233,7 @@ row ninc "virtnbdbackup inc" ""
 row vnoop "vmrp inc, no change" ""
 echo
 echo "RSS: peak of the process itself (VmHWM); +child: GNU time's maximum, which also"
-echo "covers the children it reaped (vmrp's qemu-nbd writer); tree: the peak of vmrp and"
+echo "covers the children it reaped (qemu-img, qemu-nbd); tree: the peak of vmrp and"
 echo "all its children at the same time, summed. repo: bytes allocated by the step"
 echo "(virtnbdbackup also saves the kernel and initrd, 12 MiB, at each backup)."
 echo "qemu-img convert (ref) flushes its output at the end ($REF_SYNCS fsync/fdatasync"
