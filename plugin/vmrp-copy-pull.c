@@ -222,19 +222,6 @@ pullOne(pullState *st, vmrpPoint *point, GError **error)
     return false;
 }
 
-static char *
-parentOf(const vmrpPoint *point)
-{
-    guint i;
-
-    for (i = 0; i < point->disks->len; i++) {
-        char *parent = vmrpPointDiskBackingPoint(g_ptr_array_index(point->disks, i));
-        if (parent)
-            return parent;
-    }
-    return NULL;
-}
-
 /* @point after the points it builds on that the destination lacks. */
 static bool
 pullWithChain(pullState *st, vmrpPoint *point, GError **error)
@@ -270,7 +257,7 @@ pullWithChain(pullState *st, vmrpPoint *point, GError **error)
         }
         if (owned)
             g_ptr_array_add(chain, g_steal_pointer(&owned));
-        if (!(parent = parentOf(p)))
+        if (!(parent = vmrpPointBackingPoint(p)))
             break;
         if (!(owned = vmrpDestRepoFindPoint(st->src, parent, error)))
             return false;

@@ -83,19 +83,6 @@ findIn(GPtrArray *points, const char *id)
     return NULL;
 }
 
-static char *
-parentOf(const vmrpPoint *point)
-{
-    guint i;
-
-    for (i = 0; i < point->disks->len; i++) {
-        char *parent = vmrpPointDiskBackingPoint(g_ptr_array_index(point->disks, i));
-        if (parent)
-            return parent;
-    }
-    return NULL;
-}
-
 /* The destination repository, made when missing; never the source itself. */
 static bool
 copyOpenDest(copyState *st, const char *spec, GError **error)
@@ -418,7 +405,7 @@ copyPlanChain(copyState *st, vmrpPoint *point, GError **error)
         if (!copyCheckSource(p, error))
             return false;
         g_ptr_array_add(chain, p);
-        if (!(parent = parentOf(p)))
+        if (!(parent = vmrpPointBackingPoint(p)))
             break;
         if (!(p = findIn(st->points, parent))) {
             g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
@@ -452,7 +439,7 @@ copyPlanSync(copyState *st, GError **error)
     }
     for (i = 0; i < st->points->len; i++) {
         vmrpPoint *p = g_ptr_array_index(st->points, i);
-        g_autofree char *parent = parentOf(p);
+        g_autofree char *parent = vmrpPointBackingPoint(p);
 
         if (newest && strcmp(p->id, newest) < 0 && !g_hash_table_contains(st->at_dest, p->id))
             continue;

@@ -207,6 +207,19 @@ vmrpPointDiskBackingPoint(const vmrpPointDisk *disk)
     return g_strdup(parts[1]);
 }
 
+char *
+vmrpPointBackingPoint(const vmrpPoint *point)
+{
+    guint i;
+
+    for (i = 0; i < point->disks->len; i++) {
+        char *parent = vmrpPointDiskBackingPoint(g_ptr_array_index(point->disks, i));
+        if (parent)
+            return parent;
+    }
+    return NULL;
+}
+
 unsigned int
 vmrpPointDiskPercent(const vmrpPointDisk *disk)
 {

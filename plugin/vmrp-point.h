@@ -99,6 +99,10 @@ uint64_t vmrpPointBytes(const vmrpPoint *point);
 /* The parent point an image's backing path names, or NULL. */
 char *vmrpPointDiskBackingPoint(const vmrpPointDisk *disk);
 
+/* The point that @point's images build on (the first disk's that has one),
+ * or NULL: a full. */
+char *vmrpPointBackingPoint(const vmrpPoint *point);
+
 /* The manifest as JSON text, and back; FromJSON rejects anything malformed
  * with one line that says what is wrong in words ("truncated JSON at byte 40",
  * "missing field 'disks'", "field 'size' of disk vda is not a number"). */
