@@ -143,14 +143,8 @@ pullOne(pullState *st, vmrpPoint *point, GError **error)
         st->cur_total += MAX(st->src->ops->file_size(st->src, rel, NULL), 0);
     }
 
-    if (!st->dst->ops->remove_tree(st->dst, tmp_rel, error) ||
-        !st->dst->ops->make_dir(st->dst, tmp_rel, error))
-        return false;
-    for (i = 0; i < folders->len; i++) {
-        g_autofree char *rel = g_build_filename(tmp_rel, g_ptr_array_index(folders, i), NULL);
-        if (!st->dst->ops->make_dir(st->dst, rel, error))
-            goto fail;
-    }
+    if (!vmrpDestMakeEmptyDir(st->dst, tmp_rel, folders, error))
+        goto fail;
     for (i = 0; i < files->len; i++) {
         const char *name = g_ptr_array_index(files, i);
         g_autofree char *rel = g_build_filename(src_dir, name, NULL);

@@ -299,15 +299,9 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
     if (!(manifest = vmrpFileRead(manifest_path, COPY_MANIFEST_MAX, NULL, error)))
         return false;
 
-    if (!st->dest->ops->remove_tree(st->dest, tmp_rel, error) ||
-        !st->dest->ops->make_dir(st->dest, tmp_rel, error))
-        goto io_fail;
     /* the UEFI variables and vTPM state have folders of their own */
-    for (i = 0; i < folders->len; i++) {
-        g_autofree char *rel = g_build_filename(tmp_rel, g_ptr_array_index(folders, i), NULL);
-        if (!st->dest->ops->make_dir(st->dest, rel, error))
-            goto io_fail;
-    }
+    if (!vmrpDestMakeEmptyDir(st->dest, tmp_rel, folders, error))
+        goto io_fail;
     for (i = 0; i < files->len; i++) {
         const char *name = g_ptr_array_index(files, i);
         g_autofree char *src = g_build_filename(src_dir, name, NULL);

@@ -298,6 +298,21 @@ vmrpDestIsRemote(const char *spec)
 }
 
 bool
+vmrpDestMakeEmptyDir(vmrpDest *dest, const char *rel, GPtrArray *folders, GError **error)
+{
+    guint i;
+
+    if (!dest->ops->remove_tree(dest, rel, error) || !dest->ops->make_dir(dest, rel, error))
+        return false;
+    for (i = 0; i < folders->len; i++) {
+        g_autofree char *sub = g_build_filename(rel, g_ptr_array_index(folders, i), NULL);
+        if (!dest->ops->make_dir(dest, sub, error))
+            return false;
+    }
+    return true;
+}
+
+bool
 vmrpDestPrepare(vmrpDest *dest, const char *src_id, const char *uuid, const char *name,
                 GError **error)
 {

@@ -87,6 +87,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpDest, vmrpDestFree)
 /* Whether @spec names a repository on another host (ssh://). */
 bool vmrpDestIsRemote(const char *spec);
 
+/* An empty folder @rel at @dest (what a killed copy left there removed),
+ * with the subfolders @folders (relative to it: nvram/, tpm/). */
+bool vmrpDestMakeEmptyDir(vmrpDest *dest, const char *rel, GPtrArray *folders,
+                          GError **error);
+
 /* The SFTP backend (vmrp-dest-ssh.c). */
 vmrpDest *vmrpDestSshOpen(const char *spec, GError **error);
 
