@@ -34,7 +34,7 @@ typedef struct {
 } pullState;
 
 static void
-pullProgress(uint64_t done, void *opaque)
+pullProgress(uint64_t done, uint64_t upto G_GNUC_UNUSED, void *opaque)
 {
     pullState *st = opaque;
 
@@ -179,7 +179,7 @@ pullOne(pullState *st, vmrpPoint *point, GError **error)
     if (!(copy = vmrpPointFromJSON(manifest, error)))
         goto fail;
     local = st->dst->ops->local_path(st->dst, tmp_rel);
-    problem = vmrpVerifyPointDir(copy, local, st->opts->cancel, NULL, error);
+    problem = vmrpVerifyPointDir(copy, local, NULL, st->opts->cancel, NULL, error);
     if (error && *error)
         goto fail;
     if (problem) {

@@ -25,6 +25,7 @@
 #include "vmrp-point-digest.h"
 #include "vmrp-rate.h"
 #include "vmrp-verify.h"
+#include "vmrp-verify-data.h"
 
 #define CREATING_PREFIX ".creating-"
 #define COPY_MANIFEST_MAX (16 * 1024 * 1024)
@@ -46,6 +47,7 @@ typedef struct {
     uint64_t cur_base;
     uint64_t cur_total;
     uint64_t file_done;        /* of the file being copied */
+    vmrpDataFollow *follow;    /* its data digest, taken behind the copy, or NULL */
 } copyState;
 
 void
@@ -164,10 +166,12 @@ copySameAtDest(copyState *st, vmrpPoint *point, GError **error)
 /* From the backend's copy_file, in the copying thread: the bandwidth limit
  * sleeps here, whatever the backend. */
 static void
-copyFileProgress(uint64_t done, void *opaque)
+copyFileProgress(uint64_t done, uint64_t upto, void *opaque)
 {
     copyState *st = opaque;
 
+    if (st->follow)
+        vmrpDataFollowWritten(st->follow, upto);
     if (st->limit && done > st->file_done)
         vmrpRateLimitTake(st->limit, done - st->file_done, st->opts->cancel);
     st->file_done = done;
@@ -269,6 +273,51 @@ copyCheckSource(const vmrpPoint *point, GError **error)
     return true;
 }
 
+/* The disk of @point whose image is the file @name, when its data has a digest. */
+static const vmrpPointDisk *
+copyDigestedImage(const vmrpPoint *point, const char *name)
+{
+    guint i;
+
+    for (i = 0; i < point->disks->len; i++) {
+        const vmrpPointDisk *disk = g_ptr_array_index(point->disks, i);
+
+        if (!disk->excluded && disk->data_sha256 && g_strcmp0(disk->image, name) == 0)
+            return disk;
+    }
+    return NULL;
+}
+
+/* @src to @rel at the destination.  Into a local folder @local, the data
+ * digest of an image is taken while it is written (read back behind the
+ * copy, in a thread of its own) and kept in @digests for the check. */
+static bool
+copyFile(copyState *st, const vmrpPoint *point, const char *name, const char *src,
+         const char *rel, const char *local, GHashTable *digests, GError **error)
+{
+    const vmrpPointDisk *disk = local ? copyDigestedImage(point, name) : NULL;
+    g_autoptr(vmrpDataFollow) follow = NULL;
+    g_autoptr(GError) unread = NULL;
+    char *hex;
+    bool ok;
+
+    if (disk) {
+        g_autofree char *to = g_build_filename(local, name, NULL);
+        follow = vmrpDataFollowStart(src, to, disk->data_extents, st->opts->cancel);
+    }
+    st->file_done = 0;
+    st->follow = follow;
+    ok = st->dest->ops->copy_file(st->dest, src, rel, copyFileProgress, st, st->opts->cancel,
+                                  error);
+    st->follow = NULL;
+    if (!ok || !follow)
+        return ok;
+    /* what cannot be read here is read again by the check, which says why */
+    if ((hex = vmrpDataFollowFinish(follow, &unread)))
+        g_hash_table_insert(digests, g_strdup(name), hex);
+    return true;
+}
+
 static bool
 copyOne(copyState *st, vmrpPoint *point, GError **error)
 {
@@ -283,11 +332,14 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
     g_autoptr(GPtrArray) folders = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(vmrpPoint) copy = NULL;
     g_autoptr(vmrpPoint) found = NULL;
+    g_autoptr(GHashTable) digests = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                                          g_free);
     guint i;
 
     if (!(found = vmrpRepoFindPointEntry(st->repo, point->id, &src_dir, error)))
         return false;
     tmp_rel = g_strconcat(st->points_rel, "/" CREATING_PREFIX, point->id, NULL);
+    local = st->dest->ops->local_path(st->dest, tmp_rel);
 
     /* what to copy: every regular file of the point's folders, point.json last */
     st->cur_id = point->id;
@@ -308,9 +360,7 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
         g_autofree char *rel = g_build_filename(tmp_rel, name, NULL);
         uint64_t bytes = copyDataBytes(src);
 
-        st->file_done = 0;
-        if (!st->dest->ops->copy_file(st->dest, src, rel, copyFileProgress, st,
-                                      st->opts->cancel, error))
+        if (!copyFile(st, point, name, src, rel, local, digests, error))
             goto io_fail;
         st->cur_base += bytes;
         st->res->bytes += bytes;
@@ -327,9 +377,10 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
     /* checked where it landed, before it is renamed into place */
     if (!(copy = vmrpPointFromJSON(manifest, error)))
         goto fail;
-    if ((local = st->dest->ops->local_path(st->dest, tmp_rel)) || st->dest->ops->check_copy) {
+    if (local || st->dest->ops->check_copy) {
         /* over ssh: each file read back against the SHA-256 of what was sent */
-        problem = local ? vmrpVerifyPointDir(copy, local, st->opts->cancel, NULL, error)
+        problem = local ? vmrpVerifyPointDir(copy, local, digests, st->opts->cancel, NULL,
+                                             error)
                         : st->dest->ops->check_copy(st->dest, tmp_rel, files, error);
         if (error && *error)
             goto fail;

@@ -395,7 +395,7 @@ vmrpSftpCopyFile(vmrpDest *dest, const char *src, const char *rel, vmrpDestProgr
             pos += n;
             done += n;
             if (progress)
-                progress(done, opaque);
+                progress(done, pos, opaque);
         }
     }
     digestZeroes(dg, zeroes, sb.st_size - MIN(pos, sb.st_size));
@@ -567,7 +567,7 @@ fetchChunk(const char *buf, size_t len, uint64_t offset, void *opaque, GError **
         done += w;
     }
     if (fs->progress)
-        fs->progress(offset + len, fs->opaque);
+        fs->progress(offset + len, offset + len, fs->opaque);
     return true;
 }
 

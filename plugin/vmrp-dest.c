@@ -116,13 +116,13 @@ localCopyFile(vmrpDest *dest, const char *src, const char *rel, vmrpDestProgress
             }
             pos += n;
             done += n;
-            if (pos - flushed >= COPY_FLUSH_EVERY || pos < flushed) {
+            if (pos - flushed >= COPY_FLUSH_EVERY) {
                 /* a hint: the fsync below is what makes it durable */
-                sync_file_range(out, 0, 0, SYNC_FILE_RANGE_WRITE);
+                sync_file_range(out, flushed, pos - flushed, SYNC_FILE_RANGE_WRITE);
                 flushed = pos;
             }
             if (progress)
-                progress(done, opaque);
+                progress(done, pos, opaque);
         }
     }
     if (fsync(out) < 0) {

@@ -16,8 +16,9 @@
 
 typedef struct _vmrpDest vmrpDest;
 
-/* Bytes of a file copy so far (called from the copying thread). */
-typedef void (*vmrpDestProgressFunc)(uint64_t done, void *opaque);
+/* Bytes of a file copy so far, and the offset below which the copy holds all
+ * of the file's data (called from the copying thread). */
+typedef void (*vmrpDestProgressFunc)(uint64_t done, uint64_t upto, void *opaque);
 
 typedef struct {
     const char *scheme;     /* "file", "ssh" */

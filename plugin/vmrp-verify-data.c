@@ -82,18 +82,12 @@ mapRead(const char *image)
     return g_steal_pointer(&map);
 }
 
-char *
-vmrpVerifyDataDigest(const char *image, GArray *extents, GCancellable *cancel, GError **error)
+/* Whether every byte of @extents is in the image's own layer as @map shows it. */
+static bool
+mapCovers(GArray *map, GArray *extents)
 {
-    g_autoptr(GArray) map = mapRead(image);
-    g_autoptr(vmrpDigest) dg = NULL;
-    g_autofree char *buf = NULL;
     guint i, m = 0;
-    int fd = -1;
 
-    if (!map)
-        return vmrpNbdDigestImage(image, "qcow2", extents, cancel, error);
-    /* every byte of the extents must be in the image's own layer */
     for (i = 0; i < extents->len; i++) {
         const vmrpDigestExtent *e = &g_array_index(extents, vmrpDigestExtent, i);
         uint64_t pos = e->offset;
@@ -105,23 +99,49 @@ vmrpVerifyDataDigest(const char *image, GArray *extents, GCancellable *cancel, G
                                    g_array_index(map, mapEntry, m).length <= pos)
                 m++;
             if (m == map->len)
-                return vmrpNbdDigestImage(image, "qcow2", extents, cancel, error);
+                return false;
             me = &g_array_index(map, mapEntry, m);
             if (me->start > pos || (!me->zero && me->offset < 0))
-                return vmrpNbdDigestImage(image, "qcow2", extents, cancel, error);
+                return false;
             pos = MIN(e->offset + e->length, me->start + me->length);
         }
     }
+    return true;
+}
 
-    if ((fd = open(image, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot read %s: %s", image,
-                    g_strerror(errno));
-        return NULL;
+static bool
+mapEqual(GArray *a, GArray *b)
+{
+    guint i;
+
+    if (a->len != b->len)
+        return false;
+    for (i = 0; i < a->len; i++) {
+        const mapEntry *x = &g_array_index(a, mapEntry, i);
+        const mapEntry *y = &g_array_index(b, mapEntry, i);
+
+        if (x->start != y->start || x->length != y->length || x->zero != y->zero ||
+            x->offset != y->offset)
+            return false;
     }
-    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    dg = vmrpDigestNew();
-    buf = g_malloc0(READ_CHUNK);
-    for (i = 0, m = 0; i < extents->len; i++) {
+    return true;
+}
+
+/* Blocks until the file holds its data below @end; false when told to stop. */
+typedef bool (*mapWaitFunc)(void *opaque, uint64_t end);
+
+/* The digest of @extents of @image read at the offsets @map gives (it covers
+ * them: mapCovers); @wait, when given, is called before each read. */
+static char *
+mapDigest(const char *image, GArray *map, GArray *extents, mapWaitFunc wait, void *opaque,
+          GCancellable *cancel, GError **error)
+{
+    g_autoptr(vmrpDigest) dg = vmrpDigestNew();
+    g_autofree char *buf = g_malloc0(READ_CHUNK);
+    guint i, m = 0;
+    int fd = -1;
+
+    for (i = 0; i < extents->len; i++) {
         const vmrpDigestExtent *e = &g_array_index(extents, vmrpDigestExtent, i);
         uint64_t pos = e->offset;
 
@@ -144,6 +164,15 @@ vmrpVerifyDataDigest(const char *image, GArray *extents, GCancellable *cancel, G
                 off_t at = me->offset + (pos - me->start);
                 size_t got = 0;
 
+                if (wait && !wait(opaque, at + n)) {
+                    g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "stopped");
+                    goto fail;
+                }
+                if (fd < 0 && (fd = open(image, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+                    g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot read %s: %s",
+                                image, g_strerror(errno));
+                    goto fail;
+                }
                 while (got < n) {
                     ssize_t r = pread(fd, buf + got, n - got, at + got);
                     if (r < 0 && errno == EINTR)
@@ -160,10 +189,136 @@ vmrpVerifyDataDigest(const char *image, GArray *extents, GCancellable *cancel, G
             pos += n;
         }
     }
-    close(fd);
+    if (fd >= 0)
+        close(fd);
     return vmrpDigestFinish(dg, NULL);
 
  fail:
-    close(fd);
+    if (fd >= 0)
+        close(fd);
     return NULL;
+}
+
+char *
+vmrpVerifyDataDigest(const char *image, GArray *extents, GCancellable *cancel, GError **error)
+{
+    g_autoptr(GArray) map = mapRead(image);
+
+    if (!map || !mapCovers(map, extents))
+        return vmrpNbdDigestImage(image, "qcow2", extents, cancel, error);
+    return mapDigest(image, map, extents, NULL, NULL, cancel, error);
+}
+
+struct _vmrpDataFollow {
+    char *image;
+    GArray *extents;
+    GArray *map;            /* the source's: the copy's once it is whole */
+    GCancellable *cancel;
+    GMutex lock;
+    GCond cond;
+    uint64_t written;       /* the copy holds its data below this offset */
+    bool stop;
+    GThread *thread;
+    char *hex;
+    GError *error;
+};
+
+static bool
+followWait(void *opaque, uint64_t end)
+{
+    vmrpDataFollow *f = opaque;
+    bool ok;
+
+    g_mutex_lock(&f->lock);
+    while (f->written < end && !f->stop)
+        g_cond_wait(&f->cond, &f->lock);
+    ok = f->written >= end;
+    g_mutex_unlock(&f->lock);
+    return ok;
+}
+
+static gpointer
+followThread(gpointer opaque)
+{
+    vmrpDataFollow *f = opaque;
+
+    f->hex = mapDigest(f->image, f->map, f->extents, followWait, f, f->cancel, &f->error);
+    return NULL;
+}
+
+vmrpDataFollow *
+vmrpDataFollowStart(const char *source, const char *image, GArray *extents,
+                    GCancellable *cancel)
+{
+    g_autoptr(GArray) map = mapRead(source);
+    vmrpDataFollow *f;
+
+    if (!map || !mapCovers(map, extents))
+        return NULL;
+    f = g_new0(vmrpDataFollow, 1);
+    f->image = g_strdup(image);
+    f->extents = g_array_ref(extents);
+    f->map = g_steal_pointer(&map);
+    f->cancel = cancel ? g_object_ref(cancel) : NULL;
+    g_mutex_init(&f->lock);
+    g_cond_init(&f->cond);
+    f->thread = g_thread_new("vmrp-follow", followThread, f);
+    return f;
+}
+
+void
+vmrpDataFollowWritten(vmrpDataFollow *f, uint64_t upto)
+{
+    g_mutex_lock(&f->lock);
+    f->written = MAX(f->written, upto);
+    g_cond_signal(&f->cond);
+    g_mutex_unlock(&f->lock);
+}
+
+static void
+followJoin(vmrpDataFollow *f, bool whole)
+{
+    if (!f->thread)
+        return;
+    g_mutex_lock(&f->lock);
+    if (whole)
+        f->written = UINT64_MAX;
+    else
+        f->stop = true;
+    g_cond_signal(&f->cond);
+    g_mutex_unlock(&f->lock);
+    g_thread_join(g_steal_pointer(&f->thread));
+}
+
+char *
+vmrpDataFollowFinish(vmrpDataFollow *f, GError **error)
+{
+    g_autoptr(GArray) map = NULL;
+
+    followJoin(f, true);
+    if (f->error) {
+        g_propagate_error(error, g_steal_pointer(&f->error));
+        return NULL;
+    }
+    /* the data was read where the source's map puts it: the copy's must be the same */
+    if (!(map = mapRead(f->image)) || !mapEqual(map, f->map))
+        return vmrpVerifyDataDigest(f->image, f->extents, f->cancel, error);
+    return g_steal_pointer(&f->hex);
+}
+
+void
+vmrpDataFollowFree(vmrpDataFollow *f)
+{
+    if (!f)
+        return;
+    followJoin(f, false);
+    g_clear_error(&f->error);
+    g_free(f->hex);
+    g_free(f->image);
+    g_array_unref(f->extents);
+    g_array_unref(f->map);
+    g_clear_object(&f->cancel);
+    g_mutex_clear(&f->lock);
+    g_cond_clear(&f->cond);
+    g_free(f);
 }

@@ -17,3 +17,20 @@
  * header was checked first: no external data file. */
 char *vmrpVerifyDataDigest(const char *image, GArray *extents, GCancellable *cancel,
                            GError **error);
+
+/* The same digest of a copy of @source at @image, taken while the copy is
+ * written: a thread reads each piece once the copy holds it
+ * (vmrpDataFollowWritten, from the copying thread), at the offsets the
+ * source's `qemu-img map` gives.  NULL when the source's own layer does not
+ * hold the extents (then vmrpVerifyDataDigest after the copy). */
+typedef struct _vmrpDataFollow vmrpDataFollow;
+
+vmrpDataFollow *vmrpDataFollowStart(const char *source, const char *image, GArray *extents,
+                                    GCancellable *cancel);
+/* The copy holds all its data below @upto (never less than before). */
+void vmrpDataFollowWritten(vmrpDataFollow *f, uint64_t upto);
+/* Once the copy is whole: its digest.  Read at the copy's own map, which must
+ * be the source's; when it is not, the copy is read again at its own. */
+char *vmrpDataFollowFinish(vmrpDataFollow *f, GError **error);
+void vmrpDataFollowFree(vmrpDataFollow *f);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpDataFollow, vmrpDataFollowFree)

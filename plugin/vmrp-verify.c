@@ -179,8 +179,8 @@ verifyChain(const char *dir, const vmrpPointDisk *disk)
 }
 
 char *
-vmrpVerifyPointDir(vmrpPoint *point, const char *dir, GCancellable *cancel,
-                   GPtrArray *notes_or_null, GError **error)
+vmrpVerifyPointDir(vmrpPoint *point, const char *dir, GHashTable *data_sha256,
+                   GCancellable *cancel, GPtrArray *notes_or_null, GError **error)
 {
     g_autoptr(GPtrArray) own = g_ptr_array_new_with_free_func(g_free);
     GPtrArray *notes = notes_or_null ? notes_or_null : own;
@@ -248,7 +248,9 @@ vmrpVerifyPointDir(vmrpPoint *point, const char *dir, GCancellable *cancel,
                                                    "older vmrp)", disk->image));
             continue;
         }
-        if (!(hex = vmrpVerifyDataDigest(image, disk->data_extents, cancel, &local))) {
+        if (data_sha256 && g_hash_table_contains(data_sha256, disk->image))
+            hex = g_strdup(g_hash_table_lookup(data_sha256, disk->image));
+        else if (!(hex = vmrpVerifyDataDigest(image, disk->data_extents, cancel, &local))) {
             if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
                 g_propagate_error(error, g_steal_pointer(&local));
                 return NULL;
@@ -292,7 +294,7 @@ vmrpVerifyPoint(vmrpRepo *repo, const char *id, GCancellable *cancel, GError **e
     if (point->state == VMRP_POINT_DAMAGED)
         res->reason = g_strdup(point->message);
     else
-        res->reason = vmrpVerifyPointDir(point, dir, cancel, res->notes, &local);
+        res->reason = vmrpVerifyPointDir(point, dir, NULL, cancel, res->notes, &local);
     if (local) {
         close(lock);
         g_propagate_error(error, g_steal_pointer(&local));

@@ -34,9 +34,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpVerifyResult, vmrpVerifyResultFree)
  * what stops the check (no such point, a busy collection, cancellation). */
 /* The checks alone, of the loaded @point in the folder @dir (also a copy's
  * .creating- folder): the first problem found, or NULL; @notes (nullable)
- * gets what could not be checked.  Errors only for cancellation. */
-char *vmrpVerifyPointDir(vmrpPoint *point, const char *dir, GCancellable *cancel,
-                         GPtrArray *notes, GError **error);
+ * gets what could not be checked.  @data_sha256 (nullable) holds the data
+ * digests of images already read from @dir (by name: vmrpDataFollow), which
+ * are not read again.  Errors only for cancellation. */
+char *vmrpVerifyPointDir(vmrpPoint *point, const char *dir, GHashTable *data_sha256,
+                         GCancellable *cancel, GPtrArray *notes, GError **error);
 
 vmrpVerifyResult *vmrpVerifyPoint(vmrpRepo *repo, const char *id, GCancellable *cancel,
                                   GError **error);

@@ -4,7 +4,9 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 #include <glib/gstdio.h>
 
 #include "vmrp-test.h"
@@ -117,12 +119,100 @@ testSeesChange(void)
     CU_ASSERT_STRING_NOT_EQUAL(a, b);
 }
 
+/* Copies @src to the new file @dst 64 KiB at a time, telling @f each step;
+ * the first 4 KiB of pattern @flip (not 0: none) gets one byte changed. */
+static void
+copyFollowed(const char *src, const char *dst, vmrpDataFollow *f, int flip)
+{
+    g_autofree char *data = NULL;
+    size_t len = 0, pos;
+    bool flipped = false;
+    int fd;
+
+    CU_ASSERT_TRUE_FATAL(g_file_get_contents(src, &data, &len, NULL));
+    CU_ASSERT_TRUE_FATAL((fd = open(dst, O_WRONLY | O_CREAT | O_EXCL, 0600)) >= 0);
+    for (pos = 0; pos < len; pos += 65536) {
+        size_t n = MIN(len - pos, (size_t)65536);
+        size_t i;
+
+        for (i = 0; flip && !flipped && i + 4096 <= n; i += 4096) {
+            if (data[pos + i] == flip && data[pos + i + 4095] == flip) {
+                data[pos + i + 100] ^= 1;
+                flipped = true;
+            }
+        }
+        CU_ASSERT_EQUAL_FATAL(pwrite(fd, data + pos, n, pos), (ssize_t)n);
+        vmrpDataFollowWritten(f, pos + n);
+        g_usleep(1000);     /* the reader catches up and waits */
+    }
+    CU_ASSERT_TRUE(!flip || flipped);
+    close(fd);
+}
+
+/* The digest taken behind a copy is the source's when the copy is right, not
+ * when a byte of data changed on the way, and right again when the copy's
+ * layout is not the source's (read again where its own map says). */
+static void
+testFollow(void)
+{
+    g_autofree char *base = g_build_filename(tmpdir, "fbase.qcow2", NULL);
+    g_autofree char *other = g_build_filename(tmpdir, "fother.qcow2", NULL);
+    g_autofree char *c1 = g_build_filename(tmpdir, "c1.qcow2", NULL);
+    g_autofree char *c2 = g_build_filename(tmpdir, "c2.qcow2", NULL);
+    g_autofree char *c3 = g_build_filename(tmpdir, "c3.qcow2", NULL);
+    const char *mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", base, "16M", NULL };
+    const char *mk2[] = { "qemu-img", "create", "-q", "-f", "qcow2", other, "16M", NULL };
+    const char *io[] = { "qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 1M",
+                         "-c", "write -P 0x22 3M 192k", "-c", "write -z 5M 64k", base, NULL };
+    /* the same data, its clusters in another order in the file */
+    const char *io2[] = { "qemu-io", "-f", "qcow2", "-c", "write -P 0x22 3M 192k",
+                          "-c", "write -z 5M 64k", "-c", "write -P 0x11 0 1M", other, NULL };
+    static const uint64_t pairs[] = { 0, 1 << 20, 3 << 20, 192 << 10, 5 << 20, 64 << 10 };
+    g_autoptr(GArray) e = extents(pairs, 3);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *want = NULL;
+    g_autofree char *h1 = NULL;
+    g_autofree char *h2 = NULL;
+    g_autofree char *h3 = NULL;
+    g_autoptr(vmrpDataFollow) f1 = NULL;
+    g_autoptr(vmrpDataFollow) f2 = NULL;
+    g_autoptr(vmrpDataFollow) f3 = NULL;
+    g_autoptr(vmrpDataFollow) f4 = NULL;
+
+    CU_ASSERT_TRUE_FATAL(run(mk) && run(io) && run(mk2) && run(io2));
+    want = vmrpVerifyDataDigest(base, e, NULL, &error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL((f1 = vmrpDataFollowStart(base, c1, e, NULL)));
+    copyFollowed(base, c1, f1, 0);
+    h1 = vmrpDataFollowFinish(f1, &error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h1);
+    CU_ASSERT_STRING_EQUAL(h1, want);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL((f2 = vmrpDataFollowStart(base, c2, e, NULL)));
+    copyFollowed(base, c2, f2, 0x22);
+    h2 = vmrpDataFollowFinish(f2, &error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h2);
+    CU_ASSERT_STRING_NOT_EQUAL(h2, want);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL((f3 = vmrpDataFollowStart(base, c3, e, NULL)));
+    copyFollowed(other, c3, f3, 0);
+    h3 = vmrpDataFollowFinish(f3, &error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h3);
+    CU_ASSERT_STRING_EQUAL(h3, want);
+
+    /* a copy that stops half way: the reader is told, nothing hangs */
+    CU_ASSERT_PTR_NOT_NULL_FATAL((f4 = vmrpDataFollowStart(base, c1, e, NULL)));
+    vmrpDataFollowWritten(f4, 4096);
+}
+
 int
 main(void)
 {
     static const vmrpTestCase cases[] = {
         VMRP_TEST(testSameAsNbd),
         VMRP_TEST(testSeesChange),
+        VMRP_TEST(testFollow),
         { NULL, NULL },
     };
 
