@@ -288,12 +288,22 @@ copyDigestedImage(const vmrpPoint *point, const char *name)
     return NULL;
 }
 
-/* @src to @rel at the destination.  Into a local folder @local, the data
- * digest of an image is taken while it is written (read back behind the
- * copy, in a thread of its own) and kept in @digests for the check. */
+static char *
+copyCheckImage(const char *image, void *opaque)
+{
+    const vmrpPointDisk *disk = opaque;
+    return vmrpVerifyImage(image, disk->image, disk->backing, NULL);
+}
+
+/* @src to @rel at the destination.  Into a local folder @local, an image is
+ * checked while it is written, in a thread of its own (vmrpDataFollow): its
+ * data digest read back behind the copy, then its header and qemu-img check
+ * while it is flushed; the digest goes into @checked for vmrpVerifyPointDir,
+ * a problem into @ret_problem. */
 static bool
 copyFile(copyState *st, const vmrpPoint *point, const char *name, const char *src,
-         const char *rel, const char *local, GHashTable *digests, GError **error)
+         const char *rel, const char *local, GHashTable *checked, char **ret_problem,
+         GError **error)
 {
     const vmrpPointDisk *disk = local ? copyDigestedImage(point, name) : NULL;
     g_autoptr(vmrpDataFollow) follow = NULL;
@@ -303,7 +313,8 @@ copyFile(copyState *st, const vmrpPoint *point, const char *name, const char *sr
 
     if (disk) {
         g_autofree char *to = g_build_filename(local, name, NULL);
-        follow = vmrpDataFollowStart(src, to, disk->data_extents, st->opts->cancel);
+        follow = vmrpDataFollowStart(src, to, disk->data_extents, copyCheckImage,
+                                     (void *)disk, st->opts->cancel);
     }
     st->file_done = 0;
     st->follow = follow;
@@ -313,8 +324,8 @@ copyFile(copyState *st, const vmrpPoint *point, const char *name, const char *sr
     if (!ok || !follow)
         return ok;
     /* what cannot be read here is read again by the check, which says why */
-    if ((hex = vmrpDataFollowFinish(follow, &unread)))
-        g_hash_table_insert(digests, g_strdup(name), hex);
+    if ((hex = vmrpDataFollowFinish(follow, ret_problem, &unread)))
+        g_hash_table_insert(checked, g_strdup(name), hex);
     return true;
 }
 
@@ -332,7 +343,7 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
     g_autoptr(GPtrArray) folders = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(vmrpPoint) copy = NULL;
     g_autoptr(vmrpPoint) found = NULL;
-    g_autoptr(GHashTable) digests = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+    g_autoptr(GHashTable) checked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                           g_free);
     guint i;
 
@@ -360,8 +371,10 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
         g_autofree char *rel = g_build_filename(tmp_rel, name, NULL);
         uint64_t bytes = copyDataBytes(src);
 
-        if (!copyFile(st, point, name, src, rel, local, digests, error))
+        if (!copyFile(st, point, name, src, rel, local, checked, &problem, error))
             goto io_fail;
+        if (problem)
+            goto bad_copy;
         st->cur_base += bytes;
         st->res->bytes += bytes;
     }
@@ -379,17 +392,13 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
         goto fail;
     if (local || st->dest->ops->check_copy) {
         /* over ssh: each file read back against the SHA-256 of what was sent */
-        problem = local ? vmrpVerifyPointDir(copy, local, digests, st->opts->cancel, NULL,
+        problem = local ? vmrpVerifyPointDir(copy, local, checked, st->opts->cancel, NULL,
                                              error)
                         : st->dest->ops->check_copy(st->dest, tmp_rel, files, error);
         if (error && *error)
             goto fail;
-        if (problem) {
-            g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED,
-                        "the copy of restore point %s at %s does not check out: %s",
-                        point->id, st->dest->spec, problem);
-            goto fail;
-        }
+        if (problem)
+            goto bad_copy;
     }
     /* the copy's own verification: checked just now, where it lies */
     {
@@ -416,6 +425,11 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
         st->opts->progress(point->id, st->cur_total, st->cur_total, st->opts->opaque);
     return true;
 
+ bad_copy:
+    g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED,
+                "the copy of restore point %s at %s does not check out: %s", point->id,
+                st->dest->spec, problem);
+    goto fail;
  io_fail:
     /* a full file system, a lost connection: which copy, and where */
     g_prefix_error(error, "cannot copy restore point %s to %s: ", point->id, st->dest->spec);

@@ -125,6 +125,8 @@ localCopyFile(vmrpDest *dest, const char *src, const char *rel, vmrpDestProgress
                 progress(done, pos, opaque);
         }
     }
+    if (progress)
+        progress(done, sb.st_size, opaque);     /* whole, before the fsync */
     if (fsync(out) < 0) {
         ioError(error, "cannot write", path);
         goto cleanup;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include <glib/gstdio.h>
 
 #include "vmrp-verify-data.h"
 #include "vmrp-digest.h"
@@ -210,16 +211,22 @@ vmrpVerifyDataDigest(const char *image, GArray *extents, GCancellable *cancel, G
 }
 
 struct _vmrpDataFollow {
+    char *source;
     char *image;
     GArray *extents;
-    GArray *map;            /* the source's: the copy's once it is whole */
+    uint64_t size;          /* the source's: the copy is whole once written so far */
     GCancellable *cancel;
     GMutex lock;
     GCond cond;
     uint64_t written;       /* the copy holds its data below this offset */
     bool stop;
+    vmrpDataFollowCheckFunc check;
+    void *check_opaque;
     GThread *thread;
+    /* the thread's findings */
     char *hex;
+    bool same_map;          /* the whole copy's map is the source's */
+    char *problem;          /* check's */
     GError *error;
 };
 
@@ -237,29 +244,41 @@ followWait(void *opaque, uint64_t end)
     return ok;
 }
 
+/* Everything here runs while the copy goes on: the source's map, the digest
+ * behind the copy, and once the copy is whole (before its fsync) its map and
+ * the caller's check. */
 static gpointer
 followThread(gpointer opaque)
 {
     vmrpDataFollow *f = opaque;
+    g_autoptr(GArray) map = mapRead(f->source);
+    g_autoptr(GArray) copied = NULL;
 
-    f->hex = mapDigest(f->image, f->map, f->extents, followWait, f, f->cancel, &f->error);
+    if (map && mapCovers(map, f->extents) &&
+        !(f->hex = mapDigest(f->image, map, f->extents, followWait, f, f->cancel, &f->error)))
+        return NULL;
+    if (!followWait(f, f->size))
+        return NULL;
+    f->same_map = f->hex && (copied = mapRead(f->image)) && mapEqual(copied, map);
+    if (f->check)
+        f->problem = f->check(f->image, f->check_opaque);
     return NULL;
 }
 
 vmrpDataFollow *
 vmrpDataFollowStart(const char *source, const char *image, GArray *extents,
-                    GCancellable *cancel)
+                    vmrpDataFollowCheckFunc check, void *check_opaque, GCancellable *cancel)
 {
-    g_autoptr(GArray) map = mapRead(source);
-    vmrpDataFollow *f;
+    vmrpDataFollow *f = g_new0(vmrpDataFollow, 1);
+    GStatBuf sb;
 
-    if (!map || !mapCovers(map, extents))
-        return NULL;
-    f = g_new0(vmrpDataFollow, 1);
+    f->source = g_strdup(source);
     f->image = g_strdup(image);
     f->extents = g_array_ref(extents);
-    f->map = g_steal_pointer(&map);
+    f->size = g_stat(source, &sb) == 0 ? (uint64_t)sb.st_size : UINT64_MAX;
     f->cancel = cancel ? g_object_ref(cancel) : NULL;
+    f->check = check;
+    f->check_opaque = check_opaque;
     g_mutex_init(&f->lock);
     g_cond_init(&f->cond);
     f->thread = g_thread_new("vmrp-follow", followThread, f);
@@ -291,17 +310,19 @@ followJoin(vmrpDataFollow *f, bool whole)
 }
 
 char *
-vmrpDataFollowFinish(vmrpDataFollow *f, GError **error)
+vmrpDataFollowFinish(vmrpDataFollow *f, char **ret_problem, GError **error)
 {
-    g_autoptr(GArray) map = NULL;
-
     followJoin(f, true);
     if (f->error) {
         g_propagate_error(error, g_steal_pointer(&f->error));
         return NULL;
     }
-    /* the data was read where the source's map puts it: the copy's must be the same */
-    if (!(map = mapRead(f->image)) || !mapEqual(map, f->map))
+    if (f->problem) {
+        *ret_problem = g_steal_pointer(&f->problem);
+        return NULL;
+    }
+    /* not read the fast way, or read where the copy does not keep it */
+    if (!f->same_map)
         return vmrpVerifyDataDigest(f->image, f->extents, f->cancel, error);
     return g_steal_pointer(&f->hex);
 }
@@ -314,9 +335,10 @@ vmrpDataFollowFree(vmrpDataFollow *f)
     followJoin(f, false);
     g_clear_error(&f->error);
     g_free(f->hex);
+    g_free(f->problem);
+    g_free(f->source);
     g_free(f->image);
     g_array_unref(f->extents);
-    g_array_unref(f->map);
     g_clear_object(&f->cancel);
     g_mutex_clear(&f->lock);
     g_cond_clear(&f->cond);

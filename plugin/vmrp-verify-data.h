@@ -21,16 +21,22 @@ char *vmrpVerifyDataDigest(const char *image, GArray *extents, GCancellable *can
 /* The same digest of a copy of @source at @image, taken while the copy is
  * written: a thread reads each piece once the copy holds it
  * (vmrpDataFollowWritten, from the copying thread), at the offsets the
- * source's `qemu-img map` gives.  NULL when the source's own layer does not
- * hold the extents (then vmrpVerifyDataDigest after the copy). */
+ * source's `qemu-img map` gives; once the copy is whole (before its fsync) it
+ * checks that the copy's map is the same, then calls @check (nullable) on it,
+ * which returns the problem it finds or NULL. */
 typedef struct _vmrpDataFollow vmrpDataFollow;
+typedef char *(*vmrpDataFollowCheckFunc)(const char *image, void *opaque);
 
 vmrpDataFollow *vmrpDataFollowStart(const char *source, const char *image, GArray *extents,
+                                    vmrpDataFollowCheckFunc check, void *check_opaque,
                                     GCancellable *cancel);
-/* The copy holds all its data below @upto (never less than before). */
+/* The copy holds all its data below @upto (never less than before); it is
+ * whole at @source's size. */
 void vmrpDataFollowWritten(vmrpDataFollow *f, uint64_t upto);
-/* Once the copy is whole: its digest.  Read at the copy's own map, which must
- * be the source's; when it is not, the copy is read again at its own. */
-char *vmrpDataFollowFinish(vmrpDataFollow *f, GError **error);
+/* Once the copy is whole: its digest, or NULL with @check's problem in
+ * @ret_problem.  Where the source's own layer did not hold the extents, or
+ * the copy's map is not the source's, the copy is read again now
+ * (vmrpVerifyDataDigest).  Errors: the copy cannot be read, cancellation. */
+char *vmrpDataFollowFinish(vmrpDataFollow *f, char **ret_problem, GError **error);
 void vmrpDataFollowFree(vmrpDataFollow *f);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpDataFollow, vmrpDataFollowFree)

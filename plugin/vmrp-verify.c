@@ -134,6 +134,17 @@ verifyCheck(const char *image, const char *name, GPtrArray *notes)
                            " check errors, exit status %d)", name, errors, status);
 }
 
+char *
+vmrpVerifyImage(const char *image, const char *name, const char *backing, GPtrArray *notes)
+{
+    g_autoptr(GPtrArray) own = g_ptr_array_new_with_free_func(g_free);
+    char *problem;
+
+    if ((problem = verifyHeader(image, name, backing)))
+        return problem;
+    return verifyCheck(image, name, notes ? notes : own);
+}
+
 /* The backing chain of @disk down to a full: each link a committed point of
  * the same collection whose manifest lists the disk with that image. */
 static char *
@@ -179,7 +190,7 @@ verifyChain(const char *dir, const vmrpPointDisk *disk)
 }
 
 char *
-vmrpVerifyPointDir(vmrpPoint *point, const char *dir, GHashTable *data_sha256,
+vmrpVerifyPointDir(vmrpPoint *point, const char *dir, GHashTable *checked,
                    GCancellable *cancel, GPtrArray *notes_or_null, GError **error)
 {
     g_autoptr(GPtrArray) own = g_ptr_array_new_with_free_func(g_free);
@@ -239,8 +250,8 @@ vmrpVerifyPointDir(vmrpPoint *point, const char *dir, GHashTable *data_sha256,
         if (access(image, R_OK) < 0)
             return g_strdup_printf("image %s is %s", disk->image,
                                    errno == ENOENT ? "missing" : g_strerror(errno));
-        if ((problem = verifyHeader(image, disk->image, disk->backing)) ||
-            (problem = verifyCheck(image, disk->image, notes)) ||
+        if ((!(checked && g_hash_table_contains(checked, disk->image)) &&
+             (problem = vmrpVerifyImage(image, disk->image, disk->backing, notes))) ||
             (problem = verifyChain(dir, disk)))
             return problem;
         if (!disk->data_sha256) {
@@ -248,8 +259,8 @@ vmrpVerifyPointDir(vmrpPoint *point, const char *dir, GHashTable *data_sha256,
                                                    "older vmrp)", disk->image));
             continue;
         }
-        if (data_sha256 && g_hash_table_contains(data_sha256, disk->image))
-            hex = g_strdup(g_hash_table_lookup(data_sha256, disk->image));
+        if (checked && g_hash_table_contains(checked, disk->image))
+            hex = g_strdup(g_hash_table_lookup(checked, disk->image));
         else if (!(hex = vmrpVerifyDataDigest(image, disk->data_extents, cancel, &local))) {
             if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
                 g_propagate_error(error, g_steal_pointer(&local));

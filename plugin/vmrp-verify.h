@@ -34,11 +34,19 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpVerifyResult, vmrpVerifyResultFree)
  * what stops the check (no such point, a busy collection, cancellation). */
 /* The checks alone, of the loaded @point in the folder @dir (also a copy's
  * .creating- folder): the first problem found, or NULL; @notes (nullable)
- * gets what could not be checked.  @data_sha256 (nullable) holds the data
- * digests of images already read from @dir (by name: vmrpDataFollow), which
- * are not read again.  Errors only for cancellation. */
-char *vmrpVerifyPointDir(vmrpPoint *point, const char *dir, GHashTable *data_sha256,
+ * gets what could not be checked.  @checked (nullable) names the images of
+ * @dir already checked with vmrpVerifyImage, with their data digests read
+ * from @dir (vmrpDataFollow): name -> digest; they are not read again.
+ * Errors only for cancellation. */
+char *vmrpVerifyPointDir(vmrpPoint *point, const char *dir, GHashTable *checked,
                          GCancellable *cancel, GPtrArray *notes, GError **error);
+
+/* The header of the qcow2 @image (shown as @name) read by qemu-img info: no
+ * external data file, the backing file @backing (NULL: none) named as qcow2;
+ * then qemu-img check (leaked clusters are a note in @notes, nullable).  The
+ * problem found, or NULL. */
+char *vmrpVerifyImage(const char *image, const char *name, const char *backing,
+                      GPtrArray *notes);
 
 vmrpVerifyResult *vmrpVerifyPoint(vmrpRepo *repo, const char *id, GCancellable *cancel,
                                   GError **error);

@@ -149,6 +149,16 @@ copyFollowed(const char *src, const char *dst, vmrpDataFollow *f, int flip)
     close(fd);
 }
 
+/* A check that sees the whole copy: the size it had. */
+static char *
+checkSize(const char *image, void *opaque)
+{
+    GStatBuf sb;
+
+    *(goffset *)opaque = g_stat(image, &sb) == 0 ? sb.st_size : -1;
+    return g_strdup("checked");
+}
+
 /* The digest taken behind a copy is the source's when the copy is right, not
  * when a byte of data changed on the way, and right again when the copy's
  * layout is not the source's (read again where its own map says). */
@@ -170,6 +180,7 @@ testFollow(void)
     static const uint64_t pairs[] = { 0, 1 << 20, 3 << 20, 192 << 10, 5 << 20, 64 << 10 };
     g_autoptr(GArray) e = extents(pairs, 3);
     g_autoptr(GError) error = NULL;
+    g_autofree char *problem = NULL;
     g_autofree char *want = NULL;
     g_autofree char *h1 = NULL;
     g_autofree char *h2 = NULL;
@@ -178,31 +189,47 @@ testFollow(void)
     g_autoptr(vmrpDataFollow) f2 = NULL;
     g_autoptr(vmrpDataFollow) f3 = NULL;
     g_autoptr(vmrpDataFollow) f4 = NULL;
+    g_autoptr(vmrpDataFollow) f5 = NULL;
+    g_autofree char *c4 = g_build_filename(tmpdir, "c4.qcow2", NULL);
+    g_autofree char *h4 = NULL;
+    GStatBuf sb;
+    goffset seen = -1;
 
     CU_ASSERT_TRUE_FATAL(run(mk) && run(io) && run(mk2) && run(io2));
+    CU_ASSERT_EQUAL_FATAL(g_stat(base, &sb), 0);
     want = vmrpVerifyDataDigest(base, e, NULL, &error);
     CU_ASSERT_PTR_NOT_NULL_FATAL(want);
 
-    CU_ASSERT_PTR_NOT_NULL_FATAL((f1 = vmrpDataFollowStart(base, c1, e, NULL)));
+    CU_ASSERT_PTR_NOT_NULL_FATAL((f1 = vmrpDataFollowStart(base, c1, e, NULL, NULL, NULL)));
     copyFollowed(base, c1, f1, 0);
-    h1 = vmrpDataFollowFinish(f1, &error);
+    h1 = vmrpDataFollowFinish(f1, &problem, &error);
     CU_ASSERT_PTR_NOT_NULL_FATAL(h1);
     CU_ASSERT_STRING_EQUAL(h1, want);
 
-    CU_ASSERT_PTR_NOT_NULL_FATAL((f2 = vmrpDataFollowStart(base, c2, e, NULL)));
+    CU_ASSERT_PTR_NOT_NULL_FATAL((f2 = vmrpDataFollowStart(base, c2, e, NULL, NULL, NULL)));
     copyFollowed(base, c2, f2, 0x22);
-    h2 = vmrpDataFollowFinish(f2, &error);
+    h2 = vmrpDataFollowFinish(f2, &problem, &error);
     CU_ASSERT_PTR_NOT_NULL_FATAL(h2);
     CU_ASSERT_STRING_NOT_EQUAL(h2, want);
 
-    CU_ASSERT_PTR_NOT_NULL_FATAL((f3 = vmrpDataFollowStart(base, c3, e, NULL)));
+    CU_ASSERT_PTR_NOT_NULL_FATAL((f3 = vmrpDataFollowStart(base, c3, e, NULL, NULL, NULL)));
     copyFollowed(other, c3, f3, 0);
-    h3 = vmrpDataFollowFinish(f3, &error);
+    h3 = vmrpDataFollowFinish(f3, &problem, &error);
     CU_ASSERT_PTR_NOT_NULL_FATAL(h3);
     CU_ASSERT_STRING_EQUAL(h3, want);
 
+    /* the caller's check runs on the whole copy; what it finds is said */
+    CU_ASSERT_PTR_NOT_NULL_FATAL((f5 = vmrpDataFollowStart(base, c4, e, checkSize, &seen,
+                                                           NULL)));
+    copyFollowed(base, c4, f5, 0);
+    h4 = vmrpDataFollowFinish(f5, &problem, &error);
+    CU_ASSERT_PTR_NULL(h4);
+    CU_ASSERT_PTR_NULL(error);
+    CU_ASSERT_STRING_EQUAL(problem, "checked");
+    CU_ASSERT_EQUAL(seen, sb.st_size);
+
     /* a copy that stops half way: the reader is told, nothing hangs */
-    CU_ASSERT_PTR_NOT_NULL_FATAL((f4 = vmrpDataFollowStart(base, c1, e, NULL)));
+    CU_ASSERT_PTR_NOT_NULL_FATAL((f4 = vmrpDataFollowStart(base, c1, e, NULL, NULL, NULL)));
     vmrpDataFollowWritten(f4, 4096);
 }
 
