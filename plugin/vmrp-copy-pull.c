@@ -17,6 +17,7 @@
 #include "vmrp-fault.h"
 #include "vmrp-names.h"
 #include "vmrp-point-digest.h"
+#include "vmrp-rate.h"
 #include "vmrp-verify.h"
 
 #define PULL_MANIFEST_MAX (16 * 1024 * 1024)
@@ -31,13 +32,19 @@ typedef struct {
     const char *cur_id;
     uint64_t cur_base;
     uint64_t cur_total;
+    uint64_t file_done;         /* of the file being fetched */
+    vmrpRateLimit *limit;       /* --bandwidth, or NULL */
 } pullState;
 
+/* From fetch_file, in the fetching thread: the bandwidth limit sleeps here. */
 static void
 pullProgress(uint64_t done, uint64_t upto G_GNUC_UNUSED, void *opaque)
 {
     pullState *st = opaque;
 
+    if (st->limit && done > st->file_done)
+        vmrpRateLimitTake(st->limit, done - st->file_done, st->opts->cancel);
+    st->file_done = done;
     if (st->opts->progress)
         st->opts->progress(st->cur_id, MIN(st->cur_base + done, st->cur_total), st->cur_total,
                            st->opts->opaque);
@@ -153,6 +160,7 @@ pullOne(pullState *st, vmrpPoint *point, GError **error)
         g_autofree char *hex = NULL;
         const char *want = g_hash_table_lookup(sums, name);
 
+        st->file_done = 0;
         if (!st->src->ops->fetch_file(st->src, rel, to, pullProgress, st, st->opts->cancel,
                                       &hex, error))
             goto fail;
@@ -308,6 +316,8 @@ vmrpCopyFromDest(const char *src_spec, const char *id, const char *to,
     st.points_rel = points_rel;
     st.at_dest = at_dest;
     st.res = res;
+    if (st.opts->bandwidth)
+        st.limit = vmrpRateLimitNew(st.opts->bandwidth);
     if ((dst = vmrpDestOpen(to, error)) &&
         vmrpDestPrepare(dst, src_id, point->domain_uuid, name, error) &&
         (dst_lock = dst->ops->lock(dst, lock_rel, error)) >= 0 &&
@@ -318,5 +328,6 @@ vmrpCopyFromDest(const char *src_spec, const char *id, const char *to,
     if (dst_lock >= 0)
         dst->ops->unlock(dst, dst_lock);
     src->ops->unlock(src, src_lock);
+    vmrpRateLimitFree(st.limit);
     return ok ? g_steal_pointer(&res) : NULL;
 }

@@ -114,6 +114,13 @@ copyCommand(vmrpCLI *cli, int argc, char **argv, bool sync, GError **error)
     }
     if (bandwidth && !vmrpRateParse(bandwidth, &opts.bandwidth, error))
         return false;
+    if (async && vmrpDestIsRemote(cli->repo_path)) {
+        /* jobs are kept in the repository they run in: here none is local */
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                    "--async: a copy from an ssh:// repository runs in the foreground (its "
+                    "job would have no local repository to be kept in)");
+        return false;
+    }
     if (async)
         return (sync || vmrpNameCheckPoint(argv[1], error)) &&
                vmrpCLIAsyncStart(cli, orig_argv, argv[1], false, error);

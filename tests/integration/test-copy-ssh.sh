@@ -156,6 +156,19 @@ check "rp-copy --repo ssh://... --to a local folder copies the chain back"
 comment "$WORK/b1" "$WORK/b1.err"
 VMRP_REPO=$BACK restores_exact 3
 check "and point 3 restores bit for bit from there"
+start=$(ms)
+VMRP_REPO=$URL vmrp --json rp-copy "$p1" --to "$WORK/back-bw" --bandwidth 2M \
+    >"$WORK/bw.json" 2>"$WORK/bw.err"
+rc=$? took=$(($(ms) - start)) bytes=$(jq .bytes "$WORK/bw.json" 2>/dev/null || echo 0)
+least=$((bytes * 1000 / (2 * 1048576)))
+[ $rc = 0 ] && [ "$bytes" -ge 1048576 ] && [ "$took" -ge $((least - 100)) ] &&
+  cmp -s "$(pdir "$VMRP_REPO" "$p1")/vdb.qcow2" "$(pdir "$WORK/back-bw" "$p1")/vdb.qcow2"
+check "the copy back takes --bandwidth 2M: $bytes bytes in $took ms, at least $least ms"
+comment "$WORK/bw.err"
+VMRP_REPO=$URL expect_error "$WORK/r2" vmrp rp-copy "$p1" --to "$WORK/back-async" --async &&
+  grep -q "^error: --async: a copy from an ssh:// repository runs in the foreground" \
+    "$WORK/r2" && [ ! -e "$WORK/back-async" ]
+check "the copy back with --async is one clear error, nothing made"
 
 # host keys and reachability: refused before anything is written
 VMRP_SSH_KNOWN_HOSTS=$SSHD/known_hosts.wrong expect_error "$WORK/k1" \
