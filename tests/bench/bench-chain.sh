@@ -4,7 +4,8 @@
 #
 # Usage: tests/bench/bench-chain.sh [--disk-size SIZE] [--data MIB] [--rewrite MIB]
 #                                   [--rounds N] [--consistency application|crash]
-#                                   [BUILD_DIR]      (as root, by hand; not run by CI)
+#                                   [--also BUILD_DIR2] [BUILD_DIR]
+#                                   (as root, by hand; not run by CI)
 #
 # Two identical VMs (TCG), each with a qcow2 data disk vdb (--disk-size, default 4G) that
 # holds --data MiB of random data (default 1536), prepared on the host before the first
@@ -16,6 +17,9 @@
 #     spread offsets);
 #   - a vmrp increment of A, a virtnbdbackup increment of B;
 #   - a vmrp increment of A with nothing changed (its fixed cost).
+# --also BUILD_DIR2 adds, in each round next to vmrp's full point, a full point of A taken
+# by BUILD_DIR2's vmrp (the two alternate which goes first): a change measured side by
+# side, e.g. the cost of the data digests with a build that takes none.
 # Both tools back up vdb only (vmrp --exclude-disk vda, virtnbdbackup -i vdb), with the
 # same consistency: application (the default) freezes through the guest agent (which
 # virtnbdbackup always does when one answers); with crash, vmrp takes crash-consistent
@@ -34,6 +38,7 @@
 set -euo pipefail
 
 CONSISTENCY=application
+ALSO=
 ARGS=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -42,6 +47,7 @@ while [ $# -gt 0 ]; do
         --rewrite) export BENCH_REWRITE_MIB=${2:?--rewrite needs MiB}; shift ;;
         --rounds) export BENCH_ROUNDS=${2:?--rounds needs a number}; shift ;;
         --consistency) CONSISTENCY=${2:?--consistency needs application or crash}; shift ;;
+        --also) ALSO=${2:?--also needs a build folder}; shift ;;
         -h | --help) sed -n '2,/^# SPDX/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "bench-chain: unknown option $1" >&2; exit 2 ;;
         *) ARGS+=("$1") ;;
@@ -52,6 +58,10 @@ case "$CONSISTENCY" in application | crash) ;; *)
     echo "bench-chain: --consistency must be application or crash" >&2; exit 2 ;;
 esac
 set -- "${ARGS[@]}"
+if [ -n "$ALSO" ]; then
+    [ -x "$ALSO/plugin/vmrp" ] || { echo "bench-chain: no $ALSO/plugin/vmrp" >&2; exit 2; }
+    ALSO_VMRP=$(cd "$ALSO" && pwd)/plugin/vmrp
+fi
 
 BENCH=bench-chain
 # shellcheck source=tests/bench/bench-lib.sh
@@ -101,11 +111,15 @@ EOF
 
 # --- vmrp ----------------------------------------------------------------------------
 vmrp_point() {
-    local key=$1 before manifest
+    local key=$1 before manifest vmrp=$VMRP
     shift
+    if [ "${1:-}" = --vmrp ]; then
+        vmrp=$2
+        shift 2
+    fi
     before=$(du_bytes "$WORK/repo-vmrp")
     run_timed "$key" env VMRP_REPO="$WORK/repo-vmrp" VMRP_STATE_DIR="$WORK/state" \
-        "$VMRP" -c "$URI" rp-create "$VM_A" --consistency "$CONSISTENCY" \
+        "$vmrp" -c "$URI" rp-create "$VM_A" --consistency "$CONSISTENCY" \
         --exclude-disk vda "$@"
     BYTES[$key]=$(($(du_bytes "$WORK/repo-vmrp") - before))
     # shellcheck disable=SC2012 # point ids are [0-9a-f-]
@@ -185,7 +199,13 @@ create_vm "$VM_B"
 for ((r = 1; r <= ROUNDS; r++)); do
     reference "ref,$r"
     reference "refd,$r" -t none
+    if [ -n "$ALSO" ] && [ $((r % 2)) = 0 ]; then
+        vmrp_point "afull,$r" --vmrp "$ALSO_VMRP" --full
+    fi
     vmrp_point "vfull,$r" --full
+    if [ -n "$ALSO" ] && [ $((r % 2)) = 1 ]; then
+        vmrp_point "afull,$r" --vmrp "$ALSO_VMRP" --full
+    fi
     vnb_backup "nfull,$r" full "$WORK/repo-vnb-$r"
     rewrite "$VM_A" "$REWRITE_MIB" "$r"
     rewrite "$VM_B" "$REWRITE_MIB" "$r"
@@ -194,13 +214,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
     vmrp_point "vnoop,$r"
     log "round $r: qemu-img ${T[ref,$r]}, -t none ${T[refd,$r]} ms; vmrp full ${T[vfull,$r]}," \
         "inc ${T[vinc,$r]} ms, unchanged inc ${T[vnoop,$r]} ms; virtnbdbackup full" \
-        "${T[nfull,$r]}, inc ${T[ninc,$r]} ms" \
+        "${T[nfull,$r]}, inc ${T[ninc,$r]} ms${ALSO:+; $ALSO full ${T[afull,$r]} ms}" \
         "(load $(cut -d' ' -f1 /proc/loadavg))"
 done
 
 # --- the table -----------------------------------------------------------------------
 declare -A MT=()
-for s in ref refd vfull nfull vinc ninc vnoop; do
+for s in ref refd vfull nfull vinc ninc vnoop ${ALSO:+afull}; do
     MT[$s]=$(median T "$s")
 done
 
@@ -227,6 +247,7 @@ row() {
 row ref "qemu-img convert (ref)" ""
 row refd "qemu-img -t none" ""
 row vfull "vmrp full" nfull
+[ -z "$ALSO" ] || row afull "vmrp full (--also)" nfull
 row nfull "virtnbdbackup full" ""
 row vinc "vmrp increment" ninc
 row ninc "virtnbdbackup inc" ""
@@ -238,6 +259,8 @@ echo "all its children at the same time, summed. repo: bytes allocated by the st
 echo "(virtnbdbackup also saves the kernel and initrd, 12 MiB, at each backup)."
 echo "qemu-img convert (ref) flushes its output at the end ($REF_SYNCS fsync/fdatasync"
 echo "calls on a 16 MiB convert, strace -f): the same durability as vmrp's points."
+[ -z "$ALSO" ] ||
+    echo "vmrp full (--also): by $ALSO_VMRP; vmrp full / it: $(ratios vfull afull)x"
 echo
 
 peak=$(printf '%s\n' "$(maximum TREE vfull)" "$(maximum TREE vinc)" "$(maximum TREE vnoop)" |
