@@ -377,14 +377,23 @@ vmrpFirmwareRestoreWriteNvram(vmrpFirmwareRestore *fw, const vmrpPoint *point,
     return vmrpFirmwareRestoreNvram(point, point_dir, fw->nvram_dest, error);
 }
 
+void
+vmrpFirmwareRestoreNameTpm(vmrpFirmwareRestore *fw, const vmrpPoint *point, const char *uuid)
+{
+    if (!fw->tpm)
+        return;
+    g_free(fw->tpm_dest);
+    g_free(fw->tpm_aside);
+    fw->tpm_dest = vmrpFirmwareSwtpmDir(uuid);
+    fw->tpm_aside = g_strdup_printf("%s.vmrp-old-%s", fw->tpm_dest, point->id);
+}
+
 bool
 vmrpFirmwareRestoreWriteTpm(vmrpFirmwareRestore *fw, const vmrpPoint *point,
-                            const char *point_dir, const char *uuid, GError **error)
+                            const char *point_dir, GError **error)
 {
     if (!fw->tpm)
         return true;
-    fw->tpm_dest = vmrpFirmwareSwtpmDir(uuid);
-    fw->tpm_aside = g_strdup_printf("%s.vmrp-old-%s", fw->tpm_dest, point->id);
     if (!setAside(fw->tpm_dest, fw->tpm_aside, &fw->tpm_set_aside, error))
         return false;
     if (g_file_test(fw->tpm_dest, G_FILE_TEST_EXISTS | G_FILE_TEST_IS_SYMLINK)) {

@@ -68,10 +68,16 @@ bool vmrpFirmwareRestorePlan(vmrpFirmwareRestore *fw, const vmrpPoint *point,
 bool vmrpFirmwareRestoreWriteNvram(vmrpFirmwareRestore *fw, const vmrpPoint *point,
                                    const char *point_dir, GError **error);
 
-/* Writes the vTPM state for the domain @uuid (in place: its own is set
- * aside first).  Before the domain starts. */
+/* Names the vTPM state folder of the domain @uuid, and the name its own is
+ * set aside under (in place), in @fw->tpm_dest and @fw->tpm_aside, when the
+ * point holds vTPM state: the restore journals them before the write. */
+void vmrpFirmwareRestoreNameTpm(vmrpFirmwareRestore *fw, const vmrpPoint *point,
+                                const char *uuid);
+
+/* Writes the vTPM state into the folder named by vmrpFirmwareRestoreNameTpm
+ * (in place: the domain's own is set aside first).  Before the domain starts. */
 bool vmrpFirmwareRestoreWriteTpm(vmrpFirmwareRestore *fw, const vmrpPoint *point,
-                                 const char *point_dir, const char *uuid, GError **error);
+                                 const char *point_dir, GError **error);
 
 /* Undoes what was written; never fails, warns. */
 void vmrpFirmwareRestoreRollback(vmrpFirmwareRestore *fw);

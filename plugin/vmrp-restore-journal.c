@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 #include <json-c/json.h>
@@ -86,6 +87,20 @@ journalBool(json_object *obj, const char *key)
     return json_object_object_get_ex(obj, key, &v) && json_object_get_boolean(v);
 }
 
+/* A journal's file (a disk, the NVRAM file) or folder (the vTPM state) goes;
+ * true when it is gone. */
+static bool
+journalRemove(const char *path)
+{
+    struct stat sb;
+
+    if (lstat(path, &sb) < 0)
+        return errno == ENOENT;
+    if (S_ISDIR(sb.st_mode))
+        return vmrpFileRemoveTree(path, NULL);
+    return unlink(path) == 0;
+}
+
 /* A journal's file pair: the aside must be the file's own set-aside name. */
 static bool
 journalDiskValid(const char *file, const char *aside)
@@ -139,11 +154,11 @@ vmrpRestoreRecover(virConnectPtr conn, const char *uuid, GError **error)
         if (access(aside, F_OK) < 0)
             continue;
         if (done) {
-            if (unlink(aside) < 0)
-                g_warning("cannot remove the set-aside disk %s: %s", aside, g_strerror(errno));
+            if (!journalRemove(aside))
+                g_warning("cannot remove the set-aside %s", aside);
             continue;
         }
-        if ((unlink(file) < 0 && errno != ENOENT) || rename(aside, file) < 0) {
+        if (!journalRemove(file) || rename(aside, file) < 0) {
             g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO,
                         "cannot put %s back after an interrupted restore: %s",
                         file, g_strerror(errno));

@@ -782,6 +782,37 @@ restoreDeleteCheckpoints(restoreState *st, GError **error)
     return ok;
 }
 
+/* In place: the journal that lets the next command undo or finish a restore
+ * killed on its way (vmrpRestoreRecover). */
+static bool
+restoreJournal(restoreState *st, const char *phase, GError **error)
+{
+    g_autoptr(GPtrArray) files = g_ptr_array_new();
+    g_autoptr(GPtrArray) asides = g_ptr_array_new();
+    size_t i;
+
+    for (i = 0; i < st->disks->len; i++) {
+        restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
+        g_ptr_array_add(files, rd->file);
+        g_ptr_array_add(asides, rd->aside);
+    }
+    /* the domain's own NVRAM file is set aside and put back as a disk is */
+    if (st->fw.nvram_dest && st->fw.nvram_aside) {
+        g_ptr_array_add(files, st->fw.nvram_dest);
+        g_ptr_array_add(asides, st->fw.nvram_aside);
+    }
+    /* and so is its vTPM state folder */
+    if (st->fw.tpm_dest && st->fw.tpm_aside) {
+        g_ptr_array_add(files, st->fw.tpm_dest);
+        g_ptr_array_add(asides, st->fw.tpm_aside);
+    }
+    if (!vmrpRestoreJournalWrite(st->point->domain_uuid, phase, st->orig_active,
+                                 st->orig_autostart, files, asides, error))
+        return false;
+    st->journaled = true;
+    return true;
+}
+
 static bool
 restoreDefineAndStart(restoreState *st, const char *xml, GError **error)
 {
@@ -796,8 +827,12 @@ restoreDefineAndStart(restoreState *st, const char *xml, GError **error)
     }
     if (!vmrpFaultCheck("restore-after-define", error))
         return false;
-    /* swtpm's state folder is named after the UUID: known once defined */
-    if (!vmrpFirmwareRestoreWriteTpm(&st->fw, st->point, st->dir, st->uuid, error))
+    /* swtpm's state folder is named after the UUID: known once defined; in
+     * place, the journal knows where the original's goes before it is moved */
+    vmrpFirmwareRestoreNameTpm(&st->fw, st->point, st->uuid);
+    if ((st->journaled && !restoreJournal(st, "set-aside", error)) ||
+        !vmrpFirmwareRestoreWriteTpm(&st->fw, st->point, st->dir, error) ||
+        !vmrpFaultCheck("restore-after-tpm", error))
         return false;
     if (st->instant) {
         st->instant_committed = true;
@@ -867,32 +902,6 @@ restoreRollback(restoreState *st)
         g_warning("cannot turn the domain's autostart on again: %s", virGetLastErrorMessage());
     if (st->journaled)
         vmrpRestoreJournalRemove(st->point->domain_uuid);
-}
-
-/* In place: the journal that lets the next command undo or finish a restore
- * killed on its way (vmrpRestoreRecover). */
-static bool
-restoreJournal(restoreState *st, const char *phase, GError **error)
-{
-    g_autoptr(GPtrArray) files = g_ptr_array_new();
-    g_autoptr(GPtrArray) asides = g_ptr_array_new();
-    size_t i;
-
-    for (i = 0; i < st->disks->len; i++) {
-        restoreDisk *rd = &g_array_index(st->disks, restoreDisk, i);
-        g_ptr_array_add(files, rd->file);
-        g_ptr_array_add(asides, rd->aside);
-    }
-    /* the domain's own NVRAM file is set aside and put back as a disk is */
-    if (st->fw.nvram_dest && st->fw.nvram_aside) {
-        g_ptr_array_add(files, st->fw.nvram_dest);
-        g_ptr_array_add(asides, st->fw.nvram_aside);
-    }
-    if (!vmrpRestoreJournalWrite(st->point->domain_uuid, phase, st->orig_active,
-                                 st->orig_autostart, files, asides, error))
-        return false;
-    st->journaled = true;
-    return true;
 }
 
 /* In place: the original cannot autostart a partial disk. */

@@ -28,7 +28,9 @@ test_cleanup() {
   local d
   for d in $(virsh_ list --all --name | grep "^$TEST_ID"); do
     virsh_ destroy "$d" >/dev/null 2>&1
-    rm -rf "/var/lib/libvirt/swtpm/$(uuid_of "$d")"
+    rm -rf "/var/lib/libvirt/swtpm/$(uuid_of "$d")" \
+      "/var/lib/libvirt/swtpm/$(uuid_of "$d")".vmrp-old-* \
+      "$(nvram_of "$d")".vmrp-old-*
     virsh_ undefine --nvram --checkpoints-metadata "$d" >/dev/null 2>&1
   done
 }
@@ -100,8 +102,9 @@ virsh_ start "$new" >/dev/null && sleep 1 && [ "$(virsh_ domstate "$new")" = run
 check "the new VM starts with them (swtpm takes the restored state)"
 virsh_ destroy "$new" >/dev/null 2>&1
 
-# an in-place restore killed after the define: the next restore of the
-# domain first puts the original's NVRAM file back, as it does its disks
+# an in-place restore killed after the define, or after the vTPM state was
+# written: the next restore of the domain first puts the original's NVRAM file
+# and vTPM state back, as it does its disks
 if [ "${VMRP_FAULT_POINTS:-false}" = true ]; then
   VMRP_FAULT=restore-after-define:kill vmrp rp-restore "$point" --shutdown-timeout 0 \
     >/dev/null 2>&1
@@ -113,6 +116,21 @@ if [ "${VMRP_FAULT_POINTS:-false}" = true ]; then
   comment "$WORK/after.err"
   cmp "$nvram" "$WORK/changed-nvram" && [ -z "$(ls -d "$nvram".vmrp-old-* 2>/dev/null)" ]
   check "and first put the original's NVRAM file back"
+  # killed once the vTPM state is written: the journal knew where the original's went
+  tpmdir=/var/lib/libvirt/swtpm/$uuid
+  VMRP_FAULT=restore-after-tpm:kill vmrp rp-restore "$point" --shutdown-timeout 0 \
+    >/dev/null 2>&1
+  [ $? = 137 ] && ls -d "$tpmdir".vmrp-old-* >/dev/null 2>&1 &&
+    cmp -s "$(permall "$uuid")" "$WORK/ref-permall"
+  check "an in-place restore killed after writing the vTPM state leaves the original's aside"
+  mkdir -p "$WORK/restore2"
+  vmrp rp-restore "$point" --name "$TEST_ID-after2" --disk-dir "$WORK/restore2" \
+    >/dev/null 2>"$WORK/after2.err"
+  check "the next restore of the domain runs"
+  comment "$WORK/after2.err"
+  cmp "$(permall "$uuid")" "$WORK/changed-permall" && cmp "$nvram" "$WORK/changed-nvram" &&
+    [ -z "$(ls -d "$tpmdir".vmrp-old-* "$nvram".vmrp-old-* 2>/dev/null)" ]
+  check "and first put the original's vTPM state and NVRAM file back"
 fi
 
 # in place: both come back to the point
