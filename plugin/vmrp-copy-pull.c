@@ -174,12 +174,6 @@ pullOne(pullState *st, vmrpPoint *point, GError **error)
         st->cur_base += MAX(st->src->ops->file_size(st->src, rel, NULL), 0);
         st->res->bytes += MAX(st->src->ops->file_size(st->src, rel, NULL), 0);
     }
-    {
-        g_autofree char *rel = g_build_filename(tmp_rel, "point.json", NULL);
-        if (!st->dst->ops->write_file(st->dst, rel, manifest, strlen(manifest), error) ||
-            !st->dst->ops->sync_dir(st->dst, tmp_rel, error))
-            goto fail;
-    }
     if (!vmrpFaultCheck("copy-before-check", error))
         goto fail;
 
@@ -196,22 +190,7 @@ pullOne(pullState *st, vmrpPoint *point, GError **error)
                     st->dst->spec, problem);
         goto fail;
     }
-    {
-        g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-        g_autofree char *rel = g_build_filename(tmp_rel, "point.json", NULL);
-        g_autofree char *text = NULL;
-
-        g_free(copy->verified);
-        g_free(copy->verify_state);
-        g_clear_pointer(&copy->verify_reason, g_free);
-        copy->verified = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
-        copy->verify_state = g_strdup("OK");
-        text = vmrpPointToJSON(copy);
-        if (!st->dst->ops->write_file(st->dst, rel, text, strlen(text), error))
-            goto fail;
-    }
-    if (!st->dst->ops->rename(st->dst, tmp_rel, final_rel, error) ||
-        !st->dst->ops->sync_dir(st->dst, st->points_rel, error))
+    if (!vmrpDestCommitPoint(st->dst, copy, tmp_rel, final_rel, error))
         goto fail;
     g_hash_table_add(st->at_dest, g_strdup(point->id));
     g_ptr_array_add(st->res->copied, g_strdup(point->id));

@@ -378,12 +378,6 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
         st->cur_base += bytes;
         st->res->bytes += bytes;
     }
-    {
-        g_autofree char *rel = g_build_filename(tmp_rel, "point.json", NULL);
-        if (!st->dest->ops->write_file(st->dest, rel, manifest, strlen(manifest), error) ||
-            !st->dest->ops->sync_dir(st->dest, tmp_rel, error))
-            goto io_fail;
-    }
     if (!vmrpFaultCheck("copy-before-check", error))
         goto fail;
 
@@ -400,24 +394,7 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
         if (problem)
             goto bad_copy;
     }
-    /* the copy's own verification: checked just now, where it lies */
-    {
-        g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-        g_autofree char *text = NULL;
-        g_autofree char *rel = g_build_filename(tmp_rel, "point.json", NULL);
-
-        g_free(copy->verified);
-        g_free(copy->verify_state);
-        g_clear_pointer(&copy->verify_reason, g_free);
-        copy->verified = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
-        copy->verify_state = g_strdup("OK");
-        text = vmrpPointToJSON(copy);
-        if ((local || st->dest->ops->check_copy) &&
-            !st->dest->ops->write_file(st->dest, rel, text, strlen(text), error))
-            goto fail;
-    }
-    if (!st->dest->ops->rename(st->dest, tmp_rel, final_rel, error) ||
-        !st->dest->ops->sync_dir(st->dest, st->points_rel, error))
+    if (!vmrpDestCommitPoint(st->dest, copy, tmp_rel, final_rel, error))
         goto io_fail;
     g_hash_table_add(st->at_dest, g_strdup(point->id));
     g_ptr_array_add(st->res->copied, g_strdup(point->id));

@@ -315,6 +315,26 @@ vmrpDestMakeEmptyDir(vmrpDest *dest, const char *rel, GPtrArray *folders, GError
 }
 
 bool
+vmrpDestCommitPoint(vmrpDest *dest, vmrpPoint *copy, const char *tmp_rel, const char *final_rel,
+                    GError **error)
+{
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *rel = g_build_filename(tmp_rel, "point.json", NULL);
+    g_autofree char *points_rel = g_path_get_dirname(final_rel);
+    g_autofree char *text = NULL;
+
+    g_free(copy->verified);
+    g_free(copy->verify_state);
+    g_clear_pointer(&copy->verify_reason, g_free);
+    copy->verified = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
+    copy->verify_state = g_strdup("OK");
+    text = vmrpPointToJSON(copy);
+    return dest->ops->write_file(dest, rel, text, strlen(text), error) &&
+           dest->ops->rename(dest, tmp_rel, final_rel, error) &&
+           dest->ops->sync_dir(dest, points_rel, error);
+}
+
+bool
 vmrpDestPrepare(vmrpDest *dest, const char *src_id, const char *uuid, const char *name,
                 GError **error)
 {

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <gio/gio.h>
 
+#include "vmrp-point.h"
+
 typedef struct _vmrpDest vmrpDest;
 
 /* Bytes of a file copy so far, and the offset below which the copy holds all
@@ -92,6 +94,12 @@ bool vmrpDestIsRemote(const char *spec);
  * with the subfolders @folders (relative to it: nvram/, tpm/). */
 bool vmrpDestMakeEmptyDir(vmrpDest *dest, const char *rel, GPtrArray *folders,
                           GError **error);
+
+/* The last step of a copy of a point: the manifest of @copy, whose files in
+ * @tmp_rel were checked just now, records that check as its verification
+ * there, and the folder is renamed to @final_rel (its parent synced). */
+bool vmrpDestCommitPoint(vmrpDest *dest, vmrpPoint *copy, const char *tmp_rel,
+                         const char *final_rel, GError **error);
 
 /* The SFTP backend (vmrp-dest-ssh.c). */
 vmrpDest *vmrpDestSshOpen(const char *spec, GError **error);
