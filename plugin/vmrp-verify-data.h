@@ -6,12 +6,13 @@
  */
 #pragma once
 
+#include <stdint.h>
 #include <gio/gio.h>
 
 /* The digest (nbd/vmrp-digest.h) of @extents of the qcow2 @image as the
- * guest sees them.  Where `qemu-img map` shows those extents held by the
- * image's own layer (data clusters, zero clusters), they are read from the
- * file at the offsets it gives, at the disk's speed; anything else there
+ * guest sees them.  Where the image's own layer holds those extents (data
+ * clusters, zero clusters: nbd/vmrp-qcow2-read.h), they are read from the
+ * file at the offsets its L2 tables give, at the disk's speed; anything else there
  * (data in a backing file, compressed clusters) is read through qemu-nbd
  * instead (vmrpNbdDigestImage), which is always right but slower.  The image's
  * header was checked first: no external data file. */
@@ -21,7 +22,7 @@ char *vmrpVerifyDataDigest(const char *image, GArray *extents, GCancellable *can
 /* The same digest of a copy of @source at @image, taken while the copy is
  * written: a thread reads each piece once the copy holds it
  * (vmrpDataFollowWritten, from the copying thread), at the offsets the
- * source's `qemu-img map` gives; once the copy is whole (before its fsync) it
+ * source's L2 tables give; once the copy is whole (before its fsync) it
  * checks that the copy's map is the same, then calls @check (nullable) on it,
  * which returns the problem it finds or NULL. */
 typedef struct _vmrpDataFollow vmrpDataFollow;

@@ -1,14 +1,16 @@
 /*
  * vmrp-verify.c: rp-verify
  *
- * Everything is read with qemu-img and qemu-nbd given the format (qcow2)
- * explicitly, and an image's header must name as backing file exactly what
- * the manifest says (or nothing): a header that names another file is a
- * finding, never followed.
+ * An image's header is read here (nbd/vmrp-qcow2-read.h) and must name as
+ * backing file exactly what the manifest says (or nothing), and no external
+ * data file: a header that names another file is a finding, never followed.
+ * Only then qemu-img check and qemu-nbd read it, given the format (qcow2)
+ * explicitly.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 #include <json-c/json.h>
@@ -19,6 +21,7 @@
 #include "vmrp-nbd-digest.h"
 #include "vmrp-verify-data.h"
 #include "vmrp-point-digest.h"
+#include "vmrp-qcow2-read.h"
 
 #define VERIFY_MAX_CHAIN 100000
 
@@ -56,44 +59,34 @@ verifyRun(const char *const *argv, char **ret_out, int *ret_status, GError **err
     return true;
 }
 
-/* The header of @image: qcow2, no external data file, and the backing file
- * @backing (NULL: none) in qcow2. */
+/* The header of @image, read here (nbd/vmrp-qcow2-read.h): qcow2, no
+ * external data file, and the backing file @backing (NULL: none) in qcow2. */
 static char *
 verifyHeader(const char *image, const char *name, const char *backing)
 {
-    const char *argv[] = { "qemu-img", "info", "-U", "-f", "qcow2", "--output=json",
-                           image, NULL };
-    g_autofree char *out = NULL;
+    vmrpQcow2Header hdr = { 0 };
     g_autoptr(GError) local = NULL;
-    json_object *obj = NULL, *val = NULL, *spec = NULL, *data = NULL;
-    const char *have = NULL;
     char *ret = NULL;
-    int status;
+    int fd = open(image, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
-    if (!verifyRun(argv, &out, &status, &local))
+    if (fd < 0)
+        return g_strdup_printf("image %s: %s", name, g_strerror(errno));
+    if (!vmrpQcow2ReadHeader(fd, &hdr, &local)) {
+        close(fd);
         return g_strdup_printf("image %s: %s", name, local->message);
-    if (status != 0 || !(obj = vmrpJSONParseObject(out, NULL)))
-        return g_strdup_printf("image %s: qemu-img info cannot read it as qcow2", name);
-    if (json_object_object_get_ex(obj, "backing-filename", &val) &&
-        json_object_is_type(val, json_type_string))
-        have = json_object_get_string(val);
-    if (json_object_object_get_ex(obj, "format-specific", &spec) &&
-        json_object_object_get_ex(spec, "data", &data) &&
-        json_object_object_get_ex(data, "data-file", &val))
+    }
+    close(fd);
+    if (hdr.data_file) {
         ret = g_strdup_printf("image %s: its header names an external data file", name);
-    else if (g_strcmp0(have, backing) != 0) {
-        g_autofree char *shown = have ? g_strescape(have, NULL) : g_strdup("none");
+    } else if (g_strcmp0(hdr.backing, backing) != 0) {
+        g_autofree char *shown = hdr.backing ? g_strescape(hdr.backing, NULL)
+                                             : g_strdup("none");
         ret = g_strdup_printf("image %s: its header names backing file '%s', the manifest "
                               "%s", name, shown, backing ? backing : "none");
-    } else if (backing) {
-        const char *fmt = NULL;
-        if (json_object_object_get_ex(obj, "backing-filename-format", &val) &&
-            json_object_is_type(val, json_type_string))
-            fmt = json_object_get_string(val);
-        if (g_strcmp0(fmt, "qcow2") != 0)
-            ret = g_strdup_printf("image %s: its backing file is not named as qcow2", name);
+    } else if (backing && g_strcmp0(hdr.backing_format, "qcow2") != 0) {
+        ret = g_strdup_printf("image %s: its backing file is not named as qcow2", name);
     }
-    json_object_put(obj);
+    vmrpQcow2HeaderClear(&hdr);
     return ret;
 }
 

@@ -41,7 +41,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpVerifyResult, vmrpVerifyResultFree)
 char *vmrpVerifyPointDir(vmrpPoint *point, const char *dir, GHashTable *checked,
                          GCancellable *cancel, GPtrArray *notes, GError **error);
 
-/* The header of the qcow2 @image (shown as @name) read by qemu-img info: no
+/* The header of the qcow2 @image (shown as @name), read here: no
  * external data file, the backing file @backing (NULL: none) named as qcow2;
  * then qemu-img check (leaked clusters are a note in @notes, nullable).  The
  * problem found, or NULL. */
