@@ -112,6 +112,8 @@ run_timed() {
     shift
     sync
     echo 3 >/proc/sys/vm/drop_caches
+    # the programs read again, not the data (bench-copy.sh)
+    [ -z "${BENCH_WARM:-}" ] || "$BENCH_WARM"
     start=$(now_ms)
     /usr/bin/time -v -o "$WORK/time-$key" "$@" >"$WORK/out-$key" 2>"$WORK/err-$key" &
     pid=$!
