@@ -26,6 +26,7 @@
 #define L2_COMPRESSED (1ULL << 62)
 #define L2_ZERO 1ULL
 #define L1_MAX (32 * 1024 * 1024 / 8)       /* QEMU's own limit on L1 entries */
+#define SIZE_MAX_MAPPED (1ULL << 60)
 
 static uint32_t
 be32(const unsigned char *p)
@@ -134,7 +135,8 @@ vmrpQcow2ReadHeader(int fd, vmrpQcow2Header *ret, GError **error)
     if (incompat & INCOMPAT_DATA_FILE)
         hdr.data_file = true;
     hdr.mappable = !hdr.data_file && crypt == 0 && !(incompat & ~INCOMPAT_KNOWN) &&
-                   !(incompat & INCOMPAT_EXTL2) && hdr.l1_size <= L1_MAX;
+                   !(incompat & INCOMPAT_EXTL2) && hdr.l1_size <= L1_MAX &&
+                   hdr.size <= SIZE_MAX_MAPPED;
     *ret = hdr;
     return true;
 }
@@ -199,6 +201,8 @@ vmrpQcow2ReadMap(int fd, const vmrpQcow2Header *hdr, GError **error)
             mapAdd(map, base, end - base, unallocated_zero, -1);
             continue;
         }
+        if (l2_off & (cluster - 1))
+            goto misaligned;
         if (!readAt(fd, l2, cluster, l2_off, &got) || got != cluster) {
             g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_FAILED,
                         "cannot read an L2 table at %" G_GUINT64_FORMAT, l2_off);
@@ -214,6 +218,8 @@ vmrpQcow2ReadMap(int fd, const vmrpQcow2Header *hdr, GError **error)
                 mapAdd(map, start, len, false, -1);
             else if (entry & L2_ZERO)
                 mapAdd(map, start, len, true, -1);
+            else if (off & (cluster - 1))
+                goto misaligned;
             else if (off)
                 mapAdd(map, start, len, false, (int64_t)off);
             else
@@ -221,4 +227,10 @@ vmrpQcow2ReadMap(int fd, const vmrpQcow2Header *hdr, GError **error)
         }
     }
     return g_steal_pointer(&map);
+
+ misaligned:
+    /* QEMU calls such an image corrupt; qemu-img check says more */
+    g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_INVALID,
+                "a table entry points inside a cluster");
+    return NULL;
 }

@@ -25,7 +25,7 @@ builddir=${VMRP_FUZZ_BUILDDIR:-build-fuzz}
 jobs=${VMRP_FUZZ_JOBS:-$(nproc)}
 targets=("$@")
 if [ ${#targets[@]} = 0 ]; then
-  targets=(point repo domxml qmp qmp-socket names policy sums)
+  targets=(point repo domxml qmp qmp-socket names policy sums qcow2)
 fi
 
 if ! command -v clang >/dev/null ||
