@@ -464,6 +464,30 @@ vmrpQcow2WriterFinish(vmrpQcow2Writer *w, GError **error)
 }
 
 
+bool
+vmrpQcow2CreateEmpty(const char *path, uint64_t size, GError **error)
+{
+    g_autoptr(vmrpExtentMap) map = vmrpExtentMapNew(size);
+    g_autoptr(vmrpQcow2Writer) w = NULL;
+    int fd;
+
+    /* nothing allocated: the header, the L1 table and the refcounts only */
+    vmrpExtentMapAppend(map, 0, size, VMRP_EXTENT_CLEAN);
+    if (!(w = vmrpQcow2WriterCreate(path, map, NULL, error)))
+        return false;
+    fd = w->fd;
+    if (w->data_fd != w->fd)
+        close(w->data_fd);
+    w->fd = -1;
+    w->data_fd = -1;
+    if (close(fd) < 0) {
+        writerSetError(w, error, "close", errno);
+        return false;
+    }
+    return true;
+}
+
+
 void
 vmrpQcow2WriterFree(vmrpQcow2Writer *w)
 {

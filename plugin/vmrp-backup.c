@@ -24,6 +24,7 @@
 #include "vmrp-guest.h"
 #include "vmrp-nbd-copy.h"
 #include "vmrp-nbd-source.h"
+#include "vmrp-qcow2.h"
 #include "vmrp-run.h"
 #include "vmrp-state.h"
 #include "vmrp-remote.h"
@@ -37,6 +38,7 @@ typedef struct {
     vmrpPointDisk *pdisk;        /* borrowed from the point */
     bool bitmap;                 /* the disk's format holds a persistent bitmap */
     bool incremental;            /* only what changed since the parent point */
+    uint64_t capacity;           /* its size for the guest, once read (0: not yet) */
 } backupDisk;
 
 struct _vmrpBackup {
@@ -261,6 +263,55 @@ backupSelectDisks(backupState *st, GError **error)
     return true;
 }
 
+/* A disk's scratch image: in the job's folder, which vmrp made and removes,
+ * or on another host in libvirt's own folder there (libvirt makes the file,
+ * gives it to QEMU and removes it at the job's end). */
+static char *
+backupScratchPath(backupState *st, const char *target)
+{
+    return st->job_dir ? g_strdup_printf("%s/%s.scratch", st->job_dir, target)
+                       : g_strdup_printf(VMRP_REMOTE_SCRATCH_DIR "/vmrp-%s-%s.scratch",
+                                         st->point->id, target);
+}
+
+/* The disk's size as the guest sees it, read once. */
+static bool
+backupDiskCapacity(backupState *st, backupDisk *bd, GError **error)
+{
+    virDomainBlockInfo info;
+
+    if (bd->capacity)
+        return true;
+    if (virDomainGetBlockInfo(st->dom, bd->pdisk->target, &info, 0) < 0) {
+        vmrpErrorFromLibvirt(error, "cannot read the size of a disk");
+        return false;
+    }
+    bd->capacity = info.capacity;
+    return true;
+}
+
+/* The scratch images of a local job, made here rather than by libvirt
+ * (VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL): libvirt then only attaches
+ * them, without a blockdev-create job in QEMU per disk.  They go with
+ * the job's folder (at the end, in the rollback, and in repo-check's
+ * repair of a killed vmrp). */
+static bool
+backupMakeScratch(backupState *st, GError **error)
+{
+    size_t i;
+
+    for (i = 0; i < st->included->len; i++) {
+        backupDisk *bd = &g_array_index(st->included, backupDisk, i);
+        g_autofree char *path = backupScratchPath(st, bd->pdisk->target);
+
+        if (!backupDiskCapacity(st, bd, error) ||
+            !vmrpQcow2CreateEmpty(path, bd->capacity, error) ||
+            !vmrpStateGiveToQemu(path, error))
+            return false;
+    }
+    return true;
+}
+
 static char *
 backupFormatJobXML(backupState *st, GError **error)
 {
@@ -278,12 +329,7 @@ backupFormatJobXML(backupState *st, GError **error)
         d->excluded = pdisk->excluded;
         if (pdisk->excluded)
             continue;
-        /* on another host, in libvirt's own folder there (libvirt makes the
-         * file, gives it to QEMU and removes it at the job's end) */
-        s = st->job_dir ? g_strdup_printf("%s/%s.scratch", st->job_dir, pdisk->target)
-                        : g_strdup_printf(VMRP_REMOTE_SCRATCH_DIR "/vmrp-%s-%s.scratch",
-                                          st->point->id, pdisk->target);
-        g_ptr_array_add(strings, s);
+        g_ptr_array_add(strings, s = backupScratchPath(st, pdisk->target));
         d->scratch = s;
         /* vmrp's own names, the ones backupCopyDisk connects to */
         g_ptr_array_add(strings, s = vmrpBackupXmlExportName(pdisk->target));
@@ -464,7 +510,6 @@ backupChooseParent(backupState *st, GError **error)
     for (i = 0; i < st->included->len; i++) {
         backupDisk *bd = &g_array_index(st->included, backupDisk, i);
         vmrpPointDisk *pd = vmrpPointFindDisk(parent, bd->pdisk->target);
-        virDomainBlockInfo info;
 
         if (!bd->bitmap)
             continue;   /* no persistent bitmap: copied whole at every point */
@@ -476,11 +521,9 @@ backupChooseParent(backupState *st, GError **error)
             backupGoFull(st, "disk %s was replaced since point %s", pd->target, parent->id);
             return true;
         }
-        if (virDomainGetBlockInfo(st->dom, pd->target, &info, 0) < 0) {
-            vmrpErrorFromLibvirt(error, "cannot read the size of a disk");
+        if (!backupDiskCapacity(st, bd, error))
             return false;
-        }
-        if (info.capacity != pd->size) {
+        if (bd->capacity != pd->size) {
             backupGoFull(st, "disk %s was resized since point %s", pd->target, parent->id);
             return true;
         }
@@ -534,12 +577,14 @@ static bool
 backupBegin(backupState *st, const char *job_xml, const char *chk_xml, bool *ret_inconsistent,
             GError **error)
 {
+    /* a local job's scratch images are vmrp's (backupMakeScratch) */
+    unsigned int flags = st->job_dir ? VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL : 0;
     int attempt;
 
     for (attempt = 0; attempt < 2; attempt++) {
         virErrorPtr err;
 
-        if (virDomainBackupBegin(st->dom, job_xml, chk_xml, 0) == 0)
+        if (virDomainBackupBegin(st->dom, job_xml, chk_xml, flags) == 0)
             return true;
         err = virGetLastError();
         /* the parent's bitmap broke since it was checked: libvirt says so by code */
@@ -895,6 +940,8 @@ backupRun(backupState *st, GError **error)
         if (!(st->job_dir = vmrpStateMakeJobDir(st->point->id, error)))
             return false;
         st->socket = g_build_filename(st->job_dir, "nbd.sock", NULL);
+        if (!backupMakeScratch(st, error))
+            return false;
     }
 
     if (g_cancellable_set_error_if_cancelled(st->cancel, error) ||
