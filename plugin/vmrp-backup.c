@@ -693,8 +693,9 @@ backupReportProgressLocked(backupState *st, const vmrpPointDisk *disk, bool forc
     if (!force && now - st->last_save < PROGRESS_SAVE_INTERVAL_US)
         return;
     st->last_save = now;
-    /* progress in the manifest is for rp-info in other processes: best effort */
-    vmrpRepoPointSave(st->point_dir, st->point, NULL);
+    /* progress in the manifest is for rp-info in other processes: best
+     * effort, and not synced (the commit syncs the point's files) */
+    vmrpRepoPointSaveDraft(st->point_dir, st->point, NULL);
     if (st->opts->progress && disk)
         st->opts->progress(st->point, disk, st->opts->opaque);
 }
@@ -839,7 +840,9 @@ static bool
 backupSaveXML(backupState *st, const char *name, const char *xml, GError **error)
 {
     g_autofree char *path = g_build_filename(st->point_dir, name, NULL);
-    return vmrpFileWriteAtomic(path, xml, strlen(xml), 0600, error);
+
+    /* synced with the point's other files when it is committed */
+    return vmrpFileWriteReplace(path, xml, strlen(xml), 0600, error);
 }
 
 static bool
