@@ -274,13 +274,19 @@ backupScratchPath(backupState *st, const char *target)
                                          st->point->id, target);
 }
 
-/* The disk's size as the guest sees it, read once. */
+/* The disk's size as the guest sees it, read once: from the header of a
+ * local qcow2 image (QEMU keeps it there), else from libvirt (which asks
+ * QEMU, three monitor commands). */
 static bool
 backupDiskCapacity(backupState *st, backupDisk *bd, GError **error)
 {
     virDomainBlockInfo info;
 
     if (bd->capacity)
+        return true;
+    if (!st->tcp_host && bd->disk->source && g_strcmp0(bd->disk->format, "qcow2") == 0 &&
+        (g_strcmp0(bd->disk->type, "file") == 0 || g_strcmp0(bd->disk->type, "block") == 0) &&
+        vmrpQcow2ReadSize(bd->disk->source, &bd->capacity, NULL) && bd->capacity)
         return true;
     if (virDomainGetBlockInfo(st->dom, bd->pdisk->target, &info, 0) < 0) {
         vmrpErrorFromLibvirt(error, "cannot read the size of a disk");

@@ -594,6 +594,34 @@ testCreateEmptyQcow2(void)
 }
 
 
+/* The size in a qcow2 header, as QEMU sets it (also after a resize) */
+static void
+testReadQcow2Size(void)
+{
+    g_autofree char *img = vmrpNbdTestPath("sized.qcow2");
+    g_autofree char *raw = vmrpNbdTestPath("sized.raw");
+    g_autofree char *missing = vmrpNbdTestPath("no-such.qcow2");
+    g_autoptr(GError) error = NULL;
+    uint64_t size = 0;
+
+    NBD_TEST_CHECK(vmrpNbdTestCreate(img, "qcow2", 3 * (1024 * MiB) + 512, NULL));
+    NBD_TEST_CHECK_OK(vmrpQcow2ReadSize(img, &size, &error), error);
+    CU_ASSERT_EQUAL(size, 3 * (1024 * MiB) + 512);
+    CU_ASSERT_EQUAL(vmrpNbdTestRun("qemu-img", "resize", "-q", img, "5G"), 0);
+    NBD_TEST_CHECK_OK(vmrpQcow2ReadSize(img, &size, &error), error);
+    CU_ASSERT_EQUAL(size, 5 * (1024 * MiB));
+
+    /* not qcow2, or not there: an error, the size untouched */
+    NBD_TEST_CHECK(vmrpNbdTestCreate(raw, "raw", 1 * MiB, NULL));
+    CU_ASSERT_FALSE(vmrpQcow2ReadSize(raw, &size, &error));
+    CU_ASSERT_PTR_NOT_NULL(error);
+    g_clear_error(&error);
+    CU_ASSERT_FALSE(vmrpQcow2ReadSize(missing, &size, &error));
+    CU_ASSERT_PTR_NOT_NULL(error);
+    CU_ASSERT_EQUAL(size, 5 * (1024 * MiB));
+}
+
+
 int
 main(void)
 {
@@ -608,6 +636,7 @@ main(void)
         VMRP_TEST(testCopyNewQcow2),
         VMRP_TEST(testCopyNewQcow2OddSize),
         VMRP_TEST(testCreateEmptyQcow2),
+        VMRP_TEST(testReadQcow2Size),
         { NULL, NULL },
     };
 
