@@ -574,7 +574,7 @@ backupBegin(backupState *st, const char *job_xml, const char *chk_xml, bool *ret
         if (virDomainBackupBegin(st->dom, job_xml, chk_xml, flags) == 0)
             return true;
         err = virGetLastError();
-        /* the parent's bitmap broke since it was checked: libvirt says so by code */
+        /* a missing or inconsistent bitmap of the parent: libvirt says so by code */
         if (err && err->code == VIR_ERR_CHECKPOINT_INCONSISTENT && ret_inconsistent)
             *ret_inconsistent = true;
         if (!err || err->code != VIR_ERR_OPERATION_TIMEOUT || !err->message ||
