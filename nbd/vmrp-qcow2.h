@@ -60,6 +60,15 @@ bool vmrpQcow2WriterWrite(vmrpQcow2Writer *w,
 /* Flushes the image to stable storage and closes it. */
 bool vmrpQcow2WriterFinish(vmrpQcow2Writer *w, GError **error);
 
+/* Creates an empty image of @size bytes at @path (which must not exist),
+ * mode 0600, without a flush: a backup job's scratch image, which QEMU
+ * writes and nothing keeps. */
+bool vmrpQcow2CreateEmpty(const char *path, uint64_t size, GError **error);
+
+/* Reads the virtual size from the header of the qcow2 image at @path (one
+ * in use by QEMU too: QEMU writes a new size there when it resizes). */
+bool vmrpQcow2ReadSize(const char *path, uint64_t *ret_size, GError **error);
+
 /* Closes the image if still open (without a flush): a caller that failed
  * removes the file itself. */
 void vmrpQcow2WriterFree(vmrpQcow2Writer *w);

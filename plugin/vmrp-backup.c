@@ -24,6 +24,7 @@
 #include "vmrp-guest.h"
 #include "vmrp-nbd-copy.h"
 #include "vmrp-nbd-source.h"
+#include "vmrp-qcow2.h"
 #include "vmrp-run.h"
 #include "vmrp-state.h"
 #include "vmrp-remote.h"
@@ -37,6 +38,7 @@ typedef struct {
     vmrpPointDisk *pdisk;        /* borrowed from the point */
     bool bitmap;                 /* the disk's format holds a persistent bitmap */
     bool incremental;            /* only what changed since the parent point */
+    uint64_t capacity;           /* its size for the guest, once read (0: not yet) */
 } backupDisk;
 
 struct _vmrpBackup {
@@ -261,6 +263,61 @@ backupSelectDisks(backupState *st, GError **error)
     return true;
 }
 
+/* A disk's scratch image: in the job's folder, which vmrp made and removes,
+ * or on another host in libvirt's own folder there (libvirt makes the file,
+ * gives it to QEMU and removes it at the job's end). */
+static char *
+backupScratchPath(backupState *st, const char *target)
+{
+    return st->job_dir ? g_strdup_printf("%s/%s.scratch", st->job_dir, target)
+                       : g_strdup_printf(VMRP_REMOTE_SCRATCH_DIR "/vmrp-%s-%s.scratch",
+                                         st->point->id, target);
+}
+
+/* The disk's size as the guest sees it, read once: from the header of a
+ * local qcow2 image (QEMU keeps it there), else from libvirt (which asks
+ * QEMU, three monitor commands). */
+static bool
+backupDiskCapacity(backupState *st, backupDisk *bd, GError **error)
+{
+    virDomainBlockInfo info;
+
+    if (bd->capacity)
+        return true;
+    if (!st->tcp_host && bd->disk->source && g_strcmp0(bd->disk->format, "qcow2") == 0 &&
+        (g_strcmp0(bd->disk->type, "file") == 0 || g_strcmp0(bd->disk->type, "block") == 0) &&
+        vmrpQcow2ReadSize(bd->disk->source, &bd->capacity, NULL) && bd->capacity)
+        return true;
+    if (virDomainGetBlockInfo(st->dom, bd->pdisk->target, &info, 0) < 0) {
+        vmrpErrorFromLibvirt(error, "cannot read the size of a disk");
+        return false;
+    }
+    bd->capacity = info.capacity;
+    return true;
+}
+
+/* The scratch images of a local job, made here rather than by libvirt
+ * (VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL): libvirt then only attaches
+ * them, without a blockdev-create job in QEMU per disk.  They go with
+ * the job's folder (at the end, in the rollback, and in repo-check's
+ * repair of a killed vmrp). */
+static bool
+backupMakeScratch(backupState *st, GError **error)
+{
+    size_t i;
+
+    for (i = 0; i < st->included->len; i++) {
+        backupDisk *bd = &g_array_index(st->included, backupDisk, i);
+        g_autofree char *path = backupScratchPath(st, bd->pdisk->target);
+
+        if (!backupDiskCapacity(st, bd, error) ||
+            !vmrpQcow2CreateEmpty(path, bd->capacity, error) ||
+            !vmrpStateGiveToQemu(path, error))
+            return false;
+    }
+    return true;
+}
+
 static char *
 backupFormatJobXML(backupState *st, GError **error)
 {
@@ -278,12 +335,7 @@ backupFormatJobXML(backupState *st, GError **error)
         d->excluded = pdisk->excluded;
         if (pdisk->excluded)
             continue;
-        /* on another host, in libvirt's own folder there (libvirt makes the
-         * file, gives it to QEMU and removes it at the job's end) */
-        s = st->job_dir ? g_strdup_printf("%s/%s.scratch", st->job_dir, pdisk->target)
-                        : g_strdup_printf(VMRP_REMOTE_SCRATCH_DIR "/vmrp-%s-%s.scratch",
-                                          st->point->id, pdisk->target);
-        g_ptr_array_add(strings, s);
+        g_ptr_array_add(strings, s = backupScratchPath(st, pdisk->target));
         d->scratch = s;
         /* vmrp's own names, the ones backupCopyDisk connects to */
         g_ptr_array_add(strings, s = vmrpBackupXmlExportName(pdisk->target));
@@ -359,17 +411,16 @@ backupGoFull(backupState *st, const char *fmt, ...)
     st->point->kind = g_strdup("full");
 }
 
-/* The parent's checkpoint must be in libvirt, with a consistent bitmap on
- * every disk; a checkpoint libvirt forgot is defined again from the copy
- * stored with the point. */
+/* The parent's checkpoint must be in libvirt; a checkpoint libvirt forgot
+ * is defined again from the copy stored with the point.  Its bitmaps are
+ * not checked here (libvirt's check costs four monitor commands): the
+ * backup job's start checks them and refuses an increment from a missing
+ * or inconsistent one, and the point is then a full (backupStartJob). */
 static bool
 backupCheckParentCheckpoint(backupState *st, const char *parent_dir)
 {
     const char *name = st->parent->checkpoint;
     virDomainCheckpointPtr chk = virDomainCheckpointLookupByName(st->dom, name, 0);
-    g_autoptr(GPtrArray) sound = NULL;
-    g_autoptr(GError) local = NULL;
-    size_t i;
 
     if (!chk) {
         g_autofree char *path = g_build_filename(parent_dir, "checkpoint.xml", NULL);
@@ -392,24 +443,6 @@ backupCheckParentCheckpoint(backupState *st, const char *parent_dir)
                                              "redefined from the repository", name);
     }
     virDomainCheckpointFree(chk);
-
-    /* the checkpoint's XML with sizes: libvirt sizes only sound bitmaps */
-    if (!(sound = vmrpCheckpointSoundBitmaps(st->dom, name, &local))) {
-        backupGoFull(st, "cannot check the bitmaps of checkpoint %s: %s", name, local->message);
-        return false;
-    }
-    for (i = 0; i < st->included->len; i++) {
-        backupDisk *bd = &g_array_index(st->included, backupDisk, i);
-
-        if (!bd->incremental)
-            continue;
-        if (!g_ptr_array_find_with_equal_func(sound, bd->pdisk->target, g_str_equal, NULL)) {
-            backupGoFull(st, "the bitmap of checkpoint %s on disk %s is missing or "
-                         "inconsistent (an unclean stop of the VM, or a disk replaced)",
-                         name, bd->pdisk->target);
-            return false;
-        }
-    }
     return true;
 }
 
@@ -464,7 +497,6 @@ backupChooseParent(backupState *st, GError **error)
     for (i = 0; i < st->included->len; i++) {
         backupDisk *bd = &g_array_index(st->included, backupDisk, i);
         vmrpPointDisk *pd = vmrpPointFindDisk(parent, bd->pdisk->target);
-        virDomainBlockInfo info;
 
         if (!bd->bitmap)
             continue;   /* no persistent bitmap: copied whole at every point */
@@ -476,11 +508,9 @@ backupChooseParent(backupState *st, GError **error)
             backupGoFull(st, "disk %s was replaced since point %s", pd->target, parent->id);
             return true;
         }
-        if (virDomainGetBlockInfo(st->dom, pd->target, &info, 0) < 0) {
-            vmrpErrorFromLibvirt(error, "cannot read the size of a disk");
+        if (!backupDiskCapacity(st, bd, error))
             return false;
-        }
-        if (info.capacity != pd->size) {
+        if (bd->capacity != pd->size) {
             backupGoFull(st, "disk %s was resized since point %s", pd->target, parent->id);
             return true;
         }
@@ -534,15 +564,17 @@ static bool
 backupBegin(backupState *st, const char *job_xml, const char *chk_xml, bool *ret_inconsistent,
             GError **error)
 {
+    /* a local job's scratch images are vmrp's (backupMakeScratch) */
+    unsigned int flags = st->job_dir ? VIR_DOMAIN_BACKUP_BEGIN_REUSE_EXTERNAL : 0;
     int attempt;
 
     for (attempt = 0; attempt < 2; attempt++) {
         virErrorPtr err;
 
-        if (virDomainBackupBegin(st->dom, job_xml, chk_xml, 0) == 0)
+        if (virDomainBackupBegin(st->dom, job_xml, chk_xml, flags) == 0)
             return true;
         err = virGetLastError();
-        /* the parent's bitmap broke since it was checked: libvirt says so by code */
+        /* a missing or inconsistent bitmap of the parent: libvirt says so by code */
         if (err && err->code == VIR_ERR_CHECKPOINT_INCONSISTENT && ret_inconsistent)
             *ret_inconsistent = true;
         if (!err || err->code != VIR_ERR_OPERATION_TIMEOUT || !err->message ||
@@ -616,8 +648,9 @@ backupStartJob(backupState *st, GError **error)
             return false;
         }
         /* an increment libvirt refuses for its parent's bitmaps: a full instead */
-        backupGoFull(st, "libvirt refused an increment from checkpoint %s (%s)",
-                     st->parent->checkpoint, refused->message);
+        backupGoFull(st, "a bitmap of checkpoint %s is missing or inconsistent (an unclean "
+                     "stop of the VM, or a disk replaced): %s", st->parent->checkpoint,
+                     refused->message);
         g_free(job_xml);
         if (!(job_xml = backupFormatJobXML(st, error)) ||
             !backupBegin(st, job_xml, chk_xml, NULL, error))
@@ -648,8 +681,9 @@ backupReportProgressLocked(backupState *st, const vmrpPointDisk *disk, bool forc
     if (!force && now - st->last_save < PROGRESS_SAVE_INTERVAL_US)
         return;
     st->last_save = now;
-    /* progress in the manifest is for rp-info in other processes: best effort */
-    vmrpRepoPointSave(st->point_dir, st->point, NULL);
+    /* progress in the manifest is for rp-info in other processes: best
+     * effort, and not synced (the commit syncs the point's files) */
+    vmrpRepoPointSaveDraft(st->point_dir, st->point, NULL);
     if (st->opts->progress && disk)
         st->opts->progress(st->point, disk, st->opts->opaque);
 }
@@ -794,7 +828,9 @@ static bool
 backupSaveXML(backupState *st, const char *name, const char *xml, GError **error)
 {
     g_autofree char *path = g_build_filename(st->point_dir, name, NULL);
-    return vmrpFileWriteAtomic(path, xml, strlen(xml), 0600, error);
+
+    /* synced with the point's other files when it is committed */
+    return vmrpFileWriteReplace(path, xml, strlen(xml), 0600, error);
 }
 
 static bool
@@ -895,6 +931,8 @@ backupRun(backupState *st, GError **error)
         if (!(st->job_dir = vmrpStateMakeJobDir(st->point->id, error)))
             return false;
         st->socket = g_build_filename(st->job_dir, "nbd.sock", NULL);
+        if (!backupMakeScratch(st, error))
+            return false;
     }
 
     if (g_cancellable_set_error_if_cancelled(st->cancel, error) ||

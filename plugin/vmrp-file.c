@@ -38,9 +38,9 @@ vmrpFileSync(const char *path, GError **error)
     return true;
 }
 
-bool
-vmrpFileWriteAtomic(const char *path, const char *data, size_t len,
-                    mode_t mode, GError **error)
+static bool
+fileWrite(const char *path, const char *data, size_t len, mode_t mode, bool sync,
+          GError **error)
 {
     g_autofree char *dir = g_path_get_dirname(path);
     g_autofree char *base = g_path_get_basename(path);
@@ -60,7 +60,7 @@ vmrpFileWriteAtomic(const char *path, const char *data, size_t len,
             goto fail;
         done += n;
     }
-    if (fchmod(fd, mode) < 0 || fsync(fd) < 0)
+    if (fchmod(fd, mode) < 0 || (sync && fsync(fd) < 0))
         goto fail;
     if (close(fd) < 0) {
         fd = -1;
@@ -69,7 +69,7 @@ vmrpFileWriteAtomic(const char *path, const char *data, size_t len,
     fd = -1;
     if (rename(tmp, path) < 0)
         goto fail;
-    return vmrpFileSync(dir, error);
+    return !sync || vmrpFileSync(dir, error);
 
  fail:
     err = errno;
@@ -77,6 +77,20 @@ vmrpFileWriteAtomic(const char *path, const char *data, size_t len,
         close(fd);
     unlink(tmp);
     return setErrno(error, err, "cannot write", path);
+}
+
+bool
+vmrpFileWriteAtomic(const char *path, const char *data, size_t len,
+                    mode_t mode, GError **error)
+{
+    return fileWrite(path, data, len, mode, true, error);
+}
+
+bool
+vmrpFileWriteReplace(const char *path, const char *data, size_t len,
+                     mode_t mode, GError **error)
+{
+    return fileWrite(path, data, len, mode, false, error);
 }
 
 bool

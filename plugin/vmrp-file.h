@@ -14,6 +14,12 @@
 bool vmrpFileWriteAtomic(const char *path, const char *data, size_t len,
                          mode_t mode, GError **error);
 
+/* The same without any fsync: a reader sees the old or the new content,
+ * never a mix, but a crash may lose the write.  For files that something
+ * syncs later (vmrpRepoPointCommit) or that are only progress. */
+bool vmrpFileWriteReplace(const char *path, const char *data, size_t len,
+                          mode_t mode, GError **error);
+
 /* fsync()s a file or folder. */
 bool vmrpFileSync(const char *path, GError **error);
 

@@ -886,6 +886,15 @@ vmrpRepoPointSave(const char *dir, const vmrpPoint *point, GError **error)
 }
 
 bool
+vmrpRepoPointSaveDraft(const char *dir, const vmrpPoint *point, GError **error)
+{
+    g_autofree char *path = g_build_filename(dir, "point.json", NULL);
+    g_autofree char *text = vmrpPointToJSON(point);
+
+    return vmrpFileWriteReplace(path, text, strlen(text), 0600, error);
+}
+
+bool
 vmrpRepoPointUpdate(const char *dir, vmrpPoint *point, GError **error)
 {
     if (point->manifest_sha256) {
@@ -911,7 +920,7 @@ vmrpRepoPointBegin(vmrpRepo *repo, const vmrpPoint *point, GError **error)
     }
     if (!vmrpFileMakeDir(sub, 0700, false, error))
         return NULL;
-    if (!vmrpRepoPointSave(sub, point, error)) {
+    if (!vmrpRepoPointSaveDraft(sub, point, error)) {
         vmrpFileRemoveTree(sub, NULL);
         return NULL;
     }

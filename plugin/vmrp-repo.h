@@ -123,11 +123,17 @@ char *vmrpRepoPointImage(const char *dir, vmrpPoint *point, const char *target,
                          GError **error);
 
 /* Starts a point: creates its .creating-<id> folder and writes the manifest;
- * returns the folder. */
+ * returns the folder.  Nothing in it is synced before vmrpRepoPointCommit:
+ * a crash before the commit leaves a half point that the next command
+ * removes whatever it holds. */
 char *vmrpRepoPointBegin(vmrpRepo *repo, const vmrpPoint *point, GError **error);
 
 /* Rewrites the manifest in @dir (progress, state). */
 bool vmrpRepoPointSave(const char *dir, const vmrpPoint *point, GError **error);
+
+/* Rewrites the manifest of a point being written (its .creating-<id>
+ * folder: progress) without a sync; its commit syncs it. */
+bool vmrpRepoPointSaveDraft(const char *dir, const vmrpPoint *point, GError **error);
 
 /* Rewrites a committed point's manifest after vmrp changed what it says (a
  * merge: its backing, parent, kind): its manifest digest is taken anew.
@@ -135,8 +141,9 @@ bool vmrpRepoPointSave(const char *dir, const vmrpPoint *point, GError **error);
  * manifest. */
 bool vmrpRepoPointUpdate(const char *dir, vmrpPoint *point, GError **error);
 
-/* fsyncs every file in @dir, marks the point Succeeded and renames the
- * folder into place.  @dir is updated to the final folder. */
+/* fsyncs every file in @dir (written there by the caller without a sync,
+ * or with one), marks the point Succeeded and renames the folder into
+ * place.  @dir is updated to the final folder. */
 bool vmrpRepoPointCommit(vmrpRepo *repo, vmrpPoint *point, char **dir, GError **error);
 
 /* Marks a committed point protected or not, under its collection's lock. */

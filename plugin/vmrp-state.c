@@ -84,6 +84,20 @@ vmrpStateMakeJobDir(const char *name, GError **error)
     return g_steal_pointer(&dir);
 }
 
+bool
+vmrpStateGiveToQemu(const char *path, GError **error)
+{
+    uid_t uid = 0;
+    gid_t gid = 0;
+
+    if (qemuUser(&uid, &gid) && chown(path, uid, gid) < 0) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot chown %s: %s",
+                    path, g_strerror(errno));
+        return false;
+    }
+    return true;
+}
+
 char *
 vmrpStateMakeRootJobDir(const char *name, const char *keep, bool *ret_kept, GError **error)
 {

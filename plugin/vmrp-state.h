@@ -16,6 +16,9 @@ const char *vmrpStateDir(void);
  * mode 0700, below the state folder (VMRP_STATE_DIR, 0711 root). */
 char *vmrpStateMakeJobDir(const char *name, GError **error);
 
+/* Gives a file of a job's folder to the QEMU user, which opens it. */
+bool vmrpStateGiveToQemu(const char *path, GError **error);
+
 /* Makes a folder for one job that only root uses (root's NBD sockets), mode
  * 0700 root, below the state folder.  A leftover folder of that name (left
  * by a killed job) is removed first; @ret_kept says whether it held the file

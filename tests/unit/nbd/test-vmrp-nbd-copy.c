@@ -13,6 +13,7 @@
 #include "vmrp-nbd-digest.h"
 #include "vmrp-nbd-export.h"
 #include "vmrp-nbd-test-util.h"
+#include "vmrp-qcow2.h"
 
 #define SIZE (64 * MiB)
 
@@ -562,6 +563,65 @@ testCopyNewQcow2OddSize(void)
 }
 
 
+/* A backup job's scratch image: empty, of the disk's size, writable by QEMU */
+static void
+testCreateEmptyQcow2(void)
+{
+    g_autofree char *img = vmrpNbdTestPath("scratch.qcow2");
+    g_autofree char *raw = vmrpNbdTestPath("scratch-ref.raw");
+    g_autoptr(GError) error = NULL;
+    const uint64_t size = 1536 * MiB + 3 * 512;   /* past one L2 table, not cluster aligned */
+    GStatBuf sb;
+
+    NBD_TEST_CHECK_OK(vmrpQcow2CreateEmpty(img, size, &error), error);
+    CU_ASSERT_EQUAL(g_stat(img, &sb), 0);
+    CU_ASSERT_EQUAL(sb.st_mode & 0777, 0600);
+    CU_ASSERT((uint64_t)sb.st_size < 1 * MiB);
+    CU_ASSERT_EQUAL(vmrpNbdTestRun("qemu-img", "check", "-q", img), 0);
+    NBD_TEST_CHECK(vmrpNbdTestCreate(raw, "raw", size, NULL));
+    CU_ASSERT_EQUAL(vmrpNbdTestCompare(raw, "raw", img, "qcow2"), 0);
+    /* QEMU writes it as a job's scratch is written, anywhere */
+    NBD_TEST_CHECK(vmrpNbdTestQemuIo(img, "qcow2", "write -P 0x5a 0 64k",
+                                     "write -P 0xa5 1000M 1M"));
+    NBD_TEST_CHECK(vmrpNbdTestQemuIo(raw, "raw", "write -P 0x5a 0 64k",
+                                     "write -P 0xa5 1000M 1M"));
+    CU_ASSERT_EQUAL(vmrpNbdTestCompare(raw, "raw", img, "qcow2"), 0);
+    CU_ASSERT_EQUAL(vmrpNbdTestRun("qemu-img", "check", "-q", img), 0);
+
+    /* never over an existing file */
+    CU_ASSERT_FALSE(vmrpQcow2CreateEmpty(img, size, &error));
+    CU_ASSERT_PTR_NOT_NULL(error);
+}
+
+
+/* The size in a qcow2 header, as QEMU sets it (also after a resize) */
+static void
+testReadQcow2Size(void)
+{
+    g_autofree char *img = vmrpNbdTestPath("sized.qcow2");
+    g_autofree char *raw = vmrpNbdTestPath("sized.raw");
+    g_autofree char *missing = vmrpNbdTestPath("no-such.qcow2");
+    g_autoptr(GError) error = NULL;
+    uint64_t size = 0;
+
+    NBD_TEST_CHECK(vmrpNbdTestCreate(img, "qcow2", 3 * (1024 * MiB) + 512, NULL));
+    NBD_TEST_CHECK_OK(vmrpQcow2ReadSize(img, &size, &error), error);
+    CU_ASSERT_EQUAL(size, 3 * (1024 * MiB) + 512);
+    CU_ASSERT_EQUAL(vmrpNbdTestRun("qemu-img", "resize", "-q", img, "5G"), 0);
+    NBD_TEST_CHECK_OK(vmrpQcow2ReadSize(img, &size, &error), error);
+    CU_ASSERT_EQUAL(size, 5 * (1024 * MiB));
+
+    /* not qcow2, or not there: an error, the size untouched */
+    NBD_TEST_CHECK(vmrpNbdTestCreate(raw, "raw", 1 * MiB, NULL));
+    CU_ASSERT_FALSE(vmrpQcow2ReadSize(raw, &size, &error));
+    CU_ASSERT_PTR_NOT_NULL(error);
+    g_clear_error(&error);
+    CU_ASSERT_FALSE(vmrpQcow2ReadSize(missing, &size, &error));
+    CU_ASSERT_PTR_NOT_NULL(error);
+    CU_ASSERT_EQUAL(size, 5 * (1024 * MiB));
+}
+
+
 int
 main(void)
 {
@@ -575,6 +635,8 @@ main(void)
         VMRP_TEST(testCopyDigest),
         VMRP_TEST(testCopyNewQcow2),
         VMRP_TEST(testCopyNewQcow2OddSize),
+        VMRP_TEST(testCreateEmptyQcow2),
+        VMRP_TEST(testReadQcow2Size),
         { NULL, NULL },
     };
 

@@ -546,11 +546,55 @@ testCollectionURI(void)
     CU_ASSERT_PTR_NULL(vmrpRepoGetCollectionURI(repo, "../../etc"));
 }
 
+/* The manifest of a point being written is replaced whole (readers see
+ * one version or the next), without temporary files left behind */
+static void
+testDraftSave(void)
+{
+    g_autofree char *path = sub("repo-draft");
+    g_autoptr(vmrpRepo) repo = vmrpRepoOpen(path, true, NULL);
+    g_autoptr(vmrpPoint) point = newPoint();
+    g_autoptr(GPtrArray) creating = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GDir) d = NULL;
+    g_autofree char *dir = NULL;
+    g_autofree char *manifest = NULL;
+    g_autofree char *missing = NULL;
+    const char *ent;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(repo);
+    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL, NULL, NULL));
+    dir = vmrpRepoPointBegin(repo, point, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
+    vmrpPointFindDisk(point, "vda")->bytes_done = 12345;
+    CU_ASSERT_TRUE(vmrpRepoPointSaveDraft(dir, point, &error));
+    manifest = g_build_filename(dir, "point.json", NULL);
+    CU_ASSERT_EQUAL(modeOf(manifest), 0600);
+    creating = vmrpRepoListCreating(repo, UUID, NULL);
+    CU_ASSERT_EQUAL_FATAL(creating->len, 1);
+    CU_ASSERT_EQUAL(vmrpPointFindDisk(g_ptr_array_index(creating, 0), "vda")->bytes_done,
+                    12345);
+    d = g_dir_open(dir, 0, NULL);
+    while (d && (ent = g_dir_read_name(d)))
+        CU_ASSERT_FALSE(g_str_has_prefix(ent, ".point.json."));
+
+    /* a folder that is not there: an error, nothing made */
+    missing = g_build_filename(path, "no-such-folder", NULL);
+    CU_ASSERT_FALSE(vmrpRepoPointSaveDraft(missing, point, &error));
+    CU_ASSERT_TRUE(g_error_matches(error, VMRP_ERROR, VMRP_ERROR_IO));
+    CU_ASSERT_FALSE(g_file_test(missing, G_FILE_TEST_EXISTS));
+
+    writeFile(dir, "vda.qcow2", "data");
+    CU_ASSERT_TRUE(vmrpRepoPointCommit(repo, point, &dir, NULL));
+    CU_ASSERT_EQUAL(point->state, VMRP_POINT_SUCCEEDED);
+}
+
 static const vmrpTestCase cases[] = {
     VMRP_TEST(testCollectionURI),
     VMRP_TEST(testCreate),
     VMRP_TEST(testRefuse),
     VMRP_TEST(testPointLifecycle),
+    VMRP_TEST(testDraftSave),
     VMRP_TEST(testStaleAndDamaged),
     VMRP_TEST(testDamagedPoints),
     VMRP_TEST(testHostileNames),
