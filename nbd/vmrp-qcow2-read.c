@@ -8,6 +8,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -146,6 +147,29 @@ vmrpQcow2HeaderClear(vmrpQcow2Header *hdr)
 {
     g_clear_pointer(&hdr->backing, g_free);
     g_clear_pointer(&hdr->backing_format, g_free);
+}
+
+bool
+vmrpQcow2ReadSize(const char *path, uint64_t *ret_size, GError **error)
+{
+    vmrpQcow2Header hdr = { 0 };
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool ok;
+
+    if (fd < 0) {
+        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_FAILED, "cannot open %s: %s", path,
+                    g_strerror(errno));
+        return false;
+    }
+    ok = vmrpQcow2ReadHeader(fd, &hdr, error);
+    close(fd);
+    if (!ok) {
+        g_prefix_error(error, "%s: ", path);
+        return false;
+    }
+    *ret_size = hdr.size;
+    vmrpQcow2HeaderClear(&hdr);
+    return true;
 }
 
 /* Appends the cluster run [start, start + len) to @map, joined to the last

@@ -35,6 +35,11 @@ typedef struct {
 bool vmrpQcow2ReadHeader(int fd, vmrpQcow2Header *ret, GError **error);
 void vmrpQcow2HeaderClear(vmrpQcow2Header *hdr);
 
+/* The virtual size from the header of the qcow2 image at @path (one in use
+ * by QEMU too: QEMU writes a new size there when it resizes); @ret_size is
+ * left alone on error. */
+bool vmrpQcow2ReadSize(const char *path, uint64_t *ret_size, GError **error);
+
 /* A run of guest bytes [start, start + length) of the image's own layer. */
 typedef struct {
     uint64_t start;

@@ -488,51 +488,6 @@ vmrpQcow2CreateEmpty(const char *path, uint64_t size, GError **error)
 }
 
 
-bool
-vmrpQcow2ReadSize(const char *path, uint64_t *ret_size, GError **error)
-{
-    struct {
-        guint32 magic;
-        guint32 version;
-        guint64 backing_offset;
-        guint32 backing_size;
-        guint32 cluster_bits;
-        guint64 size;
-    } hdr;
-    guint32 version;
-    ssize_t n;
-    int fd;
-    int err;
-
-    G_STATIC_ASSERT(sizeof(hdr) == 32);
-
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        err = errno;
-        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_FAILED, "cannot open %s: %s",
-                    path, g_strerror(err));
-        return false;
-    }
-    n = pread(fd, &hdr, sizeof(hdr), 0);
-    err = errno;
-    close(fd);
-    if (n < 0) {
-        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_FAILED, "cannot read %s: %s",
-                    path, g_strerror(err));
-        return false;
-    }
-    /* the header's start, big-endian: magic, version 2 or 3, ..., size */
-    version = GUINT32_FROM_BE(hdr.version);
-    if (n < (ssize_t)sizeof(hdr) || GUINT32_FROM_BE(hdr.magic) != QCOW2_MAGIC ||
-        version < 2 || version > 3) {
-        g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_INVALID,
-                    "%s is not a qcow2 image", path);
-        return false;
-    }
-    *ret_size = GUINT64_FROM_BE(hdr.size);
-    return true;
-}
-
-
 void
 vmrpQcow2WriterFree(vmrpQcow2Writer *w)
 {

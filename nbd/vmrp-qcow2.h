@@ -65,10 +65,6 @@ bool vmrpQcow2WriterFinish(vmrpQcow2Writer *w, GError **error);
  * writes and nothing keeps. */
 bool vmrpQcow2CreateEmpty(const char *path, uint64_t size, GError **error);
 
-/* Reads the virtual size from the header of the qcow2 image at @path (one
- * in use by QEMU too: QEMU writes a new size there when it resizes). */
-bool vmrpQcow2ReadSize(const char *path, uint64_t *ret_size, GError **error);
-
 /* Closes the image if still open (without a flush): a caller that failed
  * removes the file itself. */
 void vmrpQcow2WriterFree(vmrpQcow2Writer *w);

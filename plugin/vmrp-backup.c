@@ -25,6 +25,7 @@
 #include "vmrp-nbd-copy.h"
 #include "vmrp-nbd-source.h"
 #include "vmrp-qcow2.h"
+#include "vmrp-qcow2-read.h"
 #include "vmrp-run.h"
 #include "vmrp-state.h"
 #include "vmrp-remote.h"

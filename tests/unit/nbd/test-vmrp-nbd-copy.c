@@ -14,6 +14,7 @@
 #include "vmrp-nbd-export.h"
 #include "vmrp-nbd-test-util.h"
 #include "vmrp-qcow2.h"
+#include "vmrp-qcow2-read.h"
 
 #define SIZE (64 * MiB)
 
