@@ -13,26 +13,7 @@
 
 #include "vmrp-test.h"
 #include "vmrp-qcow2-read.h"
-
-static char *tmpdir;
-
-static int
-setUp(void)
-{
-    tmpdir = g_dir_make_tmp("vmrp-test-qcow2-read-XXXXXX", NULL);
-    return tmpdir ? 0 : 1;
-}
-
-static int
-tearDown(void)
-{
-    const char *argv[] = { "rm", "-rf", tmpdir, NULL };
-
-    g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
-                 NULL, NULL);
-    g_free(tmpdir);
-    return 0;
-}
+#include "vmrp-nbd-test-util.h"
 
 static char *
 run(const char *const *argv)
@@ -46,12 +27,6 @@ run(const char *const *argv)
         return NULL;
     }
     return out;
-}
-
-static char *
-path(const char *name)
-{
-    return g_build_filename(tmpdir, name, NULL);
 }
 
 /* `qemu-img map` of @image: its depth-0 runs, as vmrpQcow2ReadMap gives them. */
@@ -139,10 +114,10 @@ checkSameAsQemu(const char *image, const char *backing)
 static void
 testSameAsQemuImg(void)
 {
-    g_autofree char *base = path("base.qcow2");
-    g_autofree char *ovl = path("ovl.qcow2");
-    g_autofree char *v2 = path("v2.qcow2");
-    g_autofree char *small = path("small.qcow2");
+    g_autofree char *base = vmrpNbdTestPath("base.qcow2");
+    g_autofree char *ovl = vmrpNbdTestPath("ovl.qcow2");
+    g_autofree char *v2 = vmrpNbdTestPath("v2.qcow2");
+    g_autofree char *small = vmrpNbdTestPath("small.qcow2");
     const char *mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", base, "16M", NULL };
     const char *io[] = { "qemu-io", "-f", "qcow2", "-c", "write -P 0x11 3M 1M",
                          "-c", "write -P 0x22 0 192k", "-c", "write -z 5M 64k",
@@ -176,10 +151,10 @@ testSameAsQemuImg(void)
 static void
 testRefuses(void)
 {
-    g_autofree char *img = path("df.qcow2");
-    g_autofree char *raw = path("df.raw");
+    g_autofree char *img = vmrpNbdTestPath("df.qcow2");
+    g_autofree char *raw = vmrpNbdTestPath("df.raw");
     g_autofree char *opt = g_strdup_printf("data_file=%s", raw);
-    g_autofree char *junk = path("junk");
+    g_autofree char *junk = vmrpNbdTestPath("junk");
     const char *mk[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-o", opt, img, "4M",
                          NULL };
     g_autofree char *out = NULL;
@@ -216,5 +191,5 @@ main(void)
         { NULL, NULL },
     };
 
-    return vmrpTestMain("qcow2-read", cases, setUp, tearDown);
+    return vmrpTestMain("qcow2-read", cases, vmrpNbdTestInit, vmrpNbdTestCleanup);
 }
