@@ -129,10 +129,13 @@ mapDigest(const char *image, GArray *map, GArray *extents, mapWaitFunc wait, voi
                     g_set_error(error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "stopped");
                     goto fail;
                 }
-                if (fd < 0 && (fd = open(image, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-                    g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot read %s: %s",
-                                image, g_strerror(errno));
-                    goto fail;
+                if (fd < 0) {
+                    if ((fd = open(image, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+                        g_set_error(error, VMRP_ERROR, VMRP_ERROR_IO, "cannot read %s: %s",
+                                    image, g_strerror(errno));
+                        goto fail;
+                    }
+                    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
                 }
                 while (got < n) {
                     ssize_t r = pread(fd, buf + got, n - got, at + got);
