@@ -150,10 +150,9 @@ vmrpQcow2HeaderClear(vmrpQcow2Header *hdr)
 }
 
 bool
-vmrpQcow2ReadSize(const char *path, uint64_t *ret_size, GError **error)
+vmrpQcow2ReadHeaderAt(const char *path, vmrpQcow2Header *ret, GError **error)
 {
-    vmrpQcow2Header hdr = { 0 };
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     bool ok;
 
     if (fd < 0) {
@@ -161,12 +160,20 @@ vmrpQcow2ReadSize(const char *path, uint64_t *ret_size, GError **error)
                     g_strerror(errno));
         return false;
     }
-    ok = vmrpQcow2ReadHeader(fd, &hdr, error);
+    ok = vmrpQcow2ReadHeader(fd, ret, error);
     close(fd);
-    if (!ok) {
+    if (!ok)
         g_prefix_error(error, "%s: ", path);
+    return ok;
+}
+
+bool
+vmrpQcow2ReadSize(const char *path, uint64_t *ret_size, GError **error)
+{
+    vmrpQcow2Header hdr = { 0 };
+
+    if (!vmrpQcow2ReadHeaderAt(path, &hdr, error))
         return false;
-    }
     *ret_size = hdr.size;
     vmrpQcow2HeaderClear(&hdr);
     return true;

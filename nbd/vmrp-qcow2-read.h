@@ -35,6 +35,10 @@ typedef struct {
 bool vmrpQcow2ReadHeader(int fd, vmrpQcow2Header *ret, GError **error);
 void vmrpQcow2HeaderClear(vmrpQcow2Header *hdr);
 
+/* The same of the file @path (not followed when a symbolic link); errors
+ * name the file. */
+bool vmrpQcow2ReadHeaderAt(const char *path, vmrpQcow2Header *ret, GError **error);
+
 /* The virtual size from the header of the qcow2 image at @path (one in use
  * by QEMU too: QEMU writes a new size there when it resizes); @ret_size is
  * left alone on error. */

@@ -8,14 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 #include <gio/gio.h>
-#include <json-c/json.h>
 
 #include "vmrp-disk.h"
+#include "vmrp-qcow2-read.h"
 #include "vmrp-error.h"
 #include "vmrp-fault.h"
 #include "vmrp-file.h"
 #include "vmrp-names.h"
-#include "vmrp-run.h"
 
 /* qemu-img convert -p writes "    (12.34/100%)\r" on stdout as it goes. */
 static void
@@ -157,8 +156,6 @@ bool
 vmrpDiskFlatten(const char *image, const char *backing, const char *target,
                 const vmrpDiskCopyOptions *copy, GError **error)
 {
-    const char *info[] = { "qemu-img", "info", "-U", "-f", "qcow2", "--output=json",
-                           image, NULL };
     g_autofree char *image_e = diskOptEscape(image);
     g_autofree char *backing_e = diskOptEscape(backing);
     /* the backing chain is the one vmrp names, never what the image's header
@@ -167,24 +164,16 @@ vmrpDiskFlatten(const char *image, const char *backing, const char *target,
                                             "backing.driver=qcow2,backing.file.driver=file,"
                                             "backing.file.filename=%s", image_e, backing_e);
     const char *argv[] = { "qemu-img", "rebase", "-p", "--image-opts", "-b", "", opts, NULL };
-    g_autofree char *out = NULL;
-    uint64_t size = 0;
-    json_object *obj;
-    json_object *val;
-    json_object *spec;
-    json_object *data;
-    bool data_file = false;
+    vmrpQcow2Header hdr = { 0 };
+    uint64_t size;
+    bool data_file;
 
-    if (!vmrpRun(info, &out, error))
+    /* the header read here (nbd/vmrp-qcow2-read.h), before any tool opens the image */
+    if (!vmrpQcow2ReadHeaderAt(image, &hdr, error))
         return false;
-    if ((obj = json_tokener_parse(out))) {
-        if (json_object_object_get_ex(obj, "virtual-size", &val))
-            size = json_object_get_int64(val);
-        data_file = json_object_object_get_ex(obj, "format-specific", &spec) &&
-                    json_object_object_get_ex(spec, "data", &data) &&
-                    json_object_object_get_ex(data, "data-file", NULL);
-        json_object_put(obj);
-    }
+    size = hdr.size;
+    data_file = hdr.data_file;
+    vmrpQcow2HeaderClear(&hdr);
     if (data_file) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
                     "disk %s: %s names an external data file; refused", target, image);

@@ -12,10 +12,10 @@
  */
 #include <string.h>
 #include <unistd.h>
-#include <json-c/json.h>
 #include <libvirt/virterror.h>
 
 #include "vmrp-rollback.h"
+#include "vmrp-qcow2-read.h"
 #include "vmrp-restore.h"
 #include "vmrp-domxml.h"
 #include "vmrp-error.h"
@@ -196,26 +196,18 @@ rollbackRemoveNewer(virDomainPtr dom, vmrpPoint *point, GArray *disks, GError **
 static bool
 rollbackCheckHeader(rollbackDisk *rd, GError **error)
 {
-    const char *argv[] = { "qemu-img", "info", "-U", "-f", "qcow2", "--output=json",
-                           rd->path, NULL };
-    g_autofree char *out = NULL;
-    json_object *obj;
-    json_object *spec;
-    json_object *data;
+    vmrpQcow2Header hdr = { 0 };
+    g_autoptr(GError) local = NULL;
     bool foreign;
 
-    if (!vmrpRun(argv, &out, error))
-        return false;
-    if (!(obj = json_tokener_parse(out))) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_FAILED, "qemu-img info %s: bad output",
-                    rd->path);
+    /* read here (nbd/vmrp-qcow2-read.h), not by a tool that would open it */
+    if (!vmrpQcow2ReadHeaderAt(rd->path, &hdr, &local)) {
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "cannot roll back disk %s: %s",
+                    rd->pdisk->target, local->message);
         return false;
     }
-    foreign = json_object_object_get_ex(obj, "backing-filename", NULL) ||
-              (json_object_object_get_ex(obj, "format-specific", &spec) &&
-               json_object_object_get_ex(spec, "data", &data) &&
-               json_object_object_get_ex(data, "data-file", NULL));
-    json_object_put(obj);
+    foreign = hdr.backing || hdr.data_file;
+    vmrpQcow2HeaderClear(&hdr);
     if (foreign) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
                     "cannot roll back disk %s quickly: its image names a backing or data "

@@ -67,15 +67,9 @@ verifyHeader(const char *image, const char *name, const char *backing)
     vmrpQcow2Header hdr = { 0 };
     g_autoptr(GError) local = NULL;
     char *ret = NULL;
-    int fd = open(image, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
-    if (fd < 0)
-        return g_strdup_printf("image %s: %s", name, g_strerror(errno));
-    if (!vmrpQcow2ReadHeader(fd, &hdr, &local)) {
-        close(fd);
+    if (!vmrpQcow2ReadHeaderAt(image, &hdr, &local))
         return g_strdup_printf("image %s: %s", name, local->message);
-    }
-    close(fd);
     if (hdr.data_file) {
         ret = g_strdup_printf("image %s: its header names an external data file", name);
     } else if (g_strcmp0(hdr.backing, backing) != 0) {
