@@ -98,37 +98,12 @@ vmrp_() {
 }
 
 # --- the loopback sshd -----------------------------------------------------------------
+# shellcheck source=tests/tools/loopback-sshd.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../tools/loopback-sshd.sh"
 ssh_setup() {
-    local sshd=$WORK/sshd i
-    mkdir -m 700 "$sshd" && mkdir -p /run/sshd
-    ssh-keygen -q -t ed25519 -N '' -C vmrp-bench-host -f "$sshd/host_key"
-    ssh-keygen -q -t ed25519 -N '' -C vmrp-bench-user -f "$sshd/user_key"
-    cp "$sshd/user_key.pub" "$sshd/authorized_keys"
-    while PORT=$((20000 + RANDOM % 40000)); (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null
-    do :; done
-    cat >"$sshd/config" <<EOF
-Port $PORT
-ListenAddress 127.0.0.1
-HostKey $sshd/host_key
-PidFile none
-AuthorizedKeysFile $sshd/authorized_keys
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-StrictModes no
-UsePAM no
-Subsystem sftp internal-sftp
-EOF
-    /usr/sbin/sshd -D -f "$sshd/config" -E "$sshd/log" &
-    SSHD_PID=$!
-    for i in $(seq 50); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-        sleep 0.1
-    done
-    echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$sshd/host_key.pub")" >"$sshd/known_hosts"
-    export VMRP_SSH_KNOWN_HOSTS=$sshd/known_hosts VMRP_SSH_IDENTITY=$sshd/user_key
-    unset SSH_AUTH_SOCK
+    local sshd=$WORK/sshd
+    loopback_sshd "$sshd" || die "cannot start a loopback sshd"
+    PORT=$SSHD_PORT
     SSH_CMD="ssh -p $PORT -i $sshd/user_key -o IdentitiesOnly=yes -o BatchMode=yes"
     SSH_CMD+=" -o UserKnownHostsFile=$sshd/known_hosts -o StrictHostKeyChecking=yes"
 }

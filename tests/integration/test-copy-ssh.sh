@@ -16,45 +16,21 @@
 
 # ---- the test's own sshd ----
 SSHD=$WORK/sshd
-mkdir -m 700 "$SSHD" && mkdir -p /run/sshd
-ssh-keygen -q -t ed25519 -N '' -C vmrp-test-host -f "$SSHD/host_key" &&
-  ssh-keygen -q -t ed25519 -N '' -C vmrp-test-other -f "$SSHD/other_key" &&
-  ssh-keygen -q -t ed25519 -N '' -C vmrp-test-user -f "$SSHD/user_key" &&
-  cp "$SSHD/user_key.pub" "$SSHD/authorized_keys" || bail "ssh-keygen failed"
+# shellcheck source=tests/tools/loopback-sshd.sh
+. "$(dirname "$0")/../tools/loopback-sshd.sh"
+test_cleanup() { [ -z "${SSHD_PID:-}" ] || { kill "$SSHD_PID"; wait "$SSHD_PID"; } 2>/dev/null; }
+loopback_sshd "$SSHD" && ssh-keygen -q -t ed25519 -N '' -C vmrp-test-other -f "$SSHD/other_key" ||
+  bail "cannot start the test's sshd"
+PORT=$SSHD_PORT
 free_port() {  # a loopback port nothing listens on
   local p
   while p=$((20000 + RANDOM % 40000)); (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do :; done
   echo "$p"
 }
 ms() { echo $(($(date +%s%N) / 1000000)); }
-PORT=$(free_port)
-cat >"$SSHD/config" <<EOF
-Port $PORT
-ListenAddress 127.0.0.1
-HostKey $SSHD/host_key
-PidFile none
-AuthorizedKeysFile $SSHD/authorized_keys
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-StrictModes no
-UsePAM no
-Subsystem sftp internal-sftp
-EOF
-/usr/sbin/sshd -D -f "$SSHD/config" -E "$SSHD/log" &
-SSHD_PID=$!
-test_cleanup() { kill "$SSHD_PID" 2>/dev/null; wait "$SSHD_PID" 2>/dev/null; }
-for i in $(seq 50); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-  sleep 0.1
-done
 known() { echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$1")"; }
-known "$SSHD/host_key.pub" >"$SSHD/known_hosts"
 known "$SSHD/other_key.pub" >"$SSHD/known_hosts.wrong"
 : >"$SSHD/known_hosts.empty"
-export VMRP_SSH_KNOWN_HOSTS=$SSHD/known_hosts VMRP_SSH_IDENTITY=$SSHD/user_key
-unset SSH_AUTH_SOCK
 REMOTE=$WORK/remote
 URL="ssh://root@127.0.0.1:$PORT$REMOTE"
 
