@@ -580,7 +580,8 @@ vmrpNbdCopyTargetOpen(vmrpNbdCopyTarget *tgt,
 }
 
 
-/* Checks what both kinds of copy need, and fills in @copy from @opts. */
+/* Checks what both kinds of copy need, and fills in @copy from @opts
+ * (NULL: the defaults). */
 static bool
 vmrpNbdCopyInit(vmrpNbdCopy *copy,
                 vmrpNbdSource *src,
@@ -589,6 +590,10 @@ vmrpNbdCopyInit(vmrpNbdCopy *copy,
                 const vmrpNbdCopyOptions *opts,
                 GError **error)
 {
+    static const vmrpNbdCopyOptions defaults = { 0 };
+
+    if (!opts)
+        opts = &defaults;
     if (map->size != vmrpNbdSourceGetSize(src) || !vmrpExtentMapIsComplete(map)) {
         g_set_error(error, VMRP_NBD_ERROR, VMRP_NBD_ERROR_INVALID,
                     "cannot copy to %s: the extent map does not cover the source",
@@ -679,6 +684,20 @@ vmrpNbdCopyExecute(vmrpNbdCopy *copy)
 }
 
 
+/* What both kinds of copy return: @ok, else copy->error in @error. */
+static bool
+vmrpNbdCopyDone(vmrpNbdCopy *copy, bool ok, uint64_t *ret_bytes_copied, GError **error)
+{
+    if (!ok) {
+        g_propagate_error(error, copy->error);
+        return false;
+    }
+    if (ret_bytes_copied)
+        *ret_bytes_copied = copy->data_bytes;
+    return true;
+}
+
+
 bool
 vmrpNbdCopyToImage(vmrpNbdSource *src,
                    const vmrpExtentMap *map,
@@ -688,14 +707,11 @@ vmrpNbdCopyToImage(vmrpNbdSource *src,
                    uint64_t *ret_bytes_copied,
                    GError **error)
 {
-    vmrpNbdCopyOptions defaults = { 0 };
     vmrpNbdCopy copy = { 0 };
     vmrpNbdCopyTarget tgt = { 0 };
     int64_t max;
     bool ok;
 
-    if (!opts)
-        opts = &defaults;
     if (!vmrpNbdCopyInit(&copy, src, map, image_path, opts, error))
         return false;
     if (!vmrpNbdCopyTargetOpen(&tgt, image_path, image_format, error)) {
@@ -729,14 +745,7 @@ vmrpNbdCopyToImage(vmrpNbdSource *src,
         ok = false;
     }
     vmrpNbdCopyTargetClose(&tgt, ok);
-
-    if (!ok) {
-        g_propagate_error(error, copy.error);
-        return false;
-    }
-    if (ret_bytes_copied)
-        *ret_bytes_copied = copy.data_bytes;
-    return true;
+    return vmrpNbdCopyDone(&copy, ok, ret_bytes_copied, error);
 }
 
 
@@ -749,12 +758,9 @@ vmrpNbdCopyToNewQcow2(vmrpNbdSource *src,
                       uint64_t *ret_bytes_copied,
                       GError **error)
 {
-    vmrpNbdCopyOptions defaults = { 0 };
     vmrpNbdCopy copy = { 0 };
     g_autoptr(vmrpQcow2Writer) w = NULL;
 
-    if (!opts)
-        opts = &defaults;
     if (!vmrpNbdCopyInit(&copy, src, map, image_path, opts, error))
         return false;
     if (!(w = vmrpQcow2WriterCreate(image_path, map, backing, error)))
@@ -768,11 +774,7 @@ vmrpNbdCopyToNewQcow2(vmrpNbdSource *src,
                             copy.request_size / VMRP_QCOW2_CLUSTER_SIZE *
                             VMRP_QCOW2_CLUSTER_SIZE);
 
-    if (!vmrpNbdCopyExecute(&copy) || !vmrpQcow2WriterFinish(w, &copy.error)) {
-        g_propagate_error(error, copy.error);
-        return false;
-    }
-    if (ret_bytes_copied)
-        *ret_bytes_copied = copy.data_bytes;
-    return true;
+    return vmrpNbdCopyDone(&copy, vmrpNbdCopyExecute(&copy) &&
+                                  vmrpQcow2WriterFinish(w, &copy.error),
+                           ret_bytes_copied, error);
 }
