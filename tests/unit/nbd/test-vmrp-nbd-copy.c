@@ -26,6 +26,22 @@ typedef struct {
 } progressRecord;
 
 
+/* The export @name (with the bitmap @bitmap) of @exp opened, and its extents. */
+static bool
+openMapped(vmrpNbdExport *exp, const char *name, const char *bitmap, vmrpNbdSource **ret_src,
+           vmrpExtentMap **ret_map)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!(*ret_src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), name, bitmap, &error)) ||
+        !(*ret_map = vmrpNbdSourceMapExtents(*ret_src, &error))) {
+        g_printerr("\n%s: %s\n", name, error->message);
+        return false;
+    }
+    return true;
+}
+
+
 static void
 recordProgress(uint64_t done, uint64_t total, void *opaque)
 {
@@ -90,10 +106,7 @@ testCopyFull(void)
 
     NBD_TEST_CHECK(makeSource(img, 1));
     NBD_TEST_CHECK(exp = vmrpNbdTestExport(img, "qcow2", "full", NULL));
-    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "full", NULL, &error);
-    NBD_TEST_CHECK_OK(src, error);
-    map = vmrpNbdSourceMapExtents(src, &error);
-    NBD_TEST_CHECK_OK(map, error);
+    NBD_TEST_CHECK(openMapped(exp, "full", NULL, &src, &map));
     CU_ASSERT_TRUE(vmrpExtentMapBytes(map, VMRP_EXTENT_DATA) >= 6 * MiB);
     CU_ASSERT_TRUE(vmrpExtentMapBytes(map, VMRP_EXTENT_DATA) < 8 * MiB);
 
@@ -142,10 +155,7 @@ testCopyIncrement(void)
     /* the full copy */
     NBD_TEST_CHECK(makeSource(img, 100));
     NBD_TEST_CHECK(exp = vmrpNbdTestExport(img, "qcow2", "inc0", NULL));
-    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "inc0", NULL, &error);
-    NBD_TEST_CHECK_OK(src, error);
-    map = vmrpNbdSourceMapExtents(src, &error);
-    NBD_TEST_CHECK_OK(map, error);
+    NBD_TEST_CHECK(openMapped(exp, "inc0", NULL, &src, &map));
     NBD_TEST_CHECK(vmrpNbdTestCreate(base, "qcow2", SIZE, NULL));
     NBD_TEST_CHECK_OK(vmrpNbdCopyToImage(src, map, base, "qcow2", NULL, NULL, &error),
                       error);
@@ -165,10 +175,7 @@ testCopyIncrement(void)
                                      "write -z 52M 64k",            /* zero over zero */
                                      "write -P 0x78 63M 4k"));      /* in a cluster */
     NBD_TEST_CHECK(exp = vmrpNbdTestExport(img, "qcow2", "inc1", "b0"));
-    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "inc1", "b0", &error);
-    NBD_TEST_CHECK_OK(src, error);
-    map = vmrpNbdSourceMapExtents(src, &error);
-    NBD_TEST_CHECK_OK(map, error);
+    NBD_TEST_CHECK(openMapped(exp, "inc1", "b0", &src, &map));
     CU_ASSERT_TRUE(vmrpExtentMapBytes(map, VMRP_EXTENT_CLEAN) > SIZE - 4 * MiB);
     CU_ASSERT_TRUE(vmrpExtentMapBytes(map, VMRP_EXTENT_ZERO) >= 2 * MiB);
 
@@ -213,10 +220,7 @@ testCopyProgress(void)
 
     NBD_TEST_CHECK(makeSource(img, 200));
     NBD_TEST_CHECK(exp = vmrpNbdTestExport(img, "qcow2", "prog", NULL));
-    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "prog", NULL, &error);
-    NBD_TEST_CHECK_OK(src, error);
-    map = vmrpNbdSourceMapExtents(src, &error);
-    NBD_TEST_CHECK_OK(map, error);
+    NBD_TEST_CHECK(openMapped(exp, "prog", NULL, &src, &map));
     NBD_TEST_CHECK(vmrpNbdTestCreate(tgt, "qcow2", SIZE, NULL));
     NBD_TEST_CHECK_OK(vmrpNbdCopyToImage(src, map, tgt, "qcow2", &opts, NULL, &error),
                       error);
@@ -248,10 +252,7 @@ testCopyTargetErrors(void)
     NBD_TEST_CHECK(vmrpNbdTestCreate(img, "qcow2", SIZE, NULL));
     NBD_TEST_CHECK(vmrpNbdTestQemuIo(img, "qcow2", "write -P 0x11 0 1M"));
     NBD_TEST_CHECK(exp = vmrpNbdTestExport(img, "qcow2", "err", NULL));
-    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "err", NULL, &error);
-    NBD_TEST_CHECK_OK(src, error);
-    map = vmrpNbdSourceMapExtents(src, &error);
-    NBD_TEST_CHECK_OK(map, error);
+    NBD_TEST_CHECK(openMapped(exp, "err", NULL, &src, &map));
 
     CU_ASSERT_FALSE(vmrpNbdCopyToImage(src, map, missing, "qcow2", NULL, &copied, &error));
     NBD_TEST_CHECK(error);
@@ -360,10 +361,7 @@ testCopyCancel(void)
 
     NBD_TEST_CHECK(makeSource(img, 300));
     NBD_TEST_CHECK(exp = vmrpNbdTestExport(img, "qcow2", "cancel", NULL));
-    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "cancel", NULL, &error);
-    NBD_TEST_CHECK_OK(src, error);
-    map = vmrpNbdSourceMapExtents(src, &error);
-    NBD_TEST_CHECK_OK(map, error);
+    NBD_TEST_CHECK(openMapped(exp, "cancel", NULL, &src, &map));
     NBD_TEST_CHECK(vmrpNbdTestCreate(tgt, "qcow2", SIZE, NULL));
 
     /* cancelled from the progress callback: stops after the first piece */
@@ -417,10 +415,7 @@ testCopyDigest(void)
 
     NBD_TEST_CHECK(makeSource(img, 7));
     NBD_TEST_CHECK(exp = vmrpNbdTestExport(img, "qcow2", "dg", NULL));
-    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "dg", NULL, &error);
-    NBD_TEST_CHECK_OK(src, error);
-    map = vmrpNbdSourceMapExtents(src, &error);
-    NBD_TEST_CHECK_OK(map, error);
+    NBD_TEST_CHECK(openMapped(exp, "dg", NULL, &src, &map));
 
     /* the reference: the DATA extents read one by one, in order */
     for (i = 0; i < vmrpExtentMapCount(map); i++) {
@@ -483,10 +478,7 @@ testCopyNewQcow2(void)
 
     NBD_TEST_CHECK(makeSource(img, 300));
     NBD_TEST_CHECK(exp = vmrpNbdTestExport(img, "qcow2", "new0", NULL));
-    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "new0", NULL, &error);
-    NBD_TEST_CHECK_OK(src, error);
-    map = vmrpNbdSourceMapExtents(src, &error);
-    NBD_TEST_CHECK_OK(map, error);
+    NBD_TEST_CHECK(openMapped(exp, "new0", NULL, &src, &map));
     NBD_TEST_CHECK_OK(vmrpNbdCopyToNewQcow2(src, map, base, NULL, &opts, &copied, &error),
                       error);
     CU_ASSERT_EQUAL(vmrpNbdTestRun("qemu-img", "check", "-q", base), 0);
@@ -522,10 +514,7 @@ testCopyNewQcow2(void)
                                      "write -P 0x78 63M 4k",
                                      "write -P 0 2M 128k"));       /* data made zero bytes */
     NBD_TEST_CHECK(exp = vmrpNbdTestExport(img, "qcow2", "new1", "b0"));
-    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "new1", "b0", &error);
-    NBD_TEST_CHECK_OK(src, error);
-    map = vmrpNbdSourceMapExtents(src, &error);
-    NBD_TEST_CHECK_OK(map, error);
+    NBD_TEST_CHECK(openMapped(exp, "new1", "b0", &src, &map));
     NBD_TEST_CHECK_OK(vmrpNbdCopyToNewQcow2(src, map, ovl, "new-base.qcow2", NULL, &copied,
                                             &error), error);
     CU_ASSERT_TRUE(copied < 2 * MiB);
@@ -552,10 +541,7 @@ testCopyNewQcow2OddSize(void)
     NBD_TEST_CHECK(vmrpNbdTestCreate(raw, "raw", size, NULL));
     NBD_TEST_CHECK(vmrpNbdTestWriteRandom(raw, size - 200 * KiB, 200 * KiB, 77));
     NBD_TEST_CHECK(exp = vmrpNbdTestExport(raw, "raw", "odd", NULL));
-    src = vmrpNbdSourceOpen(vmrpNbdExportGetSocket(exp), "odd", NULL, &error);
-    NBD_TEST_CHECK_OK(src, error);
-    map = vmrpNbdSourceMapExtents(src, &error);
-    NBD_TEST_CHECK_OK(map, error);
+    NBD_TEST_CHECK(openMapped(exp, "odd", NULL, &src, &map));
     NBD_TEST_CHECK_OK(vmrpNbdCopyToNewQcow2(src, map, tgt, NULL, NULL, NULL, &error), error);
     CU_ASSERT_EQUAL(vmrpNbdTestRun("qemu-img", "check", "-q", tgt), 0);
     CU_ASSERT_EQUAL(vmrpNbdTestCompare(raw, "raw", tgt, "qcow2"), 0);
