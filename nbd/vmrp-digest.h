@@ -1,8 +1,13 @@
 /*
- * vmrp-digest.h: SHA-256 digests of files and of the data a point's image
- * holds
+ * vmrp-digest.h: digests of files and of the data a point's image holds
  *
- * An image's digest ("data_sha256" in point.json) covers the data extents
+ * Points record XXH3-128 digests ("xxh128", the same as xxhsum -H2); points
+ * of vmrp before 2026-12-04 recorded SHA-256, which is still read.  Neither
+ * is a signature: they find what changed by accident (a flipped bit, a
+ * torn write), as a file system's checksums do, not what was changed on
+ * purpose together with the manifest.
+ *
+ * An image's digest ("data_xxh128" or "data_sha256" in point.json) covers the data extents
  * vmrp wrote into it, in offset order: for each extent (merged with the
  * one before when they touch) the 8-byte big-endian offset, then the bytes
  * the guest sees in it.  The extents are stored beside the digest, so that
@@ -22,10 +27,22 @@ typedef struct {
     uint64_t length;
 } vmrpDigestExtent;
 
+typedef enum {
+    VMRP_DIGEST_SHA256,
+    VMRP_DIGEST_XXH128,
+} vmrpDigestAlgorithm;
+
+/* What new points record. */
+#define VMRP_DIGEST_DEFAULT VMRP_DIGEST_XXH128
+
+/* "sha256", "xxh128": the names in point.json */
+const char *vmrpDigestAlgorithmName(vmrpDigestAlgorithm algorithm);
+bool vmrpDigestAlgorithmParse(const char *name, vmrpDigestAlgorithm *ret);
+
 typedef struct _vmrpDigest vmrpDigest;
 
-/* A SHA-256 of data extents (see above).  Add pieces in offset order. */
-vmrpDigest *vmrpDigestNew(void);
+/* A digest of data extents (see above).  Add pieces in offset order. */
+vmrpDigest *vmrpDigestNew(vmrpDigestAlgorithm algorithm);
 void vmrpDigestFree(vmrpDigest *dg);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpDigest, vmrpDigestFree)
 
@@ -40,8 +57,9 @@ void vmrpDigestAddBytes(vmrpDigest *dg, const void *buf, size_t length);
  * of vmrpDigestExtent.  The digest cannot be used afterwards. */
 char *vmrpDigestFinish(vmrpDigest *dg, GArray **ret_extents);
 
-/* The SHA-256 (hex) of a whole file's bytes. */
-char *vmrpDigestFile(const char *path, GError **error);
+/* The digest (hex) of a whole file's bytes. */
+char *vmrpDigestFile(const char *path, vmrpDigestAlgorithm algorithm, GError **error);
 
-/* Whether @text is 64 lowercase hex digits. */
-bool vmrpDigestIsHex(const char *text);
+/* Whether @text is a digest of @algorithm in lowercase hex (64 digits for
+ * SHA-256, 32 for XXH3-128). */
+bool vmrpDigestIsHex(const char *text, vmrpDigestAlgorithm algorithm);

@@ -14,14 +14,14 @@
 
 char *
 vmrpNbdDigestImage(const char *image, const char *format, GArray *extents,
-                   GCancellable *cancel, GError **error)
+                   vmrpDigestAlgorithm algorithm, GCancellable *cancel, GError **error)
 {
     g_autoptr(GError) local = NULL;
     g_autofree char *dir = NULL;
     g_autofree char *sock = NULL;
     g_autofree char *buf = NULL;
     g_autoptr(vmrpNbdSource) src = NULL;
-    g_autoptr(vmrpDigest) dg = vmrpDigestNew();
+    g_autoptr(vmrpDigest) dg = vmrpDigestNew(algorithm);
     vmrpNbdExport *exp = NULL;
     size_t chunk = DIGEST_READ_SIZE;
     char *ret = NULL;

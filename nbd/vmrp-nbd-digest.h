@@ -16,4 +16,5 @@
  * qemu-nbd -r (with its backing chain, as the header names it), and returns
  * their digest as vmrp-digest.h defines it.  @cancel is nullable. */
 char *vmrpNbdDigestImage(const char *image, const char *format, GArray *extents,
-                         GCancellable *cancel, GError **error);
+                         vmrpDigestAlgorithm algorithm, GCancellable *cancel,
+                         GError **error);

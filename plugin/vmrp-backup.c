@@ -724,7 +724,7 @@ backupCopyDisk(backupState *st, backupDisk *bd, GError **error)
     copyProgress cp = { st, pdisk };
     vmrpNbdCopyOptions copts = { 0 };
     uint64_t copied = 0;
-    g_autoptr(vmrpDigest) digest = vmrpDigestNew();
+    g_autoptr(vmrpDigest) digest = vmrpDigestNew(VMRP_DIGEST_DEFAULT);
 
     /* the names set in the job's XML (backupFormatJobXML), not libvirt's defaults */
     g_autofree char *export = vmrpBackupXmlExportName(pdisk->target);
@@ -771,7 +771,8 @@ backupCopyDisk(backupState *st, backupDisk *bd, GError **error)
         return false;
     }
     g_mutex_lock(&st->lock);
-    pdisk->data_sha256 = vmrpDigestFinish(digest, &pdisk->data_extents);
+    pdisk->data_digest = vmrpDigestFinish(digest, &pdisk->data_extents);
+    pdisk->data_algorithm = VMRP_DIGEST_DEFAULT;
     pdisk->bytes_done = pdisk->bytes_total;
     backupReportProgressLocked(st, pdisk, true);
     g_mutex_unlock(&st->lock);

@@ -130,7 +130,7 @@ vmrpCopySameOrigin(const vmrpPoint *a, const vmrpPoint *b)
         const vmrpPointDisk *db = vmrpPointFindDisk((vmrpPoint *)b, da->target);
 
         if (!db || g_strcmp0(da->image, db->image) != 0 || da->size != db->size ||
-            g_strcmp0(da->data_sha256, db->data_sha256) != 0)
+            g_strcmp0(da->data_digest, db->data_digest) != 0)
             return false;
     }
     return true;
@@ -282,7 +282,7 @@ copyDigestedImage(const vmrpPoint *point, const char *name)
     for (i = 0; i < point->disks->len; i++) {
         const vmrpPointDisk *disk = g_ptr_array_index(point->disks, i);
 
-        if (!disk->excluded && disk->data_sha256 && g_strcmp0(disk->image, name) == 0)
+        if (!disk->excluded && disk->data_digest && g_strcmp0(disk->image, name) == 0)
             return disk;
     }
     return NULL;
@@ -313,8 +313,8 @@ copyFile(copyState *st, const vmrpPoint *point, const char *name, const char *sr
 
     if (disk) {
         g_autofree char *to = g_build_filename(local, name, NULL);
-        follow = vmrpDataFollowStart(src, to, disk->data_extents, copyCheckImage,
-                                     (void *)disk, st->opts->cancel);
+        follow = vmrpDataFollowStart(src, to, disk->data_extents, disk->data_algorithm,
+                                     copyCheckImage, (void *)disk, st->opts->cancel);
     }
     st->file_done = 0;
     st->follow = follow;

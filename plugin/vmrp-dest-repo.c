@@ -215,7 +215,7 @@ vmrpDestSumsParse(const char *text)
             return NULL;
         hex = g_strndup(lines[i], 64);
         name = lines[i] + 66;
-        if (!vmrpDigestIsHex(hex) || name[0] == '/' || strstr(name, "..") ||
+        if (!vmrpDigestIsHex(hex, VMRP_DIGEST_SHA256) || name[0] == '/' || strstr(name, "..") ||
             g_hash_table_contains(sums, name))
             return NULL;
         g_hash_table_insert(sums, g_strdup(name), g_steal_pointer(&hex));
@@ -223,14 +223,17 @@ vmrpDestSumsParse(const char *text)
     return g_steal_pointer(&sums);
 }
 
-/* What the manifest says a file's digest is (NULL: it does not say). */
+/* What the manifest says a file's digest is, and of which algorithm (NULL:
+ * it does not say). */
 static const char *
-manifestDigest(vmrpPoint *point, const char *name)
+manifestDigest(vmrpPoint *point, const char *name, vmrpDigestAlgorithm *ret_algorithm)
 {
     guint i;
 
-    if (point->file_sha256 && g_hash_table_lookup(point->file_sha256, name))
-        return g_hash_table_lookup(point->file_sha256, name);
+    *ret_algorithm = point->digest_algorithm;
+    if (point->file_digests && g_hash_table_lookup(point->file_digests, name))
+        return g_hash_table_lookup(point->file_digests, name);
+    *ret_algorithm = VMRP_DIGEST_SHA256;
     for (i = 0; point->files && i < point->files->len; i++) {
         const vmrpPointFile *f = g_ptr_array_index(point->files, i);
         if (g_str_equal(f->path, name))
@@ -263,10 +266,10 @@ destVerifyPoint(vmrpDest *dest, vmrpPoint *point, const char *dir, GPtrArray *no
     g_autofree const char **names = NULL;
     guint i;
 
-    if (point->manifest_sha256) {
+    if (point->manifest_digest) {
         g_autofree char *hex = vmrpPointManifestDigest(point);
-        if (!g_str_equal(hex, point->manifest_sha256))
-            return g_strdup("point.json: its content does not match its SHA-256 digest");
+        if (!g_str_equal(hex, point->manifest_digest))
+            return g_strdup("point.json: its content does not match its digest");
     } else {
         g_ptr_array_add(notes, g_strdup("point.json has no digest (made by an older vmrp)"));
     }
@@ -280,9 +283,9 @@ destVerifyPoint(vmrpDest *dest, vmrpPoint *point, const char *dir, GPtrArray *no
         return g_strdup(VMRP_DEST_SUMS " is damaged");
 
     /* every file the manifest names is recorded, as the manifest has it */
-    if (point->file_sha256) {
+    if (point->file_digests) {
         g_autofree const char **keys =
-            (const char **)g_hash_table_get_keys_as_array(point->file_sha256, NULL);
+            (const char **)g_hash_table_get_keys_as_array(point->file_digests, NULL);
         for (i = 0; keys[i]; i++) {
             if (!g_hash_table_contains(sums, keys[i]))
                 return g_strdup_printf("%s is not in " VMRP_DEST_SUMS, keys[i]);
@@ -304,17 +307,25 @@ destVerifyPoint(vmrpDest *dest, vmrpPoint *point, const char *dir, GPtrArray *no
     g_qsort_with_data(names, g_hash_table_size(sums), sizeof(char *), compareNames, NULL);
     for (i = 0; names[i]; i++) {
         const char *want = g_hash_table_lookup(sums, names[i]);
-        const char *said = manifestDigest(point, names[i]);
+        vmrpDigestAlgorithm said_algo;
+        const char *said = manifestDigest(point, names[i], &said_algo);
         g_autofree char *rel = g_build_filename(dir, names[i], NULL);
         g_autofree char *what = isImage(point, names[i]) ?
             g_strdup_printf("image %s", names[i]) : g_strdup(names[i]);
         g_autofree char *hex = NULL;
         g_autoptr(GError) local = NULL;
 
-        if (said && !g_str_equal(said, want))
+        if (said && said_algo == VMRP_DIGEST_SHA256 && !g_str_equal(said, want))
             return g_strdup_printf("%s: " VMRP_DEST_SUMS " and the manifest disagree on its "
                                    "SHA-256", what);
-        if (!(hex = dest->ops->digest_file(dest, rel, cancel, &local))) {
+        /* the manifest's other digest (XXH3-128), of a small file: read twice */
+        if (said && said_algo != VMRP_DIGEST_SHA256 &&
+            (hex = dest->ops->digest_file(dest, rel, said_algo, cancel, &local)) &&
+            !g_str_equal(hex, said))
+            return g_strdup_printf("%s does not match its digest in the manifest", what);
+        g_clear_pointer(&hex, g_free);
+        g_clear_error(&local);
+        if (!(hex = dest->ops->digest_file(dest, rel, VMRP_DIGEST_SHA256, cancel, &local))) {
             if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
                 g_propagate_error(error, g_steal_pointer(&local));
                 return NULL;

@@ -338,7 +338,7 @@ vmrpSftpCopyFile(vmrpDest *dest, const char *src, const char *rel, vmrpDestProgr
     g_autofree char *path = vmrpSftpPath(dest, rel);
     g_autofree char *buf = g_malloc(SSH_CHUNK);
     g_autofree char *zeroes = g_malloc0(SSH_CHUNK);
-    g_autoptr(vmrpDigest) dg = vmrpDigestNew();
+    g_autoptr(vmrpDigest) dg = vmrpDigestNew(VMRP_DIGEST_SHA256);
     struct sftp_attributes_struct attr = { 0 };
     sftp_file out = NULL;
     sftpWriter w = { d, NULL, rel, SSH_WRITE_ID0, 0, false };
@@ -527,9 +527,10 @@ digestChunk(const char *buf, size_t len, uint64_t offset, void *opaque, GError *
 }
 
 char *
-vmrpSftpDigestFile(vmrpDest *dest, const char *rel, GCancellable *cancel, GError **error)
+vmrpSftpDigestFile(vmrpDest *dest, const char *rel, vmrpDigestAlgorithm algorithm,
+                   GCancellable *cancel, GError **error)
 {
-    g_autoptr(vmrpDigest) dg = vmrpDigestNew();
+    g_autoptr(vmrpDigest) dg = vmrpDigestNew(algorithm);
 
     if (!sshReadAll(vmrpSshOf(dest), rel, G_MAXUINT64, digestChunk, dg, cancel, error))
         return NULL;
@@ -575,7 +576,7 @@ bool
 vmrpSftpFetchFile(vmrpDest *dest, const char *rel, const char *path, vmrpDestProgressFunc progress,
                   void *opaque, GCancellable *cancel, char **ret_sha256, GError **error)
 {
-    g_autoptr(vmrpDigest) dg = vmrpDigestNew();
+    g_autoptr(vmrpDigest) dg = vmrpDigestNew(VMRP_DIGEST_SHA256);
     fetchState fs = { -1, path, dg, progress, opaque };
     int64_t size;
     bool ok;
@@ -746,7 +747,7 @@ vmrpSftpCheckCopy(vmrpDest *dest, const char *dir, GPtrArray *files, GError **er
 
         if (!sent)
             return g_strdup_printf("%s was not sent", name);
-        if (!(there = vmrpSftpDigestFile(dest, rel, NULL, error)))
+        if (!(there = vmrpSftpDigestFile(dest, rel, VMRP_DIGEST_SHA256, NULL, error)))
             return NULL;
         if (!g_str_equal(sent, there))
             return g_strdup_printf("%s read back does not match the SHA-256 of what was sent",

@@ -12,8 +12,8 @@
 void
 vmrpPointDigestsClear(vmrpPoint *point)
 {
-    g_clear_pointer(&point->file_sha256, g_hash_table_unref);
-    g_clear_pointer(&point->manifest_sha256, g_free);
+    g_clear_pointer(&point->file_digests, g_hash_table_unref);
+    g_clear_pointer(&point->manifest_digest, g_free);
     g_clear_pointer(&point->verified, g_free);
     g_clear_pointer(&point->verify_state, g_free);
     g_clear_pointer(&point->verify_reason, g_free);
@@ -35,21 +35,22 @@ addString(json_object *obj, const char *key, const char *val)
 void
 vmrpPointDigestsToJSON(const vmrpPoint *point, json_object *obj)
 {
-    if (point->file_sha256 || point->manifest_sha256) {
+    if (point->file_digests || point->manifest_digest) {
         json_object *dg = json_object_new_object();
 
-        json_object_object_add(dg, "algorithm", json_object_new_string("sha256"));
-        addString(dg, "manifest", point->manifest_sha256);
-        if (point->file_sha256) {
+        json_object_object_add(dg, "algorithm", json_object_new_string(
+            vmrpDigestAlgorithmName(point->digest_algorithm)));
+        addString(dg, "manifest", point->manifest_digest);
+        if (point->file_digests) {
             json_object *files = json_object_new_object();
             g_autofree const char **names =
-                (const char **)g_hash_table_get_keys_as_array(point->file_sha256, NULL);
+                (const char **)g_hash_table_get_keys_as_array(point->file_digests, NULL);
             size_t i;
 
-            g_qsort_with_data(names, g_hash_table_size(point->file_sha256), sizeof(char *),
+            g_qsort_with_data(names, g_hash_table_size(point->file_digests), sizeof(char *),
                               compareNames, NULL);
             for (i = 0; names[i]; i++)
-                addString(files, names[i], g_hash_table_lookup(point->file_sha256, names[i]));
+                addString(files, names[i], g_hash_table_lookup(point->file_digests, names[i]));
             json_object_object_add(dg, "files", files);
         }
         json_object_object_add(obj, "digests", dg);
@@ -59,15 +60,23 @@ vmrpPointDigestsToJSON(const vmrpPoint *point, json_object *obj)
     addString(obj, "verify_reason", point->verify_reason);
 }
 
+/* "data_sha256", "data_xxh128" */
+static char *
+dataKey(vmrpDigestAlgorithm algorithm)
+{
+    return g_strconcat("data_", vmrpDigestAlgorithmName(algorithm), NULL);
+}
+
 void
 vmrpPointDiskDigestToJSON(const vmrpPointDisk *disk, json_object *d)
 {
+    g_autofree char *key = dataKey(disk->data_algorithm);
     json_object *arr;
     guint i;
 
-    if (!disk->data_sha256)
+    if (!disk->data_digest)
         return;
-    addString(d, "data_sha256", disk->data_sha256);
+    addString(d, key, disk->data_digest);
     arr = json_object_new_array();
     for (i = 0; disk->data_extents && i < disk->data_extents->len; i++) {
         const vmrpDigestExtent *e = &g_array_index(disk->data_extents, vmrpDigestExtent, i);
@@ -97,14 +106,15 @@ optString(json_object *obj, const char *key, char **ret, GError **error)
 }
 
 static bool
-optDigest(json_object *obj, const char *key, char **ret, GError **error)
+optDigest(json_object *obj, const char *key, vmrpDigestAlgorithm algorithm, char **ret,
+          GError **error)
 {
     if (!optString(obj, key, ret, error))
         return false;
-    if (*ret && !vmrpDigestIsHex(*ret)) {
+    if (*ret && !vmrpDigestIsHex(*ret, algorithm)) {
         g_clear_pointer(ret, g_free);
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                    "field '%s' is not a SHA-256 digest", key);
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "field '%s' is not a %s digest",
+                    key, vmrpDigestAlgorithmName(algorithm));
         return false;
     }
     return true;
@@ -137,12 +147,13 @@ vmrpPointDigestsFromJSON(vmrpPoint *point, json_object *obj, GError **error)
 
         if (!optString(dg, "algorithm", &algo, error))
             return false;
-        if (g_strcmp0(algo, "sha256") != 0) {
+        if (!vmrpDigestAlgorithmParse(algo, &point->digest_algorithm)) {
             g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
                         "unknown digest algorithm in field 'digests'");
             return false;
         }
-        if (!optDigest(dg, "manifest", &point->manifest_sha256, error))
+        if (!optDigest(dg, "manifest", point->digest_algorithm, &point->manifest_digest,
+                       error))
             return false;
         if (!json_object_object_get_ex(dg, "files", &files) || !files)
             return true;
@@ -151,20 +162,20 @@ vmrpPointDigestsFromJSON(vmrpPoint *point, json_object *obj, GError **error)
                         "field 'files' of 'digests' is not an object");
             return false;
         }
-        point->file_sha256 = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        point->file_digests = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         json_object_object_foreach(files, name, val) {
             g_autofree char *hex = NULL;
 
             /* names are joined to the point's folder: they must stay in it */
             if (!*name || strchr(name, '/') || name[0] == '.' ||
-                !optDigest(files, name, &hex, error) || !hex) {
+                !optDigest(files, name, point->digest_algorithm, &hex, error) || !hex) {
                 if (error && !*error)
                     g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
                                 "bad file name or digest in field 'digests'");
                 return false;
             }
             (void)val;
-            g_hash_table_insert(point->file_sha256, g_strdup(name), g_steal_pointer(&hex));
+            g_hash_table_insert(point->file_digests, g_strdup(name), g_steal_pointer(&hex));
         }
     }
     return true;
@@ -176,10 +187,26 @@ vmrpPointDiskDigestFromJSON(vmrpPointDisk *disk, json_object *d, GError **error)
     json_object *arr = NULL;
     uint64_t end = 0;
     size_t i;
+    vmrpDigestAlgorithm algo;
 
-    if (!optDigest(d, "data_sha256", &disk->data_sha256, error))
-        return false;
-    if (!disk->data_sha256)
+    /* one of data_sha256, data_xxh128 */
+    for (algo = VMRP_DIGEST_SHA256; algo <= VMRP_DIGEST_XXH128; algo++) {
+        g_autofree char *key = dataKey(algo);
+        g_autofree char *hex = NULL;
+
+        if (!optDigest(d, key, algo, &hex, error))
+            return false;
+        if (hex && disk->data_digest) {
+            g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                        "field '%s' beside another data digest", key);
+            return false;
+        }
+        if (hex) {
+            disk->data_digest = g_steal_pointer(&hex);
+            disk->data_algorithm = algo;
+        }
+    }
+    if (!disk->data_digest)
         return true;
     if (!json_object_object_get_ex(d, "data_extents", &arr) || !arr ||
         !json_object_is_type(arr, json_type_array)) {
@@ -221,17 +248,17 @@ vmrpPointDiskDigestFromJSON(vmrpPointDisk *disk, json_object *d, GError **error)
 char *
 vmrpPointManifestDigest(vmrpPoint *point)
 {
-    char *saved[4] = { point->manifest_sha256, point->verified, point->verify_state,
+    char *saved[4] = { point->manifest_digest, point->verified, point->verify_state,
                        point->verify_reason };
     bool prot = point->protected_;
     g_autofree char *text = NULL;
-    g_autoptr(vmrpDigest) dg = vmrpDigestNew();
+    g_autoptr(vmrpDigest) dg = vmrpDigestNew(point->digest_algorithm);
 
-    point->manifest_sha256 = point->verified = point->verify_state = NULL;
+    point->manifest_digest = point->verified = point->verify_state = NULL;
     point->verify_reason = NULL;
     point->protected_ = false;
     text = vmrpPointToJSON(point);
-    point->manifest_sha256 = saved[0];
+    point->manifest_digest = saved[0];
     point->verified = saved[1];
     point->verify_state = saved[2];
     point->verify_reason = saved[3];
@@ -274,14 +301,14 @@ vmrpPointDigestFiles(vmrpPoint *point, const char *dir, GError **error)
             !g_file_test(path, G_FILE_TEST_IS_REGULAR) ||
             g_file_test(path, G_FILE_TEST_IS_SYMLINK))
             continue;
-        if (!(hex = vmrpDigestFile(path, error)))
+        if (!(hex = vmrpDigestFile(path, point->digest_algorithm, error)))
             return false;
         g_hash_table_insert(files, g_strdup(ent), hex);
     }
-    g_clear_pointer(&point->file_sha256, g_hash_table_unref);
-    point->file_sha256 = g_steal_pointer(&files);
-    g_free(point->manifest_sha256);
-    point->manifest_sha256 = vmrpPointManifestDigest(point);
+    g_clear_pointer(&point->file_digests, g_hash_table_unref);
+    point->file_digests = g_steal_pointer(&files);
+    g_free(point->manifest_digest);
+    point->manifest_digest = vmrpPointManifestDigest(point);
     return true;
 }
 

@@ -2,9 +2,13 @@
  * vmrp-point-digest.h: a point's digests and its last verification, in its
  * manifest (optional fields of point.json format 1: older points have none)
  *
- *   "digests": { "algorithm": "sha256", "manifest": HEX,
+ *   "digests": { "algorithm": ALGO, "manifest": HEX,
  *                "files": { "domain.xml": HEX, ... } }
- *   disk:      "data_sha256": HEX, "data_extents": [[OFFSET, LENGTH], ...]
+ *   disk:      "data_ALGO": HEX, "data_extents": [[OFFSET, LENGTH], ...]
+ *
+ * ALGO is xxh128 in points of today's vmrp, sha256 in those before
+ * 2026-12-04 (nbd/vmrp-digest.h); the UEFI and vTPM files are always
+ * SHA-256 ("files" of point.json format 1, vmrp-firmware.c).
  *   "verified": ISO 8601, "verify_state": "OK"|"Failed", "verify_reason": TEXT
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -24,12 +28,12 @@ bool vmrpPointDigestsFromJSON(vmrpPoint *point, json_object *obj, GError **error
 void vmrpPointDiskDigestToJSON(const vmrpPointDisk *disk, json_object *d);
 bool vmrpPointDiskDigestFromJSON(vmrpPointDisk *disk, json_object *d, GError **error);
 
-/* The SHA-256 of the manifest's content: point.json as vmrp writes it,
+/* The digest of the manifest's content: point.json as vmrp writes it,
  * without the manifest digest, the verification fields and 'protected'
  * (which change after the point is made). */
 char *vmrpPointManifestDigest(vmrpPoint *point);
 
-/* Records the SHA-256 of every regular file in the point's folder @dir
+/* Records the digest of every regular file in the point's folder @dir
  * other than point.json and the disks' images (domain.xml, checkpoint.xml,
  * ...), then the manifest digest.  Called when the point is complete. */
 bool vmrpPointDigestFiles(vmrpPoint *point, const char *dir, GError **error);

@@ -37,7 +37,7 @@ vmrpPointDiskFree(vmrpPointDisk *disk)
     g_free(disk->format);
     g_free(disk->image);
     g_free(disk->backing);
-    g_free(disk->data_sha256);
+    g_free(disk->data_digest);
     if (disk->data_extents)
         g_array_unref(disk->data_extents);
     g_free(disk);
@@ -73,6 +73,7 @@ pointAlloc(void)
     point->disks = g_ptr_array_new_with_free_func((GDestroyNotify)vmrpPointDiskFree);
     point->files = g_ptr_array_new_with_free_func((GDestroyNotify)vmrpPointFileFree);
     point->freeze_ms = -1;
+    point->digest_algorithm = VMRP_DIGEST_DEFAULT;
     return point;
 }
 

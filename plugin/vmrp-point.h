@@ -10,6 +10,7 @@
 #include <glib.h>
 
 #include "vmrp-consistency.h"
+#include "vmrp-digest.h"
 
 typedef enum {
     VMRP_POINT_CREATING = 0,  /* being written; not restorable */
@@ -31,8 +32,9 @@ typedef struct {
     uint64_t size;         /* virtual size in bytes */
     uint64_t bytes_total;  /* bytes to copy */
     uint64_t bytes_done;   /* bytes copied so far */
-    char *data_sha256;     /* digest of the data written (nbd/vmrp-digest.h), or NULL */
-    GArray *data_extents;  /* of vmrpDigestExtent: what data_sha256 covers, or NULL */
+    char *data_digest;     /* digest of the data written (nbd/vmrp-digest.h), or NULL */
+    vmrpDigestAlgorithm data_algorithm;  /* data_digest's */
+    GArray *data_extents;  /* of vmrpDigestExtent: what data_digest covers, or NULL */
 } vmrpPointDisk;
 
 /* A file of the VM beside its disks, copied at the point: the UEFI
@@ -63,8 +65,9 @@ typedef struct {
     bool protected_;             /* never pruned (rp-protect) */
     GPtrArray *disks;            /* of vmrpPointDisk */
     /* digests and verification (vmrp-point-digest.h); all NULL in older points */
-    GHashTable *file_sha256;     /* the point's other files: name -> SHA-256 hex */
-    char *manifest_sha256;       /* of the manifest itself (vmrpPointManifestDigest) */
+    vmrpDigestAlgorithm digest_algorithm;  /* of the next two */
+    GHashTable *file_digests;    /* the point's other files: name -> hex */
+    char *manifest_digest;       /* of the manifest itself (vmrpPointManifestDigest) */
     char *verified;              /* ISO 8601, UTC: the last rp-verify */
     char *verify_state;          /* "OK" or "Failed" */
     char *verify_reason;         /* why it failed */

@@ -897,9 +897,9 @@ vmrpRepoPointSaveDraft(const char *dir, const vmrpPoint *point, GError **error)
 bool
 vmrpRepoPointUpdate(const char *dir, vmrpPoint *point, GError **error)
 {
-    if (point->manifest_sha256) {
-        g_free(point->manifest_sha256);
-        point->manifest_sha256 = vmrpPointManifestDigest(point);
+    if (point->manifest_digest) {
+        g_free(point->manifest_digest);
+        point->manifest_digest = vmrpPointManifestDigest(point);
     }
     return vmrpRepoPointSave(dir, point, error);
 }

@@ -94,10 +94,10 @@ typedef bool (*mapWaitFunc)(void *opaque, uint64_t end);
 /* The digest of @extents of @image read at the offsets @map gives (it covers
  * them: mapCovers); @wait, when given, is called before each read. */
 static char *
-mapDigest(const char *image, GArray *map, GArray *extents, mapWaitFunc wait, void *opaque,
-          GCancellable *cancel, GError **error)
+mapDigest(const char *image, GArray *map, GArray *extents, vmrpDigestAlgorithm algorithm,
+          mapWaitFunc wait, void *opaque, GCancellable *cancel, GError **error)
 {
-    g_autoptr(vmrpDigest) dg = vmrpDigestNew();
+    g_autoptr(vmrpDigest) dg = vmrpDigestNew(algorithm);
     g_autofree char *buf = g_malloc0(READ_CHUNK);
     guint i, m = 0;
     int fd = -1;
@@ -164,19 +164,21 @@ mapDigest(const char *image, GArray *map, GArray *extents, mapWaitFunc wait, voi
 }
 
 char *
-vmrpVerifyDataDigest(const char *image, GArray *extents, GCancellable *cancel, GError **error)
+vmrpVerifyDataDigest(const char *image, GArray *extents, vmrpDigestAlgorithm algorithm,
+                     GCancellable *cancel, GError **error)
 {
     g_autoptr(GArray) map = mapRead(image);
 
     if (!map || !mapCovers(map, extents))
-        return vmrpNbdDigestImage(image, "qcow2", extents, cancel, error);
-    return mapDigest(image, map, extents, NULL, NULL, cancel, error);
+        return vmrpNbdDigestImage(image, "qcow2", extents, algorithm, cancel, error);
+    return mapDigest(image, map, extents, algorithm, NULL, NULL, cancel, error);
 }
 
 struct _vmrpDataFollow {
     char *source;
     char *image;
     GArray *extents;
+    vmrpDigestAlgorithm algorithm;
     uint64_t size;          /* the source's: the copy is whole once written so far */
     GCancellable *cancel;
     GMutex lock;
@@ -218,7 +220,8 @@ followThread(gpointer opaque)
     g_autoptr(GArray) copied = NULL;
 
     if (map && mapCovers(map, f->extents) &&
-        !(f->hex = mapDigest(f->image, map, f->extents, followWait, f, f->cancel, &f->error)))
+        !(f->hex = mapDigest(f->image, map, f->extents, f->algorithm, followWait, f, f->cancel,
+                             &f->error)))
         return NULL;
     if (!followWait(f, f->size))
         return NULL;
@@ -230,6 +233,7 @@ followThread(gpointer opaque)
 
 vmrpDataFollow *
 vmrpDataFollowStart(const char *source, const char *image, GArray *extents,
+                    vmrpDigestAlgorithm algorithm,
                     vmrpDataFollowCheckFunc check, void *check_opaque, GCancellable *cancel)
 {
     vmrpDataFollow *f = g_new0(vmrpDataFollow, 1);
@@ -238,6 +242,7 @@ vmrpDataFollowStart(const char *source, const char *image, GArray *extents,
     f->source = g_strdup(source);
     f->image = g_strdup(image);
     f->extents = g_array_ref(extents);
+    f->algorithm = algorithm;
     f->size = g_stat(source, &sb) == 0 ? (uint64_t)sb.st_size : UINT64_MAX;
     f->cancel = cancel ? g_object_ref(cancel) : NULL;
     f->check = check;
@@ -286,7 +291,7 @@ vmrpDataFollowFinish(vmrpDataFollow *f, char **ret_problem, GError **error)
     }
     /* not read the fast way, or read where the copy does not keep it */
     if (!f->same_map)
-        return vmrpVerifyDataDigest(f->image, f->extents, f->cancel, error);
+        return vmrpVerifyDataDigest(f->image, f->extents, f->algorithm, f->cancel, error);
     return g_steal_pointer(&f->hex);
 }
 

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <gio/gio.h>
 
+#include "vmrp-digest.h"
+
 /* The digest (nbd/vmrp-digest.h) of @extents of the qcow2 @image as the
  * guest sees them.  Where the image's own layer holds those extents (data
  * clusters, zero clusters: nbd/vmrp-qcow2-read.h), they are read from the
@@ -16,8 +18,8 @@
  * (data in a backing file, compressed clusters) is read through qemu-nbd
  * instead (vmrpNbdDigestImage), which is always right but slower.  The image's
  * header was checked first: no external data file. */
-char *vmrpVerifyDataDigest(const char *image, GArray *extents, GCancellable *cancel,
-                           GError **error);
+char *vmrpVerifyDataDigest(const char *image, GArray *extents, vmrpDigestAlgorithm algorithm,
+                           GCancellable *cancel, GError **error);
 
 /* The same digest of a copy of @source at @image, taken while the copy is
  * written: a thread reads each piece once the copy holds it
@@ -29,6 +31,7 @@ typedef struct _vmrpDataFollow vmrpDataFollow;
 typedef char *(*vmrpDataFollowCheckFunc)(const char *image, void *opaque);
 
 vmrpDataFollow *vmrpDataFollowStart(const char *source, const char *image, GArray *extents,
+                                    vmrpDigestAlgorithm algorithm,
                                     vmrpDataFollowCheckFunc check, void *check_opaque,
                                     GCancellable *cancel);
 /* The copy holds all its data below @upto (never less than before); it is

@@ -184,17 +184,17 @@ vmrpVerifyPointDir(vmrpPoint *point, const char *dir, GHashTable *checked,
     GPtrArray *notes = notes_or_null ? notes_or_null : own;
     guint i;
 
-    if (point->manifest_sha256) {
+    if (point->manifest_digest) {
         g_autofree char *hex = vmrpPointManifestDigest(point);
-        if (!g_str_equal(hex, point->manifest_sha256))
-            return g_strdup("point.json: its content does not match its SHA-256 digest");
+        if (!g_str_equal(hex, point->manifest_digest))
+            return g_strdup("point.json: its content does not match its digest");
     } else {
         g_ptr_array_add(notes, g_strdup("point.json has no digest (made by an older vmrp): "
                                         "its files and data are checked as far as they can be"));
     }
-    if (point->file_sha256) {
+    if (point->file_digests) {
         g_autofree const char **names =
-            (const char **)g_hash_table_get_keys_as_array(point->file_sha256, NULL);
+            (const char **)g_hash_table_get_keys_as_array(point->file_digests, NULL);
 
         for (i = 0; names[i]; i++) {
             g_autofree char *path = g_build_filename(dir, names[i], NULL);
@@ -203,10 +203,10 @@ vmrpVerifyPointDir(vmrpPoint *point, const char *dir, GHashTable *checked,
 
             if (access(path, F_OK) < 0)
                 return g_strdup_printf("%s is missing", names[i]);
-            if (!(hex = vmrpDigestFile(path, &local)))
+            if (!(hex = vmrpDigestFile(path, point->digest_algorithm, &local)))
                 return g_strdup_printf("%s: %s", names[i], local->message);
-            if (!g_str_equal(hex, g_hash_table_lookup(point->file_sha256, names[i])))
-                return g_strdup_printf("%s does not match its SHA-256 digest", names[i]);
+            if (!g_str_equal(hex, g_hash_table_lookup(point->file_digests, names[i])))
+                return g_strdup_printf("%s does not match its digest", names[i]);
         }
     }
     /* the UEFI variables and vTPM state kept with the point (their names are
@@ -219,7 +219,7 @@ vmrpVerifyPointDir(vmrpPoint *point, const char *dir, GHashTable *checked,
 
         if (access(path, F_OK) < 0)
             return g_strdup_printf("%s is missing", f->path);
-        if (!(hex = vmrpDigestFile(path, &local)))
+        if (!(hex = vmrpDigestFile(path, VMRP_DIGEST_SHA256, &local)))
             return g_strdup_printf("%s: %s", f->path, local->message);
         if (g_strcmp0(hex, f->sha256) != 0)
             return g_strdup_printf("%s does not match its SHA-256 digest", f->path);
@@ -241,14 +241,15 @@ vmrpVerifyPointDir(vmrpPoint *point, const char *dir, GHashTable *checked,
              (problem = vmrpVerifyImage(image, disk->image, disk->backing, notes))) ||
             (problem = verifyChain(dir, disk)))
             return problem;
-        if (!disk->data_sha256) {
+        if (!disk->data_digest) {
             g_ptr_array_add(notes, g_strdup_printf("image %s has no data digest (made by an "
                                                    "older vmrp)", disk->image));
             continue;
         }
         if (checked && g_hash_table_contains(checked, disk->image))
             hex = g_strdup(g_hash_table_lookup(checked, disk->image));
-        else if (!(hex = vmrpVerifyDataDigest(image, disk->data_extents, cancel, &local))) {
+        else if (!(hex = vmrpVerifyDataDigest(image, disk->data_extents, disk->data_algorithm,
+                                                   cancel, &local))) {
             if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
                 g_propagate_error(error, g_steal_pointer(&local));
                 return NULL;
@@ -256,8 +257,8 @@ vmrpVerifyPointDir(vmrpPoint *point, const char *dir, GHashTable *checked,
             return g_strdup_printf("image %s: cannot read its data: %s", disk->image,
                                    local->message);
         }
-        if (!g_str_equal(hex, disk->data_sha256))
-            return g_strdup_printf("image %s: its data does not match the SHA-256 recorded "
+        if (!g_str_equal(hex, disk->data_digest))
+            return g_strdup_printf("image %s: its data does not match the digest recorded "
                                    "when the point was made (changed or decayed since)",
                                    disk->image);
     }

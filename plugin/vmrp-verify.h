@@ -28,7 +28,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(vmrpVerifyResult, vmrpVerifyResultFree)
 /* Verifies the committed point @id: its manifest against its digest and
  * its files, each image with qemu-img check (its header naming only the
  * backing image the manifest names), the backing chain down to its full,
- * and each image's data against its SHA-256.  The result (OK or Failed,
+ * and each image's data against its digest.  The result (OK or Failed,
  * with the reason) is recorded in the manifest, under the collection's
  * lock.  A point that fails is a result, not an error: errors are only
  * what stops the check (no such point, a busy collection, cancellation). */

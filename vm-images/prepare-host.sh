@@ -9,11 +9,11 @@ set -euo pipefail
 # Every Debian package the project needs to build, test and build the test guest
 # (valgrind, clang and its libFuzzer runtime: the quality gates of tests/run.sh;
 # virtnbdbackup and time: tests/bench/bench-chain.sh; libguestfs-dev: file-list and
-# file-restore, gdisk: their test's partitioned disk).
-# virtnbdbackup and time: tests/bench/bench-chain.sh; ovmf, swtpm and swtpm-tools:
-# tests/integration/test-uefi-tpm.sh).
+# file-restore, gdisk: their test's partitioned disk; ovmf, swtpm and swtpm-tools:
+# tests/integration/test-uefi-tpm.sh; xxhash: xxhsum, test-verify's own check of
+# the digests).
 PACKAGES="meson ninja-build pkg-config gcc libc6-dev
-libvirt-dev libjson-c-dev libglib2.0-dev libnbd-dev libxml2-dev libcunit1-dev libssl-dev
+libvirt-dev libjson-c-dev libglib2.0-dev libnbd-dev libxml2-dev libcunit1-dev libssl-dev libxxhash-dev
 libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils qemu-block-extra
 libnbd-bin nbdkit busybox-static cpio gzip xz-utils zstd kmod qemu-guest-agent e2fsprogs
 coreutils findutils ca-certificates jq gnutls-bin
@@ -21,7 +21,7 @@ valgrind clang libclang-rt-14-dev
 virtnbdbackup time
 libguestfs-dev gdisk
 ovmf swtpm swtpm-tools
-libssh-dev openssh-server openssh-client rsync"
+libssh-dev openssh-server openssh-client rsync xxhash"
 
 URI=qemu:///system
 WAIT_SECONDS=${VMRP_LIBVIRT_WAIT:-120}

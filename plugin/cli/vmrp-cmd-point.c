@@ -290,7 +290,7 @@ vmrpCmdRpInfo(vmrpCLI *cli, int argc, char **argv, GError **error)
                point->verify_reason ? ": " : "",
                point->verify_reason ? point->verify_reason : "");
     else if (point->state == VMRP_POINT_SUCCEEDED)
-        printf("%-18s %s\n", "Verified:", point->manifest_sha256 ? "never" :
+        printf("%-18s %s\n", "Verified:", point->manifest_digest ? "never" :
                "never (made without digests)");
     printf("\n%-8s %-10s %10s %10s", "TARGET", "IMAGE", "SIZE", "COPIED");
     if (instance_view)

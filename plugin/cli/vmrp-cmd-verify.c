@@ -95,7 +95,7 @@ vmrpCmdRpVerify(vmrpCLI *cli, int argc, char **argv, GError **error)
     if (!vmrpCLIParse("rp-verify", "POINT | DOMAIN | --all",
                       "Re-read stored restore points: qemu-img check of each image, its "
                       "backing chain, the manifest and files against their digests and each "
-                      "image's data against the SHA-256 recorded when it was made. The "
+                      "image's data against the digest recorded when it was made. The "
                       "result is recorded in each point (rp-info, rp-list); a point that "
                       "fails is restored only with --force.",
                       entries, &argc, &argv, 0, 1, error))

@@ -36,7 +36,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         VMRP_FUZZ_ASSERT(*name && name[0] != '/' && !strstr(name, ".."));
         VMRP_FUZZ_ASSERT(!strchr(name, '\n'));
-        VMRP_FUZZ_ASSERT(vmrpDigestIsHex(val));
+        VMRP_FUZZ_ASSERT(vmrpDigestIsHex(val, VMRP_DIGEST_SHA256));
         g_string_append_printf(out, "%s  %s\n", (char *)val, name);
     }
     VMRP_FUZZ_ASSERT((again = vmrpDestSumsParse(out->str)));

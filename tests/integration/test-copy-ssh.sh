@@ -117,6 +117,22 @@ flip_byte "$img" "$off"
 VMRP_REPO=$URL vmrp rp-verify "$p2" >/dev/null 2>&1
 check "repaired, it verifies OK again"
 
+# domain.xml changed there and its line in SHA256SUMS with it: the manifest's own
+# digest of the file (XXH3-128) still finds it
+d2=$(pdir "$REMOTE" "$p2")
+cp "$d2/domain.xml" "$WORK/domain.xml.orig" && cp "$d2/SHA256SUMS" "$WORK/sums.orig"
+sed -i 's|</domain>|<!-- x --></domain>|' "$d2/domain.xml"
+sed -i "s|^[0-9a-f]*  domain.xml\$|$(sha256sum <"$d2/domain.xml" | cut -d' ' -f1)  domain.xml|" \
+  "$d2/SHA256SUMS"
+(cd "$d2" && sha256sum --quiet -c SHA256SUMS) &&
+  { VMRP_REPO=$URL vmrp rp-verify "$p2" >"$WORK/v3" 2>&1; [ $? != 0 ]; } &&
+  grep -q "^$p2 Failed: domain.xml does not match its digest in the manifest" "$WORK/v3"
+check "a file changed there together with SHA256SUMS is found by the manifest's digest"
+comment "$WORK/v3"
+cp "$WORK/domain.xml.orig" "$d2/domain.xml" && cp "$WORK/sums.orig" "$d2/SHA256SUMS" &&
+  VMRP_REPO=$URL vmrp rp-verify "$p2" >/dev/null 2>&1
+check "put back, it verifies OK again"
+
 # other commands refuse an ssh repository
 VMRP_REPO=$URL expect_error "$WORK/r1" vmrp rp-delete "$p1" &&
   grep -q "serves only rp-list, rp-verify and rp-copy" "$WORK/r1"

@@ -400,8 +400,8 @@ testCopyDigest(void)
     g_autoptr(vmrpNbdSource) src = NULL;
     g_autoptr(vmrpExtentMap) map = NULL;
     g_autoptr(GError) error = NULL;
-    g_autoptr(vmrpDigest) dg = vmrpDigestNew();
-    g_autoptr(vmrpDigest) ref = vmrpDigestNew();
+    g_autoptr(vmrpDigest) dg = vmrpDigestNew(VMRP_DIGEST_XXH128);
+    g_autoptr(vmrpDigest) ref = vmrpDigestNew(VMRP_DIGEST_XXH128);
     g_autoptr(GArray) extents = NULL;
     g_autoptr(GArray) ref_extents = NULL;
     g_autofree char *hex = NULL;
@@ -431,7 +431,7 @@ testCopyDigest(void)
     opts.digest = dg;
     NBD_TEST_CHECK_OK(vmrpNbdCopyToImage(src, map, tgt, "qcow2", &opts, NULL, &error), error);
     hex = vmrpDigestFinish(dg, &extents);
-    CU_ASSERT_TRUE(vmrpDigestIsHex(hex));
+    CU_ASSERT_TRUE(vmrpDigestIsHex(hex, VMRP_DIGEST_XXH128));
     CU_ASSERT_STRING_EQUAL(hex, ref_hex);
     CU_ASSERT_EQUAL(extents->len, ref_extents->len);
     CU_ASSERT_TRUE(extents->len >= 4);
@@ -441,12 +441,12 @@ testCopyDigest(void)
         CU_ASSERT_TRUE(a->offset + a->length < b->offset);   /* merged when touching */
     }
 
-    again = vmrpNbdDigestImage(tgt, "qcow2", extents, NULL, &error);
+    again = vmrpNbdDigestImage(tgt, "qcow2", extents, VMRP_DIGEST_XXH128, NULL, &error);
     NBD_TEST_CHECK_OK(again, error);
     CU_ASSERT_STRING_EQUAL(again, hex);
 
     NBD_TEST_CHECK(vmrpNbdTestQemuIo(tgt, "qcow2", "write -P 0x42 40M 1"));
-    bad = vmrpNbdDigestImage(tgt, "qcow2", extents, NULL, &error);
+    bad = vmrpNbdDigestImage(tgt, "qcow2", extents, VMRP_DIGEST_XXH128, NULL, &error);
     NBD_TEST_CHECK_OK(bad, error);
     CU_ASSERT_STRING_NOT_EQUAL(bad, hex);
 }
@@ -466,7 +466,7 @@ testCopyNewQcow2(void)
     g_autoptr(GError) error = NULL;
     g_autoptr(GArray) done = g_array_new(FALSE, FALSE, sizeof(guint64));
     progressRecord rec = { .done = done };
-    g_autoptr(vmrpDigest) dg = vmrpDigestNew();
+    g_autoptr(vmrpDigest) dg = vmrpDigestNew(VMRP_DIGEST_XXH128);
     g_autoptr(GArray) extents = NULL;
     g_autofree char *hex = NULL;
     g_autofree char *again = NULL;
@@ -491,7 +491,7 @@ testCopyNewQcow2(void)
     CU_ASSERT_TRUE(progressMonotone(&rec));
     CU_ASSERT_EQUAL(rec.total, copied);
     hex = vmrpDigestFinish(dg, &extents);
-    again = vmrpNbdDigestImage(base, "qcow2", extents, NULL, &error);
+    again = vmrpNbdDigestImage(base, "qcow2", extents, VMRP_DIGEST_XXH128, NULL, &error);
     NBD_TEST_CHECK_OK(again, error);
     CU_ASSERT_STRING_EQUAL(again, hex);
     /* it exists now: not overwritten */

@@ -315,22 +315,63 @@ testCreatedAt(void)
 
 #define HEX_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define HEX_B "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+/* XXH3-128: the first 32 digits */
+#define HEX_A32 "0123456789abcdef0123456789abcdef"
+#define HEX_B32 "fedcba9876543210fedcba9876543210"
 
+/* A point with digests of @algorithm, as vmrp of today (XXH3-128) or before
+ * 2026-12-04 (SHA-256) makes them. */
 static vmrpPoint *
-digestPoint(void)
+digestPointWith(vmrpDigestAlgorithm algorithm)
 {
     vmrpPoint *point = samplePoint();
     vmrpPointDisk *disk = vmrpPointFindDisk(point, "vda");
     vmrpDigestExtent e1 = { 0, 65536 }, e2 = { 1 << 20, 4096 };
+    size_t len = algorithm == VMRP_DIGEST_SHA256 ? 64 : 32;
 
-    disk->data_sha256 = g_strdup(HEX_A);
+    point->digest_algorithm = algorithm;
+    disk->data_digest = g_strndup(HEX_A, len);
+    disk->data_algorithm = algorithm;
     disk->data_extents = g_array_new(FALSE, FALSE, sizeof(vmrpDigestExtent));
     g_array_append_val(disk->data_extents, e1);
     g_array_append_val(disk->data_extents, e2);
-    point->file_sha256 = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    g_hash_table_insert(point->file_sha256, g_strdup("domain.xml"), g_strdup(HEX_B));
-    point->manifest_sha256 = vmrpPointManifestDigest(point);
+    point->file_digests = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_hash_table_insert(point->file_digests, g_strdup("domain.xml"), g_strndup(HEX_B, len));
+    point->manifest_digest = vmrpPointManifestDigest(point);
     return point;
+}
+
+static vmrpPoint *
+digestPoint(void)
+{
+    return digestPointWith(VMRP_DIGEST_SHA256);
+}
+
+/* New points record XXH3-128, named so in the manifest; it reads back so,
+ * and its manifest digest is 32 hex digits. */
+static void
+testDigestsXxh128(void)
+{
+    g_autoptr(vmrpPoint) fresh = samplePoint();
+    g_autoptr(vmrpPoint) point = digestPointWith(VMRP_DIGEST_XXH128);
+    g_autofree char *text = vmrpPointToJSON(point);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(vmrpPoint) back = vmrpPointFromJSON(text, &error);
+    vmrpPointDisk *disk;
+
+    CU_ASSERT_EQUAL(fresh->digest_algorithm, VMRP_DIGEST_XXH128);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"algorithm\": \"xxh128\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\"data_xxh128\": \"" HEX_A32 "\""));
+    CU_ASSERT_PTR_NULL(strstr(text, "data_sha256"));
+    CU_ASSERT_PTR_NULL(error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+    CU_ASSERT_EQUAL(back->digest_algorithm, VMRP_DIGEST_XXH128);
+    CU_ASSERT_STRING_EQUAL(g_hash_table_lookup(back->file_digests, "domain.xml"), HEX_B32);
+    CU_ASSERT_TRUE(vmrpDigestIsHex(back->manifest_digest, VMRP_DIGEST_XXH128));
+    CU_ASSERT_STRING_EQUAL(back->manifest_digest, point->manifest_digest);
+    disk = vmrpPointFindDisk(back, "vda");
+    CU_ASSERT_EQUAL(disk->data_algorithm, VMRP_DIGEST_XXH128);
+    CU_ASSERT_STRING_EQUAL(disk->data_digest, HEX_A32);
 }
 
 /* Digests and verification results go through the manifest; an older
@@ -356,30 +397,30 @@ testDigestsRoundTrip(void)
     CU_ASSERT_PTR_NULL(error);
     CU_ASSERT_PTR_NOT_NULL_FATAL(back);
     disk = vmrpPointFindDisk(back, "vda");
-    CU_ASSERT_STRING_EQUAL(disk->data_sha256, HEX_A);
+    CU_ASSERT_STRING_EQUAL(disk->data_digest, HEX_A);
     CU_ASSERT_EQUAL_FATAL(disk->data_extents->len, 2);
     CU_ASSERT_EQUAL(g_array_index(disk->data_extents, vmrpDigestExtent, 1).offset, 1 << 20);
     CU_ASSERT_EQUAL(g_array_index(disk->data_extents, vmrpDigestExtent, 1).length, 4096);
-    CU_ASSERT_PTR_NULL(vmrpPointFindDisk(back, "vdb")->data_sha256);
-    CU_ASSERT_STRING_EQUAL(g_hash_table_lookup(back->file_sha256, "domain.xml"), HEX_B);
-    CU_ASSERT_STRING_EQUAL(back->manifest_sha256, point->manifest_sha256);
+    CU_ASSERT_PTR_NULL(vmrpPointFindDisk(back, "vdb")->data_digest);
+    CU_ASSERT_STRING_EQUAL(g_hash_table_lookup(back->file_digests, "domain.xml"), HEX_B);
+    CU_ASSERT_STRING_EQUAL(back->manifest_digest, point->manifest_digest);
     CU_ASSERT_TRUE(vmrpPointVerifyFailed(back));
     CU_ASSERT_STRING_EQUAL(back->verify_reason, point->verify_reason);
     /* the verification and 'protected' are not part of the manifest digest */
     back->protected_ = true;
     again = vmrpPointManifestDigest(back);
-    CU_ASSERT_STRING_EQUAL(again, point->manifest_sha256);
+    CU_ASSERT_STRING_EQUAL(again, point->manifest_digest);
     g_free(back->domain_name);
     back->domain_name = g_strdup("vm2");
     g_free(again);
     again = vmrpPointManifestDigest(back);
-    CU_ASSERT_STRING_NOT_EQUAL(again, point->manifest_sha256);
+    CU_ASSERT_STRING_NOT_EQUAL(again, point->manifest_digest);
 
     old = vmrpPointFromJSON(plain_text, &error);
     CU_ASSERT_PTR_NOT_NULL_FATAL(old);
-    CU_ASSERT_PTR_NULL(old->file_sha256);
-    CU_ASSERT_PTR_NULL(old->manifest_sha256);
-    CU_ASSERT_PTR_NULL(vmrpPointFindDisk(old, "vda")->data_sha256);
+    CU_ASSERT_PTR_NULL(old->file_digests);
+    CU_ASSERT_PTR_NULL(old->manifest_digest);
+    CU_ASSERT_PTR_NULL(vmrpPointFindDisk(old, "vda")->data_digest);
     CU_ASSERT_FALSE(vmrpPointVerifyFailed(old));
     CU_ASSERT_PTR_NULL(strstr(plain_text, "digests"));
 }
@@ -401,11 +442,22 @@ testDigestsDamaged(void)
         { "\"domain.xml\": \"fedc", "\"domain.xml\": \"Fedc" },
         { "\"verify_state\": \"OK\"", "\"verify_state\": \"Maybe\"" },
         { "\"digests\": {", "\"digests\": [ {" },
+        /* a SHA-256 is not an XXH3-128, nor the other way round */
+        { "\"algorithm\": \"sha256\"", "\"algorithm\": \"xxh128\"" },
+        { "\"data_sha256\"", "\"data_xxh128\"" },
+        { "x32\"algorithm\": \"xxh128\"", "\"algorithm\": \"sha256\"" },
+        { "x32\"data_xxh128\"", "\"data_sha256\"" },
+        /* one data digest per disk */
+        { "x32\"data_xxh128\": ", "\"data_sha256\": \"" HEX_A "\", \"data_xxh128\": " },
     };
     size_t i;
 
     for (i = 0; i < G_N_ELEMENTS(edits); i++) {
-        g_autoptr(vmrpPoint) point = digestPoint();
+        /* "x32" marks the edits of an XXH3-128 point */
+        bool xxh = g_str_has_prefix(edits[i][0], "x32");
+        const char *from = edits[i][0] + (xxh ? 3 : 0);
+        g_autoptr(vmrpPoint) point = digestPointWith(xxh ? VMRP_DIGEST_XXH128
+                                                         : VMRP_DIGEST_SHA256);
         g_autofree char *text = NULL;
         g_autofree char *bad = NULL;
         g_autoptr(GError) error = NULL;
@@ -414,12 +466,12 @@ testDigestsDamaged(void)
 
         point->verify_state = g_strdup("OK");
         text = vmrpPointToJSON(point);
-        at = strstr(text, edits[i][0]);
+        at = strstr(text, from);
         if (!at)
-            fprintf(stderr, "edit #%zu: '%s' not found in\n%s\n", i, edits[i][0], text);
+            fprintf(stderr, "edit #%zu: '%s' not found in\n%s\n", i, from, text);
         CU_ASSERT_PTR_NOT_NULL_FATAL(at);
         bad = g_strdup_printf("%.*s%s%s", (int)(at - text), text, edits[i][1],
-                              at + strlen(edits[i][0]));
+                              at + strlen(from));
         back = vmrpPointFromJSON(bad, &error);
         if (back)
             fprintf(stderr, "accepted damaged digests #%zu\n", i);
@@ -464,6 +516,7 @@ static const vmrpTestCase cases[] = {
     VMRP_TEST(testCheckVerified),
     VMRP_TEST(testDigestsRoundTrip),
     VMRP_TEST(testDigestsDamaged),
+    VMRP_TEST(testDigestsXxh128),
     VMRP_TEST(testRoundTrip),
     VMRP_TEST(testFreezeAbsent),
     VMRP_TEST(testFiles),

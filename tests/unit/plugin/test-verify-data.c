@@ -57,17 +57,23 @@ extents(const uint64_t *pairs, guint n)
     return arr;
 }
 
+/* with each algorithm: points of today's vmrp and older ones */
 static void
 checkSame(const char *image, GArray *ext)
 {
-    g_autoptr(GError) error = NULL;
-    g_autofree char *fast = vmrpVerifyDataDigest(image, ext, NULL, &error);
-    g_autofree char *slow = NULL;
+    vmrpDigestAlgorithm algo;
 
-    CU_ASSERT_PTR_NOT_NULL_FATAL(fast);
-    slow = vmrpNbdDigestImage(image, "qcow2", ext, NULL, &error);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(slow);
-    CU_ASSERT_STRING_EQUAL(fast, slow);
+    for (algo = VMRP_DIGEST_SHA256; algo <= VMRP_DIGEST_XXH128; algo++) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *fast = vmrpVerifyDataDigest(image, ext, algo, NULL, &error);
+        g_autofree char *slow = NULL;
+
+        CU_ASSERT_PTR_NOT_NULL_FATAL(fast);
+        CU_ASSERT_TRUE(vmrpDigestIsHex(fast, algo));
+        slow = vmrpNbdDigestImage(image, "qcow2", ext, algo, NULL, &error);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(slow);
+        CU_ASSERT_STRING_EQUAL(fast, slow);
+    }
 }
 
 static void
@@ -111,9 +117,9 @@ testSeesChange(void)
     g_autofree char *b = NULL;
 
     CU_ASSERT_TRUE_FATAL(run(mk) && run(io));
-    a = vmrpVerifyDataDigest(img, e, NULL, NULL);
+    a = vmrpVerifyDataDigest(img, e, VMRP_DIGEST_XXH128, NULL, NULL);
     CU_ASSERT_TRUE_FATAL(run(io2));
-    b = vmrpVerifyDataDigest(img, e, NULL, NULL);
+    b = vmrpVerifyDataDigest(img, e, VMRP_DIGEST_XXH128, NULL, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
     CU_ASSERT_STRING_NOT_EQUAL(a, b);
@@ -197,30 +203,30 @@ testFollow(void)
 
     CU_ASSERT_TRUE_FATAL(run(mk) && run(io) && run(mk2) && run(io2));
     CU_ASSERT_EQUAL_FATAL(g_stat(base, &sb), 0);
-    want = vmrpVerifyDataDigest(base, e, NULL, &error);
+    want = vmrpVerifyDataDigest(base, e, VMRP_DIGEST_XXH128, NULL, &error);
     CU_ASSERT_PTR_NOT_NULL_FATAL(want);
 
-    CU_ASSERT_PTR_NOT_NULL_FATAL((f1 = vmrpDataFollowStart(base, c1, e, NULL, NULL, NULL)));
+    CU_ASSERT_PTR_NOT_NULL_FATAL((f1 = vmrpDataFollowStart(base, c1, e, VMRP_DIGEST_XXH128, NULL, NULL, NULL)));
     copyFollowed(base, c1, f1, 0);
     h1 = vmrpDataFollowFinish(f1, &problem, &error);
     CU_ASSERT_PTR_NOT_NULL_FATAL(h1);
     CU_ASSERT_STRING_EQUAL(h1, want);
 
-    CU_ASSERT_PTR_NOT_NULL_FATAL((f2 = vmrpDataFollowStart(base, c2, e, NULL, NULL, NULL)));
+    CU_ASSERT_PTR_NOT_NULL_FATAL((f2 = vmrpDataFollowStart(base, c2, e, VMRP_DIGEST_XXH128, NULL, NULL, NULL)));
     copyFollowed(base, c2, f2, 0x22);
     h2 = vmrpDataFollowFinish(f2, &problem, &error);
     CU_ASSERT_PTR_NOT_NULL_FATAL(h2);
     CU_ASSERT_STRING_NOT_EQUAL(h2, want);
 
-    CU_ASSERT_PTR_NOT_NULL_FATAL((f3 = vmrpDataFollowStart(base, c3, e, NULL, NULL, NULL)));
+    CU_ASSERT_PTR_NOT_NULL_FATAL((f3 = vmrpDataFollowStart(base, c3, e, VMRP_DIGEST_XXH128, NULL, NULL, NULL)));
     copyFollowed(other, c3, f3, 0);
     h3 = vmrpDataFollowFinish(f3, &problem, &error);
     CU_ASSERT_PTR_NOT_NULL_FATAL(h3);
     CU_ASSERT_STRING_EQUAL(h3, want);
 
     /* the caller's check runs on the whole copy; what it finds is said */
-    CU_ASSERT_PTR_NOT_NULL_FATAL((f5 = vmrpDataFollowStart(base, c4, e, checkSize, &seen,
-                                                           NULL)));
+    CU_ASSERT_PTR_NOT_NULL_FATAL((f5 = vmrpDataFollowStart(base, c4, e, VMRP_DIGEST_XXH128,
+                                                           checkSize, &seen, NULL)));
     copyFollowed(base, c4, f5, 0);
     h4 = vmrpDataFollowFinish(f5, &problem, &error);
     CU_ASSERT_PTR_NULL(h4);
@@ -229,7 +235,7 @@ testFollow(void)
     CU_ASSERT_EQUAL(seen, sb.st_size);
 
     /* a copy that stops half way: the reader is told, nothing hangs */
-    CU_ASSERT_PTR_NOT_NULL_FATAL((f4 = vmrpDataFollowStart(base, c1, e, NULL, NULL, NULL)));
+    CU_ASSERT_PTR_NOT_NULL_FATAL((f4 = vmrpDataFollowStart(base, c1, e, VMRP_DIGEST_XXH128, NULL, NULL, NULL)));
     vmrpDataFollowWritten(f4, 4096);
 }
 
