@@ -312,31 +312,35 @@ destVerifyPoint(vmrpDest *dest, vmrpPoint *point, const char *dir, GPtrArray *no
         g_autofree char *rel = g_build_filename(dir, names[i], NULL);
         g_autofree char *what = isImage(point, names[i]) ?
             g_strdup_printf("image %s", names[i]) : g_strdup(names[i]);
-        g_autofree char *hex = NULL;
-        g_autoptr(GError) local = NULL;
+        /* read against SHA256SUMS, and a small file the manifest has an
+         * XXH3-128 of once more against that */
+        const struct { vmrpDigestAlgorithm algo; const char *want; const char *mismatch; }
+        against[] = {
+            { VMRP_DIGEST_SHA256, want, "does not match the SHA-256 recorded when it was "
+                                        "copied there (changed or decayed since)" },
+            { said_algo, said, "does not match its digest in the manifest" },
+        };
+        guint k;
 
         if (said && said_algo == VMRP_DIGEST_SHA256 && !g_str_equal(said, want))
             return g_strdup_printf("%s: " VMRP_DEST_SUMS " and the manifest disagree on its "
                                    "SHA-256", what);
-        /* the manifest's other digest (XXH3-128), of a small file: read twice */
-        if (said && said_algo != VMRP_DIGEST_SHA256 &&
-            (hex = dest->ops->digest_file(dest, rel, said_algo, cancel, &local)) &&
-            !g_str_equal(hex, said))
-            return g_strdup_printf("%s does not match its digest in the manifest", what);
-        g_clear_pointer(&hex, g_free);
-        g_clear_error(&local);
-        if (!(hex = dest->ops->digest_file(dest, rel, VMRP_DIGEST_SHA256, cancel, &local))) {
-            if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-                g_propagate_error(error, g_steal_pointer(&local));
-                return NULL;
+        for (k = 0; k < (said && said_algo != VMRP_DIGEST_SHA256 ? 2 : 1); k++) {
+            g_autofree char *hex = NULL;
+            g_autoptr(GError) local = NULL;
+
+            if (!(hex = dest->ops->digest_file(dest, rel, against[k].algo, cancel, &local))) {
+                if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+                    g_propagate_error(error, g_steal_pointer(&local));
+                    return NULL;
+                }
+                if (g_error_matches(local, VMRP_ERROR, VMRP_ERROR_NOT_FOUND))
+                    return g_strdup_printf("%s is missing", what);
+                return g_strdup_printf("%s cannot be read: %s", what, local->message);
             }
-            if (g_error_matches(local, VMRP_ERROR, VMRP_ERROR_NOT_FOUND))
-                return g_strdup_printf("%s is missing", what);
-            return g_strdup_printf("%s cannot be read: %s", what, local->message);
+            if (!g_str_equal(hex, against[k].want))
+                return g_strdup_printf("%s %s", what, against[k].mismatch);
         }
-        if (!g_str_equal(hex, want))
-            return g_strdup_printf("%s does not match the SHA-256 recorded when it was copied "
-                                   "there (changed or decayed since)", what);
     }
     g_ptr_array_add(notes, g_strdup("checked over ssh: every file against its SHA-256 "
                                     "(no qemu-img check there)"));
