@@ -12,7 +12,7 @@
 # (default 2), the guest rewriting --increment MiB (default 100) before each; then one
 # more increment, the "new" one. Each round (--rounds, default 3), cold caches (the page
 # cache dropped, then each tool run once with --version: its program and libraries
-# warm, the data cold) before every timed step:
+# warm, the data cold) before every timed step, the tools in turn taking the first place:
 #   - full chain copy: `vmrp rp-copy LAST --to DIR` (each file fsync'd, the point checked
 #     against its digests at DIR before its rename), `rsync -a --sparse` of the same
 #     point folders and `cp -r --sparse=always` of them, both followed by `sync -f DIR`;
@@ -149,23 +149,44 @@ if [ "$SSH" = 1 ]; then
 fi
 
 # --- the rounds ------------------------------------------------------------------------
+# The local steps of a round, as functions of the round: the fulls, then the new point;
+# each round starts with another tool (the first step follows the removal of the last
+# round's copies: 3.6 GB of files on the same file system).
 # shellcheck disable=SC2016 # the scripts below are sh -c's, with their own arguments
+full_vmrp() {
+    run_timed "vfull,$1" env VMRP_REPO="$SRC_REPO" "$VMRP" --json rp-copy "$LAST" \
+        --to "$WORK/d-vmrp"
+}
+full_rsync() {
+    run_timed "rfull,$1" sh -c 'd=$1; shift; mkdir -p "$d" &&
+        rsync -a --sparse "$@" "$d"/ && sync -f "$d"' sh "$WORK/d-rsync" "${CHAIN_DIRS[@]}"
+}
+full_cp() {
+    run_timed "cfull,$1" sh -c 'd=$1; shift; mkdir -p "$d" &&
+        cp -r --sparse=always "$@" "$d"/ && sync -f "$d"' sh "$WORK/d-cp" "${CHAIN_DIRS[@]}"
+}
+inc_vmrp() {
+    run_timed "vinc,$1" env VMRP_REPO="$SRC_REPO" "$VMRP" --json collection-sync "$VM" \
+        --to "$WORK/d-vmrp"
+    [ "$(jq -c .copied "$WORK/out-vinc,$1")" = "[\"$NEW\"]" ] ||
+        die "collection-sync copied more than the new point: $(cat "$WORK/out-vinc,$1")"
+}
+inc_rsync() {
+    run_timed "rinc,$1" sh -c 'd=$1; shift; rsync -a --sparse "$@" "$d"/ && sync -f "$d"' \
+        sh "$WORK/d-rsync" "${CHAIN_DIRS[@]}" "$PD/$NEW"
+}
+inc_cp() {
+    run_timed "cinc,$1" sh -c 'cp -r --sparse=always "$1" "$2"/ && sync -f "$2"' \
+        sh "$PD/$NEW" "$WORK/d-cp"
+}
+TOOLS=(vmrp rsync cp)
 for ((r = 1; r <= ROUNDS; r++)); do
     rm -rf "$WORK"/d-* "$WORK"/s-*
-    run_timed "vfull,$r" env VMRP_REPO="$SRC_REPO" "$VMRP" --json rp-copy "$LAST" \
-        --to "$WORK/d-vmrp"
-    run_timed "rfull,$r" sh -c 'd=$1; shift; mkdir -p "$d" &&
-        rsync -a --sparse "$@" "$d"/ && sync -f "$d"' sh "$WORK/d-rsync" "${CHAIN_DIRS[@]}"
-    run_timed "cfull,$r" sh -c 'd=$1; shift; mkdir -p "$d" &&
-        cp -r --sparse=always "$@" "$d"/ && sync -f "$d"' sh "$WORK/d-cp" "${CHAIN_DIRS[@]}"
-    run_timed "vinc,$r" env VMRP_REPO="$SRC_REPO" "$VMRP" --json collection-sync "$VM" \
-        --to "$WORK/d-vmrp"
-    [ "$(jq -c .copied "$WORK/out-vinc,$r")" = "[\"$NEW\"]" ] ||
-        die "collection-sync copied more than the new point: $(cat "$WORK/out-vinc,$r")"
-    run_timed "rinc,$r" sh -c 'd=$1; shift; rsync -a --sparse "$@" "$d"/ && sync -f "$d"' \
-        sh "$WORK/d-rsync" "${CHAIN_DIRS[@]}" "$PD/$NEW"
-    run_timed "cinc,$r" sh -c 'cp -r --sparse=always "$1" "$2"/ && sync -f "$2"' \
-        sh "$PD/$NEW" "$WORK/d-cp"
+    for kind in full inc; do
+        for ((t = 0; t < 3; t++)); do
+            "${kind}_${TOOLS[(r - 1 + t) % 3]}" "$r"
+        done
+    done
     # the copies are the same bytes
     for d in "$(echo "$WORK"/d-vmrp/collections/*/points)" "$WORK/d-rsync" "$WORK/d-cp"; do
         (cd "$d" && find . -name '*.qcow2' -exec md5sum {} + | sort) \
