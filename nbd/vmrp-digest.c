@@ -19,9 +19,8 @@
 #include "vmrp-nbd-error.h"
 
 struct _vmrpDigest {
-    vmrpDigestAlgorithm algorithm;
-    EVP_MD_CTX *ctx;             /* SHA-256 */
-    XXH3_state_t *xxh;           /* XXH3-128 */
+    EVP_MD_CTX *ctx;             /* SHA-256, or ... */
+    XXH3_state_t *xxh;           /* ... XXH3-128 */
     GArray *extents;
 };
 
@@ -55,7 +54,6 @@ vmrpDigestNew(vmrpDigestAlgorithm algorithm)
 {
     vmrpDigest *dg = g_new0(vmrpDigest, 1);
 
-    dg->algorithm = algorithm;
     if (algorithm == VMRP_DIGEST_SHA256) {
         dg->ctx = EVP_MD_CTX_new();
         if (!dg->ctx || EVP_DigestInit_ex(dg->ctx, EVP_sha256(), NULL) != 1)

@@ -7,12 +7,12 @@
  * torn write), as a file system's checksums do, not what was changed on
  * purpose together with the manifest.
  *
- * An image's digest ("data_xxh128" or "data_sha256" in point.json) covers the data extents
- * vmrp wrote into it, in offset order: for each extent (merged with the
- * one before when they touch) the 8-byte big-endian offset, then the bytes
- * the guest sees in it.  The extents are stored beside the digest, so that
- * rp-verify reads exactly them again, through qemu-nbd.  Extents written as
- * zeroes (an increment's discards) are not part of it.
+ * An image's digest ("data_xxh128" or "data_sha256" in point.json) covers
+ * the data extents vmrp wrote into it, in offset order: for each extent
+ * (merged with the one before when they touch) the 8-byte big-endian
+ * offset, then the bytes the guest sees in it.  The extents are stored
+ * beside the digest, so that rp-verify reads exactly them again.  Extents
+ * written as zeroes (an increment's discards) are not part of it.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
