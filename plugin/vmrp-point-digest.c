@@ -98,7 +98,10 @@ optString(json_object *obj, const char *key, char **ret, GError **error)
         return true;
     if (!json_object_is_type(val, json_type_string) ||
         strlen(json_object_get_string(val)) != (size_t)json_object_get_string_len(val)) {
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "field '%s' is not a string", key);
+        /* a file's name is a key: shown escaped, on one line */
+        g_autofree char *shown = g_strescape(key, NULL);
+
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "field '%s' is not a string", shown);
         return false;
     }
     *ret = g_strdup(json_object_get_string(val));
@@ -112,9 +115,11 @@ optDigest(json_object *obj, const char *key, vmrpDigestAlgorithm algorithm, char
     if (!optString(obj, key, ret, error))
         return false;
     if (*ret && !vmrpDigestIsHex(*ret, algorithm)) {
+        g_autofree char *shown = g_strescape(key, NULL);
+
         g_clear_pointer(ret, g_free);
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "field '%s' is not a %s digest",
-                    key, vmrpDigestAlgorithmName(algorithm));
+                    shown, vmrpDigestAlgorithmName(algorithm));
         return false;
     }
     return true;

@@ -449,15 +449,21 @@ parseDisk(vmrpPoint *point, json_object *d, GError **error)
 }
 
 /* "nvram/VARS.fd", "tpm/tpm2/tpm2-00.permall": relative, below the folder
- * of its kind, no component empty or starting with a dot */
+ * of its kind, no component empty or starting with a dot, no control
+ * characters (the path is shown in messages) */
 static bool
 fileCheckPath(const char *kind, const char *path)
 {
     g_auto(GStrv) parts = NULL;
+    const char *c;
     size_t i;
 
     if (!g_str_equal(kind, "nvram") && !g_str_equal(kind, "tpm"))
         return false;
+    for (c = path; *c; c++) {
+        if (g_ascii_iscntrl(*c))
+            return false;
+    }
     parts = g_strsplit(path, "/", -1);
     if (g_strv_length(parts) < 2 || !g_str_equal(parts[0], kind) ||
         (g_str_equal(kind, "nvram") && g_strv_length(parts) != 2))
@@ -504,7 +510,7 @@ parseFile(vmrpPoint *point, json_object *f, GError **error)
         !getString(f, "sha256", false, &file->sha256, error))
         return false;
     file->size = size;
-    if (strlen(file->sha256) != 64 || strspn(file->sha256, "0123456789abcdef") != 64) {
+    if (!vmrpDigestIsHex(file->sha256, VMRP_DIGEST_SHA256)) {
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "bad sha256 of file '%s'", path);
         return false;
     }

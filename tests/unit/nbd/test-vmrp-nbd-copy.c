@@ -75,7 +75,6 @@ static bool
 makeSource(const char *qcow2, guint32 seed)
 {
     g_autofree char *raw = g_strconcat(qcow2, ".raw", NULL);
-    g_autofree guint8 *zeroes = g_malloc0(1 * MiB);
     bool ok;
 
     ok = vmrpNbdTestCreate(raw, "raw", SIZE, NULL) &&
