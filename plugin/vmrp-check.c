@@ -109,8 +109,7 @@ checkCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid, const char
     if ((flags & VMRP_CHECK_REPAIR) && !locked &&
         (lock = vmrpRepoLockCollection(repo, uuid, &busy)) >= 0)
         locked = true;
-    if (!(points = vmrpRepoListPoints(repo, uuid, error)) ||
-        !(creating = vmrpRepoListCreating(repo, uuid, error)))
+    if (!(points = vmrpRepoListAll(repo, uuid, &creating, error)))
         goto cleanup;
     for (i = 0; i < (int)points->len; i++) {
         vmrpPoint *p = g_ptr_array_index(points, i);

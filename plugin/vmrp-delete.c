@@ -232,8 +232,7 @@ vmrpDeleteCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid,
     /* a backup job a crash left would keep writing scratch files for a
      * collection that is gone */
     if (!(note = vmrpCheckRepairCollection(conn, repo, uuid, error)) ||
-        !(points = vmrpRepoListPoints(repo, uuid, error)) ||
-        !(creating = vmrpRepoListCreating(repo, uuid, error)))
+        !(points = vmrpRepoListAll(repo, uuid, &creating, error)))
         goto cleanup;
     /* every check before anything changes */
     for (i = 0; i < points->len; i++) {

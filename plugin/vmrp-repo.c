@@ -774,6 +774,29 @@ vmrpRepoListCreating(vmrpRepo *repo, const char *uuid, GError **error)
     return listPoints(repo, uuid, true, error);
 }
 
+GPtrArray *
+vmrpRepoListAll(vmrpRepo *repo, const char *uuid, GPtrArray **creating, GError **error)
+{
+    g_autoptr(GPtrArray) half = NULL;
+    g_autoptr(GPtrArray) points = NULL;
+    g_autoptr(GHashTable) ids = g_hash_table_new(g_str_hash, g_str_equal);
+    guint i;
+
+    /* the half-made ones first: a point renamed into place between the two
+     * scans is then in both lists, never in neither */
+    if (!(half = listPoints(repo, uuid, true, error)) ||
+        !(points = listPoints(repo, uuid, false, error)))
+        return NULL;
+    for (i = 0; i < points->len; i++)
+        g_hash_table_add(ids, ((vmrpPoint *)g_ptr_array_index(points, i))->id);
+    for (i = half->len; i > 0; i--) {
+        if (g_hash_table_contains(ids, ((vmrpPoint *)g_ptr_array_index(half, i - 1))->id))
+            g_ptr_array_remove_index(half, i - 1);
+    }
+    *creating = g_steal_pointer(&half);
+    return g_steal_pointer(&points);
+}
+
 char *
 vmrpRepoPointImage(const char *dir, vmrpPoint *point, const char *target, GError **error)
 {
@@ -821,9 +844,8 @@ findPoint(vmrpRepo *repo, const char *id, bool damaged_ok, char **ret_dir, GErro
         size_t j;
 
         if (access(sub, F_OK) < 0) {
-            if (access(half, F_OK) < 0)
-                continue;
-            points = vmrpRepoListCreating(repo, pair[0], NULL);
+            if (access(half, F_OK) == 0)
+                points = vmrpRepoListCreating(repo, pair[0], NULL);
             for (j = 0; points && j < points->len; j++) {
                 vmrpPoint *p = g_ptr_array_index(points, j);
                 if (!g_str_equal(p->id, id))
@@ -836,7 +858,10 @@ findPoint(vmrpRepo *repo, const char *id, bool damaged_ok, char **ret_dir, GErro
                                 "restore point %s is still being created", id);
                 return NULL;
             }
-            continue;
+            /* it may have been renamed into place since the first look */
+            if (access(sub, F_OK) < 0)
+                continue;
+            g_clear_pointer(&points, g_ptr_array_unref);
         }
         /* the whole list: a point is also damaged when one it builds on is */
         if (!(points = vmrpRepoListPoints(repo, pair[0], error)))

@@ -99,6 +99,12 @@ GPtrArray *vmrpRepoListPoints(vmrpRepo *repo, const char *uuid, GError **error);
  * with the message "interrupted: the creating process ended". */
 GPtrArray *vmrpRepoListCreating(vmrpRepo *repo, const char *uuid, GError **error);
 
+/* Both lists at once, committed points returned and half-made ones in
+ * *creating: a point that commits meanwhile is in exactly one of them
+ * (two calls of the above can miss it). */
+GPtrArray *vmrpRepoListAll(vmrpRepo *repo, const char *uuid, GPtrArray **creating,
+                           GError **error);
+
 /* Whether vmrpRepoFindPoint returns a point that failed its last rp-verify
  * (or builds on one): --force of rp-restore and disk-create. */
 void vmrpRepoSetAllowVerifyFailed(vmrpRepo *repo, bool allow);

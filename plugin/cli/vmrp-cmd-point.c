@@ -180,8 +180,7 @@ vmrpCmdRpList(vmrpCLI *cli, int argc, char **argv, GError **error)
     } else {
         if (!(repo = vmrpCLIOpenRepo(cli, false, error)) ||
             !(uuid = vmrpRepoFindCollection(repo, argv[1], error)) ||
-            !(points = vmrpRepoListPoints(repo, uuid, error)) ||
-            !(creating = vmrpRepoListCreating(repo, uuid, error)))
+            !(points = vmrpRepoListAll(repo, uuid, &creating, error)))
             return false;
         g_ptr_array_extend_and_steal(points, g_steal_pointer(&creating));
     }

@@ -503,6 +503,94 @@ testRemoveCollection(void)
     CU_ASSERT_TRUE(g_error_matches(error, VMRP_ERROR, VMRP_ERROR_IO));
 }
 
+/* rp-list, repo-check and the deletion of a collection list committed and
+ * half-made points together: a point committed meanwhile is in exactly one
+ * of the two lists, and rp-info finds it.  A thread commits points while
+ * this one lists. */
+#define RACE_POINTS 60
+
+typedef struct {
+    vmrpRepo *repo;
+    gint begun;
+    gint done;
+    bool failed;
+} raceState;
+
+static char *
+raceId(int i)
+{
+    return g_strdup_printf("20261204-120000-%06x", i);
+}
+
+static gpointer
+raceCommit(gpointer opaque)
+{
+    raceState *st = opaque;
+    int i;
+
+    for (i = 0; i < RACE_POINTS && !st->failed; i++) {
+        g_autoptr(vmrpPoint) point = newPoint();
+        g_autofree char *dir = NULL;
+
+        g_free(point->id);
+        point->id = raceId(i);
+        if (!(dir = vmrpRepoPointBegin(st->repo, point, NULL)))
+            st->failed = true;
+        g_atomic_int_set(&st->begun, i + 1);
+        if (dir && !vmrpRepoPointCommit(st->repo, point, &dir, NULL))
+            st->failed = true;
+    }
+    g_atomic_int_set(&st->done, 1);
+    return NULL;
+}
+
+static void
+testListWhileCommitting(void)
+{
+    g_autofree char *path = sub("repo-list-race");
+    g_autoptr(vmrpRepo) repo = vmrpRepoOpen(path, true, NULL);
+    raceState st = { .repo = repo };
+    GThread *thread;
+    guint lists = 0;
+    guint missed = 0;
+    guint twice = 0;
+
+    CU_ASSERT_TRUE_FATAL(vmrpRepoEnsureCollection(repo, "vm1", UUID, NULL, NULL, NULL, NULL));
+    thread = g_thread_new("commit", raceCommit, &st);
+    while (!g_atomic_int_get(&st.done)) {
+        gint begun = g_atomic_int_get(&st.begun);
+        g_autoptr(GPtrArray) creating = NULL;
+        g_autoptr(GPtrArray) points = vmrpRepoListAll(repo, UUID, &creating, NULL);
+        g_autoptr(GHashTable) ids = g_hash_table_new(g_str_hash, g_str_equal);
+        guint i;
+
+        CU_ASSERT_PTR_NOT_NULL_FATAL(points);
+        g_ptr_array_extend_and_steal(points, g_steal_pointer(&creating));
+        for (i = 0; i < points->len; i++) {
+            if (!g_hash_table_add(ids, ((vmrpPoint *)g_ptr_array_index(points, i))->id))
+                twice++;
+        }
+        if (g_hash_table_size(ids) < (guint)begun)
+            missed++;
+        /* and the newest is found, half-made or committed */
+        if (begun > 0) {
+            g_autofree char *id = raceId(begun - 1);
+            g_autoptr(vmrpPoint) found = NULL;
+            g_autoptr(GError) error = NULL;
+
+            if (!(found = vmrpRepoFindPointEntry(repo, id, NULL, &error)) &&
+                g_error_matches(error, VMRP_ERROR, VMRP_ERROR_NOT_FOUND))
+                missed++;
+        }
+        lists++;
+    }
+    g_thread_join(thread);
+    CU_ASSERT_FALSE(st.failed);
+    CU_ASSERT_TRUE(lists > 0);
+    CU_ASSERT_EQUAL(missed, 0);
+    CU_ASSERT_EQUAL(twice, 0);
+}
+
 static void
 testUnwritable(void)
 {
@@ -603,6 +691,7 @@ static const vmrpTestCase cases[] = {
     VMRP_TEST(testLock),
     VMRP_TEST(testRemoveCollection),
     VMRP_TEST(testUnwritable),
+    VMRP_TEST(testListWhileCommitting),
     { NULL, NULL }
 };
 
