@@ -90,6 +90,20 @@ vmrpPointDiskDigestToJSON(const vmrpPointDisk *disk, json_object *d)
 }
 
 static bool
+fileNameIsPlain(const char *name)
+{
+    const char *c;
+
+    if (!*name || name[0] == '.')
+        return false;
+    for (c = name; *c; c++) {
+        if (*c == '/' || g_ascii_iscntrl(*c))
+            return false;
+    }
+    return true;
+}
+
+static bool
 optString(json_object *obj, const char *key, char **ret, GError **error)
 {
     json_object *val = NULL;
@@ -98,10 +112,7 @@ optString(json_object *obj, const char *key, char **ret, GError **error)
         return true;
     if (!json_object_is_type(val, json_type_string) ||
         strlen(json_object_get_string(val)) != (size_t)json_object_get_string_len(val)) {
-        /* a file's name is a key: shown escaped, on one line */
-        g_autofree char *shown = g_strescape(key, NULL);
-
-        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "field '%s' is not a string", shown);
+        g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "field '%s' is not a string", key);
         return false;
     }
     *ret = g_strdup(json_object_get_string(val));
@@ -115,11 +126,9 @@ optDigest(json_object *obj, const char *key, vmrpDigestAlgorithm algorithm, char
     if (!optString(obj, key, ret, error))
         return false;
     if (*ret && !vmrpDigestIsHex(*ret, algorithm)) {
-        g_autofree char *shown = g_strescape(key, NULL);
-
         g_clear_pointer(ret, g_free);
         g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID, "field '%s' is not a %s digest",
-                    shown, vmrpDigestAlgorithmName(algorithm));
+                    key, vmrpDigestAlgorithmName(algorithm));
         return false;
     }
     return true;
@@ -171,12 +180,18 @@ vmrpPointDigestsFromJSON(vmrpPoint *point, json_object *obj, GError **error)
         json_object_object_foreach(files, name, val) {
             g_autofree char *hex = NULL;
 
-            /* names are joined to the point's folder: they must stay in it */
-            if (!*name || strchr(name, '/') || name[0] == '.' ||
-                !optDigest(files, name, point->digest_algorithm, &hex, error) || !hex) {
-                if (error && !*error)
-                    g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
-                                "bad file name or digest in field 'digests'");
+            /* names are joined to the point's folder (they must stay in it)
+             * and shown in messages (on one line) */
+            if (!fileNameIsPlain(name)) {
+                g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                            "bad file name in field 'digests'");
+                return false;
+            }
+            if (!optDigest(files, name, point->digest_algorithm, &hex, error))
+                return false;
+            if (!hex) {
+                g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
+                            "field '%s' of 'digests' is not a digest", name);
                 return false;
             }
             (void)val;

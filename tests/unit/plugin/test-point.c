@@ -439,6 +439,8 @@ testDigestsDamaged(void)
         { "\"data_extents\": [", "\"data_extentz\": [" },
         { "\"algorithm\": \"sha256\"", "\"algorithm\": \"md5\"" },
         { "\"domain.xml\"", "\"../x\"" },
+        { "\"domain.xml\"", "\"domain\\n.xml\"" },
+        { "\"domain.xml\": \"fedc", "\"domain.xml\": null, \"x\": \"fedc" },
         { "\"domain.xml\": \"fedc", "\"domain.xml\": \"Fedc" },
         { "\"verify_state\": \"OK\"", "\"verify_state\": \"Maybe\"" },
         { "\"digests\": {", "\"digests\": [ {" },
