@@ -312,35 +312,30 @@ destVerifyPoint(vmrpDest *dest, vmrpPoint *point, const char *dir, GPtrArray *no
         g_autofree char *rel = g_build_filename(dir, names[i], NULL);
         g_autofree char *what = isImage(point, names[i]) ?
             g_strdup_printf("image %s", names[i]) : g_strdup(names[i]);
-        /* read against SHA256SUMS, and a small file the manifest has an
-         * XXH3-128 of once more against that */
-        const struct { vmrpDigestAlgorithm algo; const char *want; const char *mismatch; }
-        against[] = {
-            { VMRP_DIGEST_SHA256, want, "does not match the SHA-256 recorded when it was "
-                                        "copied there (changed or decayed since)" },
-            { said_algo, said, "does not match its digest in the manifest" },
-        };
-        guint k;
+        /* read once against SHA256SUMS and, for a small file the manifest
+         * has an XXH3-128 of, against that too */
+        const vmrpDigestAlgorithm algos[] = { VMRP_DIGEST_SHA256, said_algo };
+        guint n = said && said_algo != VMRP_DIGEST_SHA256 ? 2 : 1;
+        g_auto(GStrv) hex = NULL;
+        g_autoptr(GError) local = NULL;
 
         if (said && said_algo == VMRP_DIGEST_SHA256 && !g_str_equal(said, want))
             return g_strdup_printf("%s: " VMRP_DEST_SUMS " and the manifest disagree on its "
                                    "SHA-256", what);
-        for (k = 0; k < (said && said_algo != VMRP_DIGEST_SHA256 ? 2 : 1); k++) {
-            g_autofree char *hex = NULL;
-            g_autoptr(GError) local = NULL;
-
-            if (!(hex = dest->ops->digest_file(dest, rel, against[k].algo, cancel, &local))) {
-                if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-                    g_propagate_error(error, g_steal_pointer(&local));
-                    return NULL;
-                }
-                if (g_error_matches(local, VMRP_ERROR, VMRP_ERROR_NOT_FOUND))
-                    return g_strdup_printf("%s is missing", what);
-                return g_strdup_printf("%s cannot be read: %s", what, local->message);
+        if (!(hex = dest->ops->digest_file(dest, rel, n, algos, cancel, &local))) {
+            if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+                g_propagate_error(error, g_steal_pointer(&local));
+                return NULL;
             }
-            if (!g_str_equal(hex, against[k].want))
-                return g_strdup_printf("%s %s", what, against[k].mismatch);
+            if (g_error_matches(local, VMRP_ERROR, VMRP_ERROR_NOT_FOUND))
+                return g_strdup_printf("%s is missing", what);
+            return g_strdup_printf("%s cannot be read: %s", what, local->message);
         }
+        if (!g_str_equal(hex[0], want))
+            return g_strdup_printf("%s does not match the SHA-256 recorded when it was copied "
+                                   "there (changed or decayed since)", what);
+        if (n == 2 && !g_str_equal(hex[1], said))
+            return g_strdup_printf("%s does not match its digest in the manifest", what);
     }
     g_ptr_array_add(notes, g_strdup("checked over ssh: every file against its SHA-256 "
                                     "(no qemu-img check there)"));

@@ -522,19 +522,30 @@ vmrpSftpReadFile(vmrpDest *dest, const char *rel, size_t max, GError **error)
 static bool
 digestChunk(const char *buf, size_t len, uint64_t offset, void *opaque, GError **error)
 {
-    vmrpDigestAddBytes(opaque, buf, len);
+    GPtrArray *dgs = opaque;
+    guint i;
+
+    for (i = 0; i < dgs->len; i++)
+        vmrpDigestAddBytes(g_ptr_array_index(dgs, i), buf, len);
     return true;
 }
 
-char *
-vmrpSftpDigestFile(vmrpDest *dest, const char *rel, vmrpDigestAlgorithm algorithm,
-                   GCancellable *cancel, GError **error)
+GStrv
+vmrpSftpDigestFile(vmrpDest *dest, const char *rel, guint n,
+                   const vmrpDigestAlgorithm *algorithms, GCancellable *cancel, GError **error)
 {
-    g_autoptr(vmrpDigest) dg = vmrpDigestNew(algorithm);
+    g_autoptr(GPtrArray) dgs = g_ptr_array_new_with_free_func((GDestroyNotify)vmrpDigestFree);
+    GStrv ret;
+    guint i;
 
-    if (!sshReadAll(vmrpSshOf(dest), rel, G_MAXUINT64, digestChunk, dg, cancel, error))
+    for (i = 0; i < n; i++)
+        g_ptr_array_add(dgs, vmrpDigestNew(algorithms[i]));
+    if (!sshReadAll(vmrpSshOf(dest), rel, G_MAXUINT64, digestChunk, dgs, cancel, error))
         return NULL;
-    return vmrpDigestFinish(dg, NULL);
+    ret = g_new0(char *, n + 1);
+    for (i = 0; i < n; i++)
+        ret[i] = vmrpDigestFinish(g_ptr_array_index(dgs, i), NULL);
+    return ret;
 }
 
 typedef struct {
@@ -743,13 +754,14 @@ vmrpSftpCheckCopy(vmrpDest *dest, const char *dir, GPtrArray *files, GError **er
         const char *name = g_ptr_array_index(sorted, i);
         g_autofree char *rel = g_build_filename(dir, name, NULL);
         const char *sent = g_hash_table_lookup(d->sent, rel);
-        g_autofree char *there = NULL;
+        const vmrpDigestAlgorithm sha256 = VMRP_DIGEST_SHA256;
+        g_auto(GStrv) there = NULL;
 
         if (!sent)
             return g_strdup_printf("%s was not sent", name);
-        if (!(there = vmrpSftpDigestFile(dest, rel, VMRP_DIGEST_SHA256, NULL, error)))
+        if (!(there = vmrpSftpDigestFile(dest, rel, 1, &sha256, NULL, error)))
             return NULL;
-        if (!g_str_equal(sent, there))
+        if (!g_str_equal(sent, there[0]))
             return g_strdup_printf("%s read back does not match the SHA-256 of what was sent",
                                    name);
         g_string_append_printf(sums, "%s  %s\n", sent, name);

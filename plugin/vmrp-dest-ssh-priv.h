@@ -50,8 +50,9 @@ bool vmrpSftpRename(vmrpDest *dest, const char *from, const char *to, GError **e
 bool vmrpSftpRemoveTree(vmrpDest *dest, const char *rel, GError **error);
 bool vmrpSftpSyncDir(vmrpDest *dest, const char *rel, GError **error);
 char *vmrpSftpCheckCopy(vmrpDest *dest, const char *dir, GPtrArray *files, GError **error);
-char *vmrpSftpDigestFile(vmrpDest *dest, const char *rel, vmrpDigestAlgorithm algorithm,
-                         GCancellable *cancel, GError **error);
+GStrv vmrpSftpDigestFile(vmrpDest *dest, const char *rel, guint n,
+                         const vmrpDigestAlgorithm *algorithms, GCancellable *cancel,
+                         GError **error);
 bool vmrpSftpFetchFile(vmrpDest *dest, const char *rel, const char *path,
                        vmrpDestProgressFunc progress, void *opaque, GCancellable *cancel,
                        char **ret_sha256, GError **error);

@@ -55,9 +55,11 @@ typedef struct {
      * and compared with the SHA-256 of what was sent; their digests recorded
      * in @dir/SHA256SUMS.  The first problem found, NULL when all match. */
     char *(*check_copy)(vmrpDest *dest, const char *dir, GPtrArray *files, GError **error);
-    /* the digest (hex) of the file @rel, read whole */
-    char *(*digest_file)(vmrpDest *dest, const char *rel, vmrpDigestAlgorithm algorithm,
-                         GCancellable *cancel, GError **error);
+    /* the digests (hex) of the file @rel in each of the @n @algorithms, in
+     * their order, from one read of it whole */
+    GStrv (*digest_file)(vmrpDest *dest, const char *rel, guint n,
+                         const vmrpDigestAlgorithm *algorithms, GCancellable *cancel,
+                         GError **error);
     /* @rel into the new local file @path (holes where it reads zeroes); its
      * SHA-256 into @ret_sha256 */
     bool (*fetch_file)(vmrpDest *dest, const char *rel, const char *path,
