@@ -82,6 +82,8 @@ warm_programs() {
     [ -z "${SSH_CMD:-}" ] || ssh -V
 } >/dev/null 2>&1
 BENCH_WARM=warm_programs
+# no memory figures here: nothing polls beside the copies (bench-lib.sh)
+BENCH_POLL=0
 if [ "$SSH" = 1 ]; then
     bench_setup "$@" -- rsync ssh ssh-keygen /usr/sbin/sshd
 else

@@ -103,21 +103,24 @@ tree_rss() {
 }
 
 # run_timed KEY CMD...: runs CMD under GNU time with cold caches, its stdout in
-# $WORK/out-KEY, its stderr in $WORK/err-KEY. T[KEY] is the wall time in ms, RSS[KEY]
-# GNU time's maximum RSS in KiB (CMD and the children it reaped), HWM[KEY] the peak RSS
-# of CMD's process alone (VmHWM, polled from /proc), TREE[KEY] the peak of the RSS of
-# CMD and every child it runs at the same time, summed (polled every 50 ms).
+# $WORK/out-KEY, its stderr in $WORK/err-KEY. T[KEY] is the wall time in ms (GNU
+# time's, from its fork of CMD to its exit, in hundredths of a second: the polling
+# below ends up to 50 ms and more late), RSS[KEY] GNU time's maximum RSS in KiB (CMD
+# and the children it reaped), HWM[KEY] the peak RSS of CMD's process alone (VmHWM,
+# polled from /proc), TREE[KEY] the peak of the RSS of CMD and every child it runs at
+# the same time, summed (polled every 50 ms). With BENCH_POLL=0 nothing is polled
+# (HWM and TREE are 0): ps and awk every 50 ms take CPU from what is timed.
 run_timed() {
-    local key=$1 start end pid child hwm=0 tree=0 v rc=0
+    local key=$1 pid child hwm=0 tree=0 v rc=0
     shift
     sync
     echo 3 >/proc/sys/vm/drop_caches
     # the programs read again, not the data (bench-copy.sh)
     [ -z "${BENCH_WARM:-}" ] || "$BENCH_WARM"
-    start=$(now_ms)
-    /usr/bin/time -v -o "$WORK/time-$key" "$@" >"$WORK/out-$key" 2>"$WORK/err-$key" &
+    /usr/bin/time -f 'elapsed %e\nmaxrss %M' -o "$WORK/time-$key" "$@" \
+        >"$WORK/out-$key" 2>"$WORK/err-$key" &
     pid=$!
-    while kill -0 "$pid" 2>/dev/null; do
+    while [ "${BENCH_POLL:-1}" != 0 ] && kill -0 "$pid" 2>/dev/null; do
         child=$(pgrep -P "$pid" | head -n 1 || true)
         if [ -n "$child" ]; then
             v=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$child/status" \
@@ -131,13 +134,12 @@ run_timed() {
         sleep 0.05
     done
     wait "$pid" || rc=$?
-    end=$(now_ms)
     if [ "$rc" -ne 0 ]; then
         tail -n 20 "$WORK/out-$key" "$WORK/err-$key" >&2
         die "$key failed (exit $rc)"
     fi
-    T[$key]=$((end - start))
-    RSS[$key]=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/time-$key")
+    T[$key]=$(awk '$1 == "elapsed" { printf "%.0f\n", $2 * 1000 }' "$WORK/time-$key")
+    RSS[$key]=$(awk '$1 == "maxrss" { print $2 }' "$WORK/time-$key")
     HWM[$key]=$hwm
     TREE[$key]=$tree
 }
