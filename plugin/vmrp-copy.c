@@ -332,7 +332,7 @@ copyFile(copyState *st, const vmrpPoint *point, const char *name, const char *sr
 static bool
 copyOne(copyState *st, vmrpPoint *point, GError **error)
 {
-    g_autofree char *src_dir = NULL;
+    g_autofree char *src_dir = vmrpRepoPointDir(st->repo, st->uuid, point->id);
     g_autofree char *tmp_rel = NULL;
     g_autofree char *final_rel = g_build_filename(st->points_rel, point->id, NULL);
     g_autofree char *manifest = NULL;
@@ -342,13 +342,10 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
     g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) folders = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(vmrpPoint) copy = NULL;
-    g_autoptr(vmrpPoint) found = NULL;
     g_autoptr(GHashTable) checked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                           g_free);
     guint i;
 
-    if (!(found = vmrpRepoFindPointEntry(st->repo, point->id, &src_dir, error)))
-        return false;
     tmp_rel = g_strconcat(st->points_rel, "/" CREATING_PREFIX, point->id, NULL);
     local = st->dest->ops->local_path(st->dest, tmp_rel);
 
@@ -512,12 +509,11 @@ copyPlanned(copyState *st, GError **error)
         vmrpPoint *p = g_ptr_array_index(st->plan, i);
         g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(GPtrArray) folders = g_ptr_array_new_with_free_func(g_free);
-        g_autofree char *dir = NULL;
-        g_autoptr(vmrpPoint) found = NULL;
+        /* listed under the collection's lock (copyRun) */
+        g_autofree char *dir = vmrpRepoPointDir(st->repo, st->uuid, p->id);
 
         ids[i] = p->id;
-        if (!(found = vmrpRepoFindPointEntry(st->repo, p->id, &dir, error)) ||
-            !copyListFiles(dir, NULL, p->id, files, folders, &bytes[i], 0, error))
+        if (!copyListFiles(dir, NULL, p->id, files, folders, &bytes[i], 0, error))
             return false;
     }
     if (st->opts->started)

@@ -762,6 +762,12 @@ listPoints(vmrpRepo *repo, const char *uuid, bool creating, GError **error)
     return g_steal_pointer(&ret);
 }
 
+char *
+vmrpRepoPointDir(vmrpRepo *repo, const char *uuid, const char *id)
+{
+    return g_build_filename(repo->path, "collections", uuid, "points", id, NULL);
+}
+
 GPtrArray *
 vmrpRepoListPoints(vmrpRepo *repo, const char *uuid, GError **error)
 {

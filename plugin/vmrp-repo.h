@@ -122,6 +122,10 @@ vmrpPoint *vmrpRepoFindPointEntry(vmrpRepo *repo, const char *id, char **ret_dir
 /* Loads a point folder's manifest, checking that it names @id. */
 vmrpPoint *vmrpRepoLoadPoint(const char *dir, const char *id, GError **error);
 
+/* The folder of committed point @id of collection @uuid, both already
+ * checked (e.g. listed by vmrpRepoListPoints): no look-up. */
+char *vmrpRepoPointDir(vmrpRepo *repo, const char *uuid, const char *id);
+
 /* The path of @point's image of disk @target in the point's folder @dir,
  * found readable: NOT_FOUND when the point has no such disk or the image
  * is missing (the point is damaged), INVALID when the disk was excluded. */
