@@ -765,7 +765,9 @@ listPoints(vmrpRepo *repo, const char *uuid, bool creating, GError **error)
 char *
 vmrpRepoPointDir(vmrpRepo *repo, const char *uuid, const char *id)
 {
-    return g_build_filename(repo->path, "collections", uuid, "points", id, NULL);
+    g_autofree char *points = collectionPath(repo, uuid, "points");
+
+    return g_build_filename(points, id, NULL);
 }
 
 GPtrArray *
