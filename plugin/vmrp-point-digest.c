@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "vmrp-point-digest.h"
+#include "vmrp-names.h"
 #include "vmrp-digest.h"
 #include "vmrp-error.h"
 
@@ -90,20 +91,6 @@ vmrpPointDiskDigestToJSON(const vmrpPointDisk *disk, json_object *d)
 }
 
 static bool
-fileNameIsPlain(const char *name)
-{
-    const char *c;
-
-    if (!*name || name[0] == '.')
-        return false;
-    for (c = name; *c; c++) {
-        if (*c == '/' || g_ascii_iscntrl(*c))
-            return false;
-    }
-    return true;
-}
-
-static bool
 optString(json_object *obj, const char *key, char **ret, GError **error)
 {
     json_object *val = NULL;
@@ -180,9 +167,7 @@ vmrpPointDigestsFromJSON(vmrpPoint *point, json_object *obj, GError **error)
         json_object_object_foreach(files, name, val) {
             g_autofree char *hex = NULL;
 
-            /* names are joined to the point's folder (they must stay in it)
-             * and shown in messages (on one line) */
-            if (!fileNameIsPlain(name)) {
+            if (!vmrpNameIsPlainFile(name)) {
                 g_set_error(error, VMRP_ERROR, VMRP_ERROR_INVALID,
                             "bad file name in field 'digests'");
                 return false;

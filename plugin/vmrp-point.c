@@ -449,27 +449,21 @@ parseDisk(vmrpPoint *point, json_object *d, GError **error)
 }
 
 /* "nvram/VARS.fd", "tpm/tpm2/tpm2-00.permall": relative, below the folder
- * of its kind, no component empty or starting with a dot, no control
- * characters (the path is shown in messages) */
+ * of its kind, each component plain (vmrpNameIsPlainFile) */
 static bool
 fileCheckPath(const char *kind, const char *path)
 {
     g_auto(GStrv) parts = NULL;
-    const char *c;
     size_t i;
 
     if (!g_str_equal(kind, "nvram") && !g_str_equal(kind, "tpm"))
         return false;
-    for (c = path; *c; c++) {
-        if (g_ascii_iscntrl(*c))
-            return false;
-    }
     parts = g_strsplit(path, "/", -1);
     if (g_strv_length(parts) < 2 || !g_str_equal(parts[0], kind) ||
         (g_str_equal(kind, "nvram") && g_strv_length(parts) != 2))
         return false;
     for (i = 1; parts[i]; i++) {
-        if (!*parts[i] || parts[i][0] == '.')
+        if (!vmrpNameIsPlainFile(parts[i]))
             return false;
     }
     return true;

@@ -61,6 +61,20 @@ vmrpNameCheckPoint(const char *id, GError **error)
 }
 
 bool
+vmrpNameIsPlainFile(const char *name)
+{
+    const char *p;
+
+    if (!*name || name[0] == '.')
+        return false;
+    for (p = name; *p; p++) {
+        if (*p == '/' || g_ascii_iscntrl(*p))
+            return false;
+    }
+    return true;
+}
+
+bool
 vmrpNameCheckTarget(const char *target, GError **error)
 {
     if (!target || !*target || strlen(target) > 32 || !nameCharsValid(target, "_")) {

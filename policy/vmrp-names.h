@@ -16,6 +16,11 @@ bool vmrpNameCheckDomain(const char *name, GError **error);
 /* A restore point id as vmrp makes them: YYYYMMDD-HHMMSS-xxxxxx. */
 bool vmrpNameCheckPoint(const char *id, GError **error);
 
+/* One component of a file's name in a point's folder: not empty, not
+ * starting with '.', no '/' and no control character (the name is joined to
+ * the folder and shown in messages, on one line). */
+bool vmrpNameIsPlainFile(const char *name);
+
 /* A disk target as libvirt names them (vda, sdb, hdc, ...). */
 bool vmrpNameCheckTarget(const char *target, GError **error);
 
