@@ -194,10 +194,12 @@ median() {
     done | sort -n | sed -n "$(((ROUNDS + 1) / 2))p"
 }
 
+# maximum ARRAY STEP: the maximum over the rounds, and over the MEM_ROUNDS more whose
+# times are not counted.
 maximum() {
     local -n arr=$1
     local r
-    for ((r = 1; r <= ROUNDS; r++)); do
+    for ((r = 1; r <= ROUNDS + ${MEM_ROUNDS:-0}; r++)); do
         echo "${arr[$2,$r]}"
     done | sort -n | tail -n 1
 }

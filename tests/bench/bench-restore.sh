@@ -37,6 +37,8 @@ REWRITE_MIB=$((REWRITE_MIB - REWRITE_MIB % 8))         # written in 8 equal piec
 SMALL_MIB=$((REWRITE_MIB / 4 - REWRITE_MIB / 4 % 8))    # about a quarter, the same way
 [ "$SMALL_MIB" -ge 8 ] || { echo "bench-restore: BENCH_REWRITE_MIB must be at least 32" >&2; exit 1; }
 bench_setup "$@" -- virtnbdbackup virtnbdrestore
+# its table has GNU time's RSS only: nothing polls beside the steps (bench-lib.sh)
+BENCH_POLL=0
 
 mkdir -p "$WORK/state" "$WORK/vnb-state" "$WORK/repo-vmrp" "$WORK/restored"
 chown libvirt-qemu "$WORK/state" "$WORK/vnb-state"
