@@ -17,8 +17,8 @@
 #     spread offsets);
 #   - a vmrp increment of A, a virtnbdbackup increment of B;
 #   - a vmrp increment of A with nothing changed (its fixed cost).
-# --also BUILD_DIR2 adds, in each round next to vmrp's full point, a full point of A taken
-# by BUILD_DIR2's vmrp (the two alternate which goes first): a change measured side by
+# --also BUILD_DIR2 adds, in each round after vmrp's full point, two full points of A taken
+# by BUILD_DIR2's vmrp and one more by this vmrp (A B B A): a change measured side by
 # side, e.g. the cost of the data digests with a build that takes none.
 # Both tools back up vdb only (vmrp --exclude-disk vda, virtnbdbackup -i vdb), with the
 # same consistency: application (the default) freezes through the guest agent (which
@@ -203,12 +203,16 @@ for ((r = 1; r <= ROUNDS + MEM_ROUNDS; r++)); do
     BENCH_POLL=$([ "$r" -le "$ROUNDS" ] && echo 0 || echo 1)
     reference "ref,$r"
     reference "refd,$r" -t none
-    if [ -n "$ALSO" ] && [ $((r % 2)) = 0 ]; then
-        vmrp_point "afull,$r" --vmrp "$ALSO_VMRP" --full
-    fi
     vmrp_point "vfull,$r" --full
-    if [ -n "$ALSO" ] && [ $((r % 2)) = 1 ]; then
+    if [ -n "$ALSO" ]; then
+        # this build, the other twice, this one again: the order's effect cancels
         vmrp_point "afull,$r" --vmrp "$ALSO_VMRP" --full
+        vmrp_point "afull2,$r" --vmrp "$ALSO_VMRP" --full
+        vmrp_point "vfull2,$r" --full
+        T[vpair,$r]=$((T[vfull,$r] + T[vfull2,$r]))
+        T[apair,$r]=$((T[afull,$r] + T[afull2,$r]))
+        CPU[vpair,$r]=$((CPU[vfull,$r] + CPU[vfull2,$r]))
+        CPU[apair,$r]=$((CPU[afull,$r] + CPU[afull2,$r]))
     fi
     vnb_backup "nfull,$r" full "$WORK/repo-vnb-$r"
     rewrite "$VM_A" "$REWRITE_MIB" "$r"
@@ -219,7 +223,8 @@ for ((r = 1; r <= ROUNDS + MEM_ROUNDS; r++)); do
     log "round $r$([ "$BENCH_POLL" = 0 ] || echo ' (memory; not counted)'):" \
         "qemu-img ${T[ref,$r]}, -t none ${T[refd,$r]} ms; vmrp full ${T[vfull,$r]}," \
         "inc ${T[vinc,$r]} ms, unchanged inc ${T[vnoop,$r]} ms; virtnbdbackup full" \
-        "${T[nfull,$r]}, inc ${T[ninc,$r]} ms${ALSO:+; $ALSO full ${T[afull,$r]} ms}" \
+        "${T[nfull,$r]}, inc ${T[ninc,$r]} ms" \
+        "${ALSO:+; $ALSO full ${T[afull,$r]}, ${T[afull2,$r]} ms, vmrp full ${T[vfull2,$r]} ms}" \
         "(load $(cut -d' ' -f1 /proc/loadavg))"
 done
 
@@ -236,14 +241,14 @@ echo "rewrites $REWRITE_MIB MiB between full and increment; TCG guests; $(nproc)
     "(RSS: maximum; VmHWM and tree polled in one more round)"
 echo "consistency: $CONSISTENCY for vmrp and virtnbdbackup"
 echo
-printf '%-22s %8s %9s %8s %9s %9s %9s %8s %9s\n' step "time s" "/qemu-img" "/vnb" \
-    "RSS MiB" "+child" "tree MiB" "freeze" "repo MiB"
+printf '%-22s %7s %6s %9s %6s %8s %7s %8s %7s %8s\n' step "time s" "cpu s" "/qemu-img" \
+    "/vnb" "RSS MiB" "+child" "tree MiB" "freeze" "repo MiB"
 row() {
     local s=$1 label=$2 peer=$3 hwm freeze
     hwm=$(maximum HWM "$s")
     freeze=$([ "${s#ref}" != "$s" ] && echo - || echo "$(median FREEZE "$s") ms")
-    printf '%-22s %8s %9s %8s %9s %9s %9s %8s %9s\n' "$label" \
-        "$(mib "${MT[$s]}" 1000)" "$(ratios "$s" ref)" \
+    printf '%-22s %7s %6s %9s %6s %8s %7s %8s %7s %8s\n' "$label" \
+        "$(mib "${MT[$s]}" 1000)" "$(mib "$(median CPU "$s")" 1000)" "$(ratios "$s" ref)" \
         "$([ -n "$peer" ] && ratios "$s" "$peer" || echo -)" \
         "$([ "$hwm" -gt 0 ] && mib "$hwm" 1024 || echo -)" \
         "$(mib "$(maximum RSS "$s")" 1024)" "$(mib "$(maximum TREE "$s")" 1024)" "$freeze" \
@@ -258,6 +263,8 @@ row vinc "vmrp increment" ninc
 row ninc "virtnbdbackup inc" ""
 row vnoop "vmrp inc, no change" ""
 echo
+echo "cpu: user + system time of the step and the children it reaped (GNU time; the"
+echo "guest's QEMU, which serves the export, is not counted for any of them)."
 echo "RSS: peak of the process itself (VmHWM); +child: GNU time's maximum, which also"
 echo "covers the children it reaped (qemu-img, qemu-nbd); tree: the peak of vmrp and"
 echo "all its children at the same time, summed. repo: bytes allocated by the step"
@@ -265,7 +272,9 @@ echo "(virtnbdbackup also saves the kernel and initrd, 12 MiB, at each backup)."
 echo "qemu-img convert (ref) flushes its output at the end ($REF_SYNCS fsync/fdatasync"
 echo "calls on a 16 MiB convert, strace -f): the same durability as vmrp's points."
 [ -z "$ALSO" ] ||
-    echo "vmrp full (--also): by $ALSO_VMRP; vmrp full / it: $(ratios vfull afull)x"
+    echo "vmrp full (--also): by $ALSO_VMRP; vmrp full / it, A B B A: $(ratios vpair apair)x" \
+        "(CPU time: $(awk -v a="$(median CPU vpair)" -v b="$(median CPU apair)" \
+            'BEGIN { printf "%+d ms", (a - b) / 2 }') a point)"
 echo
 
 peak=$(printf '%s\n' "$(maximum TREE vfull)" "$(maximum TREE vinc)" "$(maximum TREE vnoop)" |

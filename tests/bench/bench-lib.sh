@@ -4,7 +4,7 @@
 # The sourcing script sets BENCH (its name, for messages) and may set BENCH_CLEANUP
 # (a function run first at exit); then it calls bench_setup "$@" and finds here:
 #   SRC BUILD VMRP GUEST TESTVM URI TESTDIR ROUNDS DATA_MIB REWRITE_MIB DISK_SIZE
-#   DISK_MIB PREFIX WORK, the arrays T (ms), HWM, RSS (KiB) and BYTES, indexed
+#   DISK_MIB PREFIX WORK, the arrays T and CPU (ms), HWM, RSS (KiB) and BYTES, indexed
 #   "STEP,ROUND", and the helpers below.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
@@ -78,7 +78,7 @@ PREFIX=vmrpbench-$$-
 WORK=
 # per step and round ("full,2"); read through namerefs in median and maximum
 # shellcheck disable=SC2034
-declare -A T=() HWM=() RSS=() TREE=() BYTES=()
+declare -A T=() CPU=() HWM=() RSS=() TREE=() BYTES=()
 
 now_ms() {
     echo $(($(date +%s%N) / 1000000))
@@ -105,11 +105,12 @@ tree_rss() {
 # run_timed KEY CMD...: runs CMD under GNU time with cold caches, its stdout in
 # $WORK/out-KEY, its stderr in $WORK/err-KEY. T[KEY] is the wall time in ms (GNU
 # time's, from its fork of CMD to its exit, in hundredths of a second: the polling
-# below ends up to 50 ms and more late), RSS[KEY] GNU time's maximum RSS in KiB (CMD
-# and the children it reaped), HWM[KEY] the peak RSS of CMD's process alone (VmHWM,
-# polled from /proc), TREE[KEY] the peak of the RSS of CMD and every child it runs at
-# the same time, summed (polled every 50 ms). With BENCH_POLL=0 nothing is polled
-# (HWM and TREE are 0): ps and awk every 50 ms take CPU from what is timed.
+# below ends up to 50 ms and more late), CPU[KEY] the CPU time in ms (GNU time's user
+# + system, of CMD and the children it reaped), RSS[KEY] GNU time's maximum RSS in KiB
+# (CMD and the children it reaped), HWM[KEY] the peak RSS of CMD's process alone
+# (VmHWM, polled from /proc), TREE[KEY] the peak of the RSS of CMD and every child it
+# runs at the same time, summed (polled every 50 ms). With BENCH_POLL=0 nothing is
+# polled (HWM and TREE are 0): ps and awk every 50 ms take CPU from what is timed.
 run_timed() {
     local key=$1 pid child hwm=0 tree=0 v rc=0
     shift
@@ -117,7 +118,7 @@ run_timed() {
     echo 3 >/proc/sys/vm/drop_caches
     # the programs read again, not the data (bench-copy.sh)
     [ -z "${BENCH_WARM:-}" ] || "$BENCH_WARM"
-    /usr/bin/time -f 'elapsed %e\nmaxrss %M' -o "$WORK/time-$key" "$@" \
+    /usr/bin/time -f 'elapsed %e\nmaxrss %M\ncpu %U %S' -o "$WORK/time-$key" "$@" \
         >"$WORK/out-$key" 2>"$WORK/err-$key" &
     pid=$!
     while [ "${BENCH_POLL:-1}" != 0 ] && kill -0 "$pid" 2>/dev/null; do
@@ -140,6 +141,7 @@ run_timed() {
     fi
     T[$key]=$(awk '$1 == "elapsed" { printf "%.0f\n", $2 * 1000 }' "$WORK/time-$key")
     RSS[$key]=$(awk '$1 == "maxrss" { print $2 }' "$WORK/time-$key")
+    CPU[$key]=$(awk '$1 == "cpu" { printf "%.0f\n", ($2 + $3) * 1000 }' "$WORK/time-$key")
     HWM[$key]=$hwm
     TREE[$key]=$tree
 }
