@@ -220,11 +220,11 @@ for ((r = 1; r <= ROUNDS + MEM_ROUNDS; r++)); do
     vmrp_point "vinc,$r"
     vnb_backup "ninc,$r" inc "$WORK/repo-vnb-$r"
     vmrp_point "vnoop,$r"
+    also=${ALSO:+"; $ALSO full ${T[afull,$r]}, ${T[afull2,$r]} ms, vmrp full ${T[vfull2,$r]} ms"}
     log "round $r$([ "$BENCH_POLL" = 0 ] || echo ' (memory; not counted)'):" \
         "qemu-img ${T[ref,$r]}, -t none ${T[refd,$r]} ms; vmrp full ${T[vfull,$r]}," \
         "inc ${T[vinc,$r]} ms, unchanged inc ${T[vnoop,$r]} ms; virtnbdbackup full" \
-        "${T[nfull,$r]}, inc ${T[ninc,$r]} ms" \
-        "${ALSO:+; $ALSO full ${T[afull,$r]}, ${T[afull2,$r]} ms, vmrp full ${T[vfull2,$r]} ms}" \
+        "${T[nfull,$r]}, inc ${T[ninc,$r]} ms$also" \
         "(load $(cut -d' ' -f1 /proc/loadavg))"
 done
 
