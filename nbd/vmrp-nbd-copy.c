@@ -619,8 +619,6 @@ vmrpNbdCopyExecute(vmrpNbdCopy *copy)
             g_free(copy->slots);
             return false;
         }
-    }
-    if (copy->qcow2) {
         g_mutex_init(&copy->write_lock);
         copy->write_queue = g_async_queue_new();
         for (i = 0; i < VMRP_NBD_COPY_WRITERS; i++)

@@ -58,6 +58,8 @@ struct _vmrpBackup {
     char *nvram;                 /* the domain's UEFI variable store, or NULL */
     char *tpm_dir;               /* its swtpm state folder (emulated TPM), or NULL */
     vmrpThawGuard *guard;        /* armed while the guest may be frozen */
+    GPtrArray *points;           /* the collection's committed points, listed by
+                                  * the repair before the point */
     vmrpPoint *parent;           /* the point an increment builds on */
     GCancellable *cancel;        /* stops the copies: a disk failed, or opts->cancel */
     gulong cancel_handler;       /* forwards opts->cancel */
@@ -98,6 +100,7 @@ vmrpBackupFree(vmrpBackup *st)
     else
         vmrpThawGuardDisarm(st->guard);
     vmrpPointFree(st->parent);
+    g_clear_pointer(&st->points, g_ptr_array_unref);
     if (st->cancel_handler)
         g_cancellable_disconnect(st->opts->cancel, st->cancel_handler);
     g_clear_object(&st->cancel);
@@ -453,7 +456,7 @@ backupCheckParentCheckpoint(backupState *st, const char *parent_dir)
 static bool
 backupChooseParent(backupState *st, GError **error)
 {
-    g_autoptr(GPtrArray) points = NULL;
+    GPtrArray *points = st->points;
     g_autofree char *parent_dir = NULL;
     g_autofree char *damaged = NULL;
     vmrpPoint *parent;
@@ -464,8 +467,6 @@ backupChooseParent(backupState *st, GError **error)
         backupGoFull(st, NULL);
         return true;
     }
-    if (!(points = vmrpRepoListPoints(st->repo, st->point->domain_uuid, error)))
-        return false;
     /* the newest point that can be read: libvirt's increment from its
      * checkpoint holds the changes of the damaged points' checkpoints too */
     for (i = points->len; i > 0; i--) {
@@ -971,7 +972,7 @@ static bool
 backupCleanStale(backupState *st, vmrpRepo *repo, const char *uuid, GError **error)
 {
     g_autofree char *done = vmrpCheckRepairCollection(virDomainGetConnect(st->dom), repo,
-                                                      uuid, error);
+                                                      uuid, &st->points, error);
     char *note;
 
     if (!done)

@@ -84,10 +84,11 @@ checkDeleteCheckpoint(virDomainPtr dom, const char *name, GError **error)
 }
 
 /* One collection: its damaged points, half points, a leftover backup job
- * and orphan checkpoints. */
+ * and orphan checkpoints.  @ret_points (may be NULL) gets its committed
+ * points as listed (a repair changes none of them). */
 static bool
 checkCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid, const char *name,
-                unsigned int flags, GPtrArray *out, GError **error)
+                unsigned int flags, GPtrArray *out, GPtrArray **ret_points, GError **error)
 {
     bool locked = flags & VMRP_CHECK_LOCKED;
     g_autoptr(GPtrArray) points = NULL;
@@ -203,6 +204,8 @@ checkCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid, const char
             }
         }
     }
+    if (ret_points)
+        *ret_points = g_steal_pointer(&points);
     ret = true;
 
  cleanup:
@@ -238,7 +241,7 @@ vmrpCheckRun(virConnectPtr conn, vmrpRepo *repo, const char *uuid, unsigned int 
         if (pair[2])
             checkAdd(out, "damaged-collection", pair[0], "collection.json", false, "%s",
                      pair[2]);
-        if (!checkCollection(conn, repo, pair[0], pair[1], flags, out, error))
+        if (!checkCollection(conn, repo, pair[0], pair[1], flags, out, NULL, error))
             return NULL;
     }
     if (uuid)
@@ -286,14 +289,15 @@ vmrpCheckRun(virConnectPtr conn, vmrpRepo *repo, const char *uuid, unsigned int 
 
 char *
 vmrpCheckRepairCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid,
-                          GError **error)
+                          GPtrArray **ret_points, GError **error)
 {
-    g_autoptr(GPtrArray) found = NULL;
+    g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func(
+        (GDestroyNotify)vmrpCheckFindingFree);
     g_autoptr(GString) note = g_string_new(NULL);
     size_t i;
 
-    if (!(found = vmrpCheckRun(conn, repo, uuid, VMRP_CHECK_REPAIR | VMRP_CHECK_LOCKED,
-                               error)))
+    if (!checkCollection(conn, repo, uuid, "", VMRP_CHECK_REPAIR | VMRP_CHECK_LOCKED, found,
+                         ret_points, error))
         return NULL;
     for (i = 0; i < found->len; i++) {
         vmrpCheckFinding *f = g_ptr_array_index(found, i);

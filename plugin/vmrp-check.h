@@ -47,6 +47,8 @@ GPtrArray *vmrpCheckRun(virConnectPtr conn, vmrpRepo *repo, const char *uuid,
  * holds (the half points, the backup job and the checkpoints of a dead
  * vmrp), before a command changes it.  Returns what was done, one line per
  * item ("" when nothing was), for the command to print as a note.
+ * @ret_points (may be NULL) gets the collection's committed points, oldest
+ * first, as vmrpRepoListPoints gives them: the repair changes none.
  */
 char *vmrpCheckRepairCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid,
-                                GError **error);
+                                GPtrArray **ret_points, GError **error);

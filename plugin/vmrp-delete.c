@@ -169,7 +169,7 @@ vmrpDeletePoint(virConnectPtr conn, vmrpRepo *repo, const char *id, GError **err
     /* read again under the lock: an rp-protect or a merge may have come
      * in between; and first clean what a crash left (a backup job with its
      * scratch files, a half point), which would outlive the point */
-    if (!(res->note = vmrpCheckRepairCollection(conn, repo, uuid, error)) ||
+    if (!(res->note = vmrpCheckRepairCollection(conn, repo, uuid, NULL, error)) ||
         !(point = vmrpRepoFindPointEntry(repo, id, &dir, error)))
         goto fail;
     if (!g_str_equal(point->domain_uuid, uuid)) {
@@ -231,7 +231,7 @@ vmrpDeleteCollection(virConnectPtr conn, vmrpRepo *repo, const char *uuid,
         return NULL;
     /* a backup job a crash left would keep writing scratch files for a
      * collection that is gone */
-    if (!(note = vmrpCheckRepairCollection(conn, repo, uuid, error)) ||
+    if (!(note = vmrpCheckRepairCollection(conn, repo, uuid, NULL, error)) ||
         !(points = vmrpRepoListAll(repo, uuid, &creating, error)))
         goto cleanup;
     /* every check before anything changes */
