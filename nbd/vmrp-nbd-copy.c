@@ -463,15 +463,16 @@ vmrpNbdCopyRun(vmrpNbdCopy *copy)
                           g_cancellable_make_pollfd(copy->cancel, &cancel_fd);
 
     for (;;) {
-        copy->busy = vmrpNbdCopyHarvest(copy);
-        copy->busy -= vmrpNbdCopyDigest(copy);
-
         /* After an error or cancellation nothing new is issued, and the
          * loop goes on until the requests in flight have completed. */
         if (!copy->error)
             g_cancellable_set_error_if_cancelled(copy->cancel, &copy->error);
-        if (!copy->error)
-            copy->busy += vmrpNbdCopyFill(copy);
+        /* The reads and writes go out before the digest takes its time:
+         * the source and the disk work on them meanwhile. */
+        copy->busy = vmrpNbdCopyHarvest(copy);
+        copy->busy += vmrpNbdCopyFill(copy);
+        copy->busy -= vmrpNbdCopyDigest(copy);
+        copy->busy += vmrpNbdCopyFill(copy);
         if (copy->busy == 0)
             break;
         if (!vmrpNbdCopyPoll(copy, have_cancel_fd ? &cancel_fd : NULL))
