@@ -124,8 +124,9 @@ vmrp_point() {
         "$vmrp" -c "$URI" rp-create "$VM_A" --consistency "$CONSISTENCY" \
         --exclude-disk vda "$@"
     BYTES[$key]=$(($(du_bytes "$WORK/repo-vmrp") - before))
+    # sed, not head: head may leave before ls has written all, and ls dies of SIGPIPE
     # shellcheck disable=SC2012 # point ids are [0-9a-f-]
-    manifest=$(ls -t "$WORK"/repo-vmrp/collections/*/points/*/point.json | head -n 1)
+    manifest=$(ls -t "$WORK"/repo-vmrp/collections/*/points/*/point.json | sed -n 1p)
     [ "$(jq -r .consistency.achieved "$manifest")" = "$CONSISTENCY" ] ||
         die "$key: the vmrp point is not $CONSISTENCY-consistent ($manifest)"
     FREEZE[$key]=$(jq -r '.consistency.freeze_ms // 0' "$manifest")
