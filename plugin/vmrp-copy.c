@@ -50,6 +50,14 @@ typedef struct {
     vmrpDataFollow *follow;    /* its data digest, taken behind the copy, or NULL */
 } copyState;
 
+/* What a point's folder holds, listed once: announced, then copied. */
+typedef struct {
+    GPtrArray *files;          /* paths relative to the point; point.json is not one */
+    GArray *bytes;             /* of uint64_t: the allocated bytes of each file */
+    GPtrArray *folders;        /* parents first */
+    uint64_t total;
+} copyListing;
+
 void
 vmrpCopyResultFree(vmrpCopyResult *res)
 {
@@ -207,14 +215,21 @@ copyDataBytes(const char *path)
 }
 
 
+static void
+copyListingClear(copyListing *l)
+{
+    g_clear_pointer(&l->files, g_ptr_array_unref);
+    g_clear_pointer(&l->bytes, g_array_unref);
+    g_clear_pointer(&l->folders, g_ptr_array_unref);
+}
+
 /* Every file of the point's folder @dir (below @rel, NULL at the top), as
- * paths relative to the point, into @files, and its folders into @folders
- * (parents first); @ret_bytes counts their data.  Anything but a regular file
- * or a folder (a link, a device) is refused: nothing of a point is left
- * behind unsaid. */
+ * paths relative to the point, with its allocated bytes, and its folders,
+ * into @l.  Anything but a regular file or a folder (a link, a device) is
+ * refused: nothing of a point is left behind unsaid. */
 static bool
-copyListFiles(const char *dir, const char *rel, const char *id, GPtrArray *files,
-              GPtrArray *folders, uint64_t *ret_bytes, int depth, GError **error)
+copyListFiles(const char *dir, const char *rel, const char *id, copyListing *l, int depth,
+              GError **error)
 {
     g_autofree char *here = rel ? g_build_filename(dir, rel, NULL) : g_strdup(dir);
     g_autoptr(GDir) d = NULL;
@@ -230,14 +245,15 @@ copyListFiles(const char *dir, const char *rel, const char *id, GPtrArray *files
         g_autofree char *path = g_build_filename(here, ent, NULL);
         g_autofree char *name = rel ? g_build_filename(rel, ent, NULL) : g_strdup(ent);
         struct stat sb;
+        uint64_t bytes;
 
         /* SHA256SUMS: an ssh destination's record of its copy, not the point's */
         if ((!rel && (g_str_equal(ent, "point.json") || g_str_equal(ent, VMRP_DEST_SUMS))) ||
             ent[0] == '.')
             continue;
         if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            g_ptr_array_add(folders, g_strdup(name));
-            if (!copyListFiles(dir, name, id, files, folders, ret_bytes, depth + 1, error))
+            g_ptr_array_add(l->folders, g_strdup(name));
+            if (!copyListFiles(dir, name, id, l, depth + 1, error))
                 return false;
             continue;
         }
@@ -248,8 +264,10 @@ copyListFiles(const char *dir, const char *rel, const char *id, GPtrArray *files
                         "file", id, shown);
             return false;
         }
-        *ret_bytes += copyDataBytes(path);
-        g_ptr_array_add(files, g_steal_pointer(&name));
+        bytes = copyDataBytes(path);
+        l->total += bytes;
+        g_array_append_val(l->bytes, bytes);
+        g_ptr_array_add(l->files, g_steal_pointer(&name));
     }
     return true;
 }
@@ -330,7 +348,7 @@ copyFile(copyState *st, const vmrpPoint *point, const char *name, const char *sr
 }
 
 static bool
-copyOne(copyState *st, vmrpPoint *point, GError **error)
+copyOne(copyState *st, vmrpPoint *point, const copyListing *l, GError **error)
 {
     g_autofree char *src_dir = vmrpRepoPointDir(st->repo, st->uuid, point->id);
     g_autofree char *tmp_rel = NULL;
@@ -339,8 +357,6 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
     g_autofree char *manifest_path = NULL;
     g_autofree char *problem = NULL;
     g_autofree char *local = NULL;
-    g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GPtrArray) folders = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(vmrpPoint) copy = NULL;
     g_autoptr(GHashTable) checked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                           g_free);
@@ -349,24 +365,22 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
     tmp_rel = g_strconcat(st->points_rel, "/" CREATING_PREFIX, point->id, NULL);
     local = st->dest->ops->local_path(st->dest, tmp_rel);
 
-    /* what to copy: every regular file of the point's folders, point.json last */
+    /* every regular file of the point's folders, point.json last */
     st->cur_id = point->id;
     st->cur_base = 0;
-    st->cur_total = 0;
-    if (!copyListFiles(src_dir, NULL, point->id, files, folders, &st->cur_total, 0, error))
-        return false;
+    st->cur_total = l->total;
     manifest_path = g_build_filename(src_dir, "point.json", NULL);
     if (!(manifest = vmrpFileRead(manifest_path, COPY_MANIFEST_MAX, NULL, error)))
         return false;
 
     /* the UEFI variables and vTPM state have folders of their own */
-    if (!vmrpDestMakeEmptyDir(st->dest, tmp_rel, folders, error))
+    if (!vmrpDestMakeEmptyDir(st->dest, tmp_rel, l->folders, error))
         goto io_fail;
-    for (i = 0; i < files->len; i++) {
-        const char *name = g_ptr_array_index(files, i);
+    for (i = 0; i < l->files->len; i++) {
+        const char *name = g_ptr_array_index(l->files, i);
         g_autofree char *src = g_build_filename(src_dir, name, NULL);
         g_autofree char *rel = g_build_filename(tmp_rel, name, NULL);
-        uint64_t bytes = copyDataBytes(src);
+        uint64_t bytes = g_array_index(l->bytes, uint64_t, i);
 
         if (!copyFile(st, point, name, src, rel, local, checked, &problem, error))
             goto io_fail;
@@ -385,7 +399,7 @@ copyOne(copyState *st, vmrpPoint *point, GError **error)
         /* over ssh: each file read back against the SHA-256 of what was sent */
         problem = local ? vmrpVerifyPointDir(copy, local, checked, st->opts->cancel, NULL,
                                              error)
-                        : st->dest->ops->check_copy(st->dest, tmp_rel, files, error);
+                        : st->dest->ops->check_copy(st->dest, tmp_rel, l->files, error);
         if (error && *error)
             goto fail;
         if (problem)
@@ -501,27 +515,35 @@ copyPlanSync(copyState *st, GError **error)
 static bool
 copyPlanned(copyState *st, GError **error)
 {
-    g_autofree const char **ids = g_new0(const char *, st->plan->len + 1);
-    g_autofree uint64_t *bytes = g_new0(uint64_t, st->plan->len + 1);
+    guint n = st->plan->len;
+    g_autofree const char **ids = g_new0(const char *, n + 1);
+    g_autofree uint64_t *bytes = g_new0(uint64_t, n + 1);
+    g_autoptr(GArray) lists = g_array_sized_new(FALSE, TRUE, sizeof(copyListing), n);
     guint i;
 
-    for (i = 0; i < st->plan->len; i++) {
+    g_array_set_clear_func(lists, (GDestroyNotify)copyListingClear);
+    g_array_set_size(lists, n);
+    for (i = 0; i < n; i++) {
         vmrpPoint *p = g_ptr_array_index(st->plan, i);
-        g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func(g_free);
-        g_autoptr(GPtrArray) folders = g_ptr_array_new_with_free_func(g_free);
+        copyListing *l = &g_array_index(lists, copyListing, i);
         /* listed under the collection's lock (copyRun) */
         g_autofree char *dir = vmrpRepoPointDir(st->repo, st->uuid, p->id);
 
         ids[i] = p->id;
-        if (!copyListFiles(dir, NULL, p->id, files, folders, &bytes[i], 0, error))
+        l->files = g_ptr_array_new_with_free_func(g_free);
+        l->bytes = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+        l->folders = g_ptr_array_new_with_free_func(g_free);
+        if (!copyListFiles(dir, NULL, p->id, l, 0, error))
             return false;
+        bytes[i] = l->total;
     }
     if (st->opts->started)
-        st->opts->started(ids, bytes, st->plan->len, st->opts->opaque);
+        st->opts->started(ids, bytes, n, st->opts->opaque);
     if (st->opts->bandwidth)
         st->limit = vmrpRateLimitNew(st->opts->bandwidth);
-    for (i = 0; i < st->plan->len; i++) {
-        if (!copyOne(st, g_ptr_array_index(st->plan, i), error))
+    for (i = 0; i < n; i++) {
+        if (!copyOne(st, g_ptr_array_index(st->plan, i), &g_array_index(lists, copyListing, i),
+                     error))
             return false;
     }
     return true;
