@@ -290,9 +290,9 @@ vmrpNbdCopyWriter(gpointer opaque)
  * once the loop has issued what it can: XXH3 takes ~22 us for a 256 KiB
  * piece (read from memory: recv() does not leave it in the cache, so
  * hashing it in the read's callback was no cheaper), less than handing it
- * to a thread costs.  (A writing thread may be padding the same buffer past the
- * piece's end meanwhile: the digest reads only the piece.)  Returns the
- * number of slots freed. */
+ * to a thread costs.  (A writing thread may be padding the same buffer
+ * past the piece's end meanwhile: the digest reads only the piece.)
+ * Returns the number of slots freed. */
 static unsigned int
 vmrpNbdCopyDigest(vmrpNbdCopy *copy)
 {
