@@ -5,9 +5,8 @@
  * (libxxhash's run-time dispatch, as xxhsum -b11 uses it), 16 GB/s with
  * the SSE2 that libxxhash's plain functions are built for; SHA-256
  * (libcrypto, with the CPU's SHA extensions) 1.7 GB/s, GLib's GChecksum
- * 150 MB/s: with
- * SHA-256 the digest of a full point cost a fourth of its time whenever
- * the host had no CPU to spare (tests/bench/bench-chain.sh --also).
+ * 150 MB/s: with SHA-256 the digest of a full point cost a fourth of its
+ * time whenever the host had no CPU to spare (bench-chain.sh --also).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
