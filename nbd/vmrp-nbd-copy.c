@@ -289,9 +289,9 @@ vmrpNbdCopyWriter(gpointer opaque)
  * for the ones before it.  Hashing is done here, in the copy's own loop,
  * once the loop has issued what it can: XXH3 takes ~13 us of CPU for a
  * 256 KiB piece here (hashed in the read's callback, right after its
- * recv(), no less), less than handing it to a thread costs.  (A writing thread may be padding the same buffer
- * past the piece's end meanwhile: the digest reads only the piece.)
- * Returns the number of slots freed. */
+ * recv(), no less), less than handing it to a thread costs.  (A writing
+ * thread may be padding the same buffer past the piece's end meanwhile:
+ * the digest reads only the piece.)  Returns the number of slots freed. */
 static unsigned int
 vmrpNbdCopyDigest(vmrpNbdCopy *copy)
 {
